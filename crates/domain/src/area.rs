@@ -168,8 +168,9 @@ impl crate::ReasonCode for BoundaryError {
 
 impl Boundary {
     pub fn from_geojson_value(value: serde_json::Value) -> Result<Self, BoundaryError> {
-        let geometry =
-            geojson::Geometry::from_json_value(value).map_err(|_| BoundaryError::NotGeoJson)?;
+        // geojson 1.0 dropped `Geometry::from_json_value`; serde is the way in.
+        let geometry: geojson::Geometry =
+            serde_json::from_value(value).map_err(|_| BoundaryError::NotGeoJson)?;
         Self::from_geometry(geometry)
     }
 
@@ -181,8 +182,8 @@ impl Boundary {
 
     pub fn from_geometry(geometry: geojson::Geometry) -> Result<Self, BoundaryError> {
         let polygons: Vec<&geojson::PolygonType> = match &geometry.value {
-            geojson::Value::Polygon(p) => vec![p],
-            geojson::Value::MultiPolygon(ps) => ps.iter().collect(),
+            geojson::GeometryValue::Polygon { coordinates } => vec![coordinates],
+            geojson::GeometryValue::MultiPolygon { coordinates } => coordinates.iter().collect(),
             _ => return Err(BoundaryError::NotPolygon),
         };
         for ring in polygons.into_iter().flatten() {
@@ -203,12 +204,16 @@ impl Boundary {
 
     /// Outer rings as (lon, lat) lists, for drawing.
     pub fn outer_rings(&self) -> Vec<Vec<(f64, f64)>> {
-        let to_points = |ring: &Vec<Vec<f64>>| ring.iter().map(|p| (p[0], p[1])).collect();
+        let to_points =
+            |ring: &Vec<geojson::Position>| ring.iter().map(|p| (p[0], p[1])).collect();
         match &self.0.value {
-            geojson::Value::Polygon(p) => p.first().map(to_points).into_iter().collect(),
-            geojson::Value::MultiPolygon(ps) => {
-                ps.iter().filter_map(|p| p.first().map(to_points)).collect()
+            geojson::GeometryValue::Polygon { coordinates } => {
+                coordinates.first().map(to_points).into_iter().collect()
             }
+            geojson::GeometryValue::MultiPolygon { coordinates } => coordinates
+                .iter()
+                .filter_map(|p| p.first().map(to_points))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -230,6 +235,6 @@ impl Boundary {
             vec![west, north],
             vec![west, south],
         ];
-        Self(geojson::Geometry::new(geojson::Value::Polygon(vec![ring])))
+        Self(geojson::Geometry::new_polygon(vec![ring]))
     }
 }

@@ -1,0 +1,127 @@
+//! The PostgreSQL store, for a district or a city: several stateless
+//! `epigrid serve` instances share it, and sessions live in it so any
+//! instance can serve any request.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+type Db = sqlx::Postgres;
+
+const BACKEND: &str = "postgres";
+
+/// Bounded wait for a connection: past it the server answers 503 rather
+/// than letting requests pile up behind a slow database.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    // One pool serves both roles; the split exists so a read replica can be
+    // plugged in as `reader` without touching the shared query code.
+    reader: sqlx::Pool<Db>,
+    writer: sqlx::Pool<Db>,
+}
+
+pub use SqlStore as PostgresStore;
+
+impl SqlStore {
+    /// Connects to `url` and runs the migrations.
+    pub async fn open(url: &str) -> epigrid_store::StoreResult<Self> {
+        Self::open_with(PgConnectOptions::from_str(url).map_err(map_error)?).await
+    }
+
+    /// Connects with every table in `schema` (created if missing). Tests use
+    /// a fresh schema each, so they run in parallel on one database.
+    pub async fn open_in_schema(url: &str, schema: &str) -> epigrid_store::StoreResult<Self> {
+        let valid = !schema.is_empty()
+            && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Err(epigrid_store::StoreError::Other(format!("bad schema name {schema:?}")));
+        }
+        let options = PgConnectOptions::from_str(url).map_err(map_error)?;
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_error)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+            .execute(&admin)
+            .await
+            .map_err(map_error)?;
+        admin.close().await;
+        Self::open_with(options.options([("search_path", schema)])).await
+    }
+
+    /// Drops a schema made by `open_in_schema`.
+    pub async fn drop_schema(url: &str, schema: &str) -> epigrid_store::StoreResult<()> {
+        let options = PgConnectOptions::from_str(url).map_err(map_error)?;
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(map_error)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .map_err(map_error)?;
+        admin.close().await;
+        Ok(())
+    }
+
+    async fn open_with(options: PgConnectOptions) -> epigrid_store::StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(map_error)?;
+        let store = Self { reader: pool.clone(), writer: pool };
+        epigrid_store::Store::migrate(&store).await?;
+        Ok(store)
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+    }
+}
+
+fn map_error(error: sqlx::Error) -> epigrid_store::StoreError {
+    use epigrid_store::StoreError;
+    match &error {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("23505") => StoreError::Conflict {
+                constraint: db.constraint().unwrap_or("unique").to_owned(),
+            },
+            Some("23503") => StoreError::MissingReference { what: "parent".into() },
+            _ => StoreError::Other(error.to_string()),
+        },
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        _ => StoreError::Other(error.to_string()),
+    }
+}
+
+async fn run_migrations(pool: &sqlx::Pool<Db>) -> epigrid_store::StoreResult<()> {
+    migrator()
+        .run(pool)
+        .await
+        .map_err(|e| epigrid_store::StoreError::Other(format!("migration failed: {e}")))
+}
+
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::SqlSafeStr;
+    // Embedded by hand rather than with `sqlx::migrate!`, which would pull
+    // sqlx's proc-macro stack into the build for one list of files.
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "registry".into(),
+        MigrationType::Simple,
+        include_str!("../migrations/0001_registry.sql").into_sql_str(),
+        false,
+    )])
+}
+
+include!("../../store/shared/sql_store.rs");

@@ -1,0 +1,113 @@
+//! The embedded store: one SQLite file in WAL mode, with a single writer
+//! connection (SQLite serialises writers anyway; one connection makes that
+//! explicit and avoids busy-retry storms) and a small pool of readers.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+type Db = sqlx::Sqlite;
+
+const BACKEND: &str = "sqlite";
+
+/// How long a request may wait for a connection before the store answers
+/// "unavailable" (and the server 503) instead of queueing without bound.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    reader: sqlx::Pool<Db>,
+    writer: sqlx::Pool<Db>,
+}
+
+pub use SqlStore as SqliteStore;
+
+impl SqlStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`)
+    /// and runs the migrations.
+    pub async fn open(url: &str) -> epigrid_store::StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(map_error)?
+            .create_if_missing(true);
+        Self::open_with(options).await
+    }
+
+    pub async fn open_path(path: &Path) -> epigrid_store::StoreResult<Self> {
+        Self::open_with(SqliteConnectOptions::new().filename(path).create_if_missing(true)).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> epigrid_store::StoreResult<Self> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write survives power loss, not only a
+            // crash of the process. Group commits keep the cost small.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(ACQUIRE_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_error)?;
+        let store = Self {
+            writer,
+            reader: SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy_with(options.read_only(true)),
+        };
+        epigrid_store::Store::migrate(&store).await?;
+        Ok(store)
+    }
+}
+
+fn map_error(error: sqlx::Error) -> epigrid_store::StoreError {
+    use epigrid_store::StoreError;
+    match &error {
+        sqlx::Error::Database(db) => {
+            let message = db.message();
+            if let Some(columns) = message.strip_prefix("UNIQUE constraint failed: ") {
+                // "residents.id_blind" → "residents_id_blind", the name the
+                // PostgreSQL index carries too.
+                let table = columns.split('.').next().unwrap_or_default();
+                let cols: Vec<&str> =
+                    columns.split(", ").filter_map(|c| c.split('.').nth(1)).collect();
+                StoreError::Conflict { constraint: format!("{table}_{}", cols.join("_")) }
+            } else if message.contains("FOREIGN KEY constraint failed") {
+                StoreError::MissingReference { what: "parent".into() }
+            } else {
+                StoreError::Other(error.to_string())
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        _ => StoreError::Other(error.to_string()),
+    }
+}
+
+async fn run_migrations(pool: &sqlx::Pool<Db>) -> epigrid_store::StoreResult<()> {
+    migrator()
+        .run(pool)
+        .await
+        .map_err(|e| epigrid_store::StoreError::Other(format!("migration failed: {e}")))
+}
+
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::SqlSafeStr;
+    // Embedded by hand rather than with `sqlx::migrate!`, which would pull
+    // sqlx's proc-macro stack into the build for one list of files.
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "registry".into(),
+        MigrationType::Simple,
+        include_str!("../migrations/0001_registry.sql").into_sql_str(),
+        false,
+    )])
+}
+
+include!("../../store/shared/sql_store.rs");

@@ -1,0 +1,699 @@
+// The body of the `Store` implementation that both SQL backends share.
+//
+// This file is not a module of `epigrid-store`: each backend crate pulls it in
+// with `include!`, after defining `type Db` (its sqlx database), a struct
+// `SqlStore` with `reader` and `writer` pools, and the backend-specific
+// functions `map_error`, `run_migrations` and `BACKEND`. The SQL text is the
+// same on both (sqlx 0.9 takes `$1` placeholders and `RETURNING` on SQLite
+// too); generics over `sqlx::Database` would need a where-clause per column
+// type on every method, which reads far worse than one shared source file
+// compiled twice against concrete types.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use epigrid_domain::{
+    AreaKind, AreaPath, Boundary, GridKind, IdDocumentKind, PersonName, Relation, Residence,
+    Role, Scope, Sex, Tag,
+};
+use epigrid_store::{
+    page_size, path_column, AreaQuery, AreaRecord, HouseholdQuery, HouseholdRecord, LevelCounts,
+    ResidentQuery, ResidentRecord, SealedField, SessionRecord, Store, StoreError, StoreResult,
+    UserQuery, UserRecord,
+};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row};
+use uuid::Uuid;
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+const AREA_COLUMNS: &str = "id, kind, parent_id, sub_district_id, community_id, grid_id, \
+    building_id, unit_id, code, name, grid_kind, boundary, address, created_at, updated_at";
+const HOUSEHOLD_COLUMNS: &str = "id, sub_district_id, community_id, grid_id, building_id, \
+    unit_id, room, created_at, updated_at";
+const RESIDENT_COLUMNS: &str = "id, household_id, sub_district_id, community_id, grid_id, \
+    building_id, unit_id, name, sex, birth_date, id_kind, id_cipher, id_blind, phone_cipher, \
+    phone_blind, relation, residence, arrived_on, origin, tags, created_at, updated_at";
+const USER_COLUMNS: &str = "id, username, display_name, phone, password_hash, role, scope_kind, \
+    scope_area_id, sub_district_id, community_id, grid_id, building_id, unit_id, disabled, \
+    created_at, updated_at";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Other(format!("stored {what} is not valid: {value:?}"))
+}
+
+fn read_path(row: &DbRow) -> StoreResult<AreaPath> {
+    Ok(AreaPath {
+        sub_district: row.try_get("sub_district_id").map_err(map_error)?,
+        community: row.try_get("community_id").map_err(map_error)?,
+        grid: row.try_get("grid_id").map_err(map_error)?,
+        building: row.try_get("building_id").map_err(map_error)?,
+        unit: row.try_get("unit_id").map_err(map_error)?,
+    })
+}
+
+fn get<'r, T>(row: &'r DbRow, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+{
+    row.try_get(column).map_err(map_error)
+}
+
+fn area_from_row(row: &DbRow) -> StoreResult<AreaRecord> {
+    let kind: String = get(row, "kind")?;
+    let grid_kind: Option<String> = get(row, "grid_kind")?;
+    let boundary: Option<String> = get(row, "boundary")?;
+    Ok(AreaRecord {
+        id: get(row, "id")?,
+        kind: AreaKind::parse(&kind).ok_or_else(|| corrupt("area kind", &kind))?,
+        parent_id: get(row, "parent_id")?,
+        path: read_path(row)?,
+        code: get(row, "code")?,
+        name: get(row, "name")?,
+        grid_kind: match grid_kind {
+            Some(k) => Some(GridKind::parse(&k).ok_or_else(|| corrupt("grid kind", &k))?),
+            None => None,
+        },
+        boundary: match boundary {
+            Some(text) => Some(Boundary::parse(&text).map_err(|_| corrupt("boundary", &text))?),
+            None => None,
+        },
+        address: get(row, "address")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn household_from_row(row: &DbRow) -> StoreResult<HouseholdRecord> {
+    Ok(HouseholdRecord {
+        id: get(row, "id")?,
+        path: read_path(row)?,
+        room: get(row, "room")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn sealed(cipher: Option<Vec<u8>>, blind: Option<Vec<u8>>) -> Option<SealedField> {
+    match (cipher, blind) {
+        (Some(ciphertext), Some(blind_index)) => Some(SealedField { ciphertext, blind_index }),
+        _ => None,
+    }
+}
+
+fn resident_from_row(row: &DbRow) -> StoreResult<ResidentRecord> {
+    let name: String = get(row, "name")?;
+    let sex: String = get(row, "sex")?;
+    let id_kind: Option<String> = get(row, "id_kind")?;
+    let relation: String = get(row, "relation")?;
+    let residence: String = get(row, "residence")?;
+    let tags: String = get(row, "tags")?;
+    let residence = match residence.as_str() {
+        "registered" => Residence::Registered,
+        "floating" => Residence::Floating {
+            arrived_on: get::<Option<NaiveDate>>(row, "arrived_on")?
+                .ok_or_else(|| corrupt("arrival date", "NULL"))?,
+            origin: get::<Option<String>>(row, "origin")?.unwrap_or_default(),
+        },
+        other => return Err(corrupt("residence", other)),
+    };
+    Ok(ResidentRecord {
+        id: get(row, "id")?,
+        household_id: get(row, "household_id")?,
+        path: read_path(row)?,
+        name: PersonName::parse(&name).map_err(|_| corrupt("name", &name))?,
+        sex: parse_sex(&sex)?,
+        birth_date: get(row, "birth_date")?,
+        id_kind: match id_kind {
+            Some(k) => Some(parse_id_kind(&k)?),
+            None => None,
+        },
+        id_number: sealed(get(row, "id_cipher")?, get(row, "id_blind")?),
+        phone: sealed(get(row, "phone_cipher")?, get(row, "phone_blind")?),
+        relation: Relation::parse(&relation).ok_or_else(|| corrupt("relation", &relation))?,
+        residence,
+        tags: tags
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| Tag::parse(t).map_err(|_| corrupt("tag", t)))
+            .collect::<StoreResult<_>>()?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn user_from_row(row: &DbRow) -> StoreResult<UserRecord> {
+    let role: String = get(row, "role")?;
+    let scope_kind: String = get(row, "scope_kind")?;
+    Ok(UserRecord {
+        id: get(row, "id")?,
+        username: get(row, "username")?,
+        display_name: get(row, "display_name")?,
+        phone: get(row, "phone")?,
+        password_hash: get(row, "password_hash")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        scope: Scope {
+            kind: AreaKind::parse(&scope_kind).ok_or_else(|| corrupt("scope", &scope_kind))?,
+            area_id: get(row, "scope_area_id")?,
+        },
+        scope_path: read_path(row)?,
+        disabled: get(row, "disabled")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn session_from_row(row: &DbRow) -> StoreResult<SessionRecord> {
+    Ok(SessionRecord {
+        token_hash: get(row, "token_hash")?,
+        user_id: get(row, "user_id")?,
+        created_at: get(row, "created_at")?,
+        last_seen_at: get(row, "last_seen_at")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
+fn sex_str(sex: Sex) -> &'static str {
+    match sex {
+        Sex::Male => "male",
+        Sex::Female => "female",
+    }
+}
+
+fn parse_sex(value: &str) -> StoreResult<Sex> {
+    match value {
+        "male" => Ok(Sex::Male),
+        "female" => Ok(Sex::Female),
+        other => Err(corrupt("sex", other)),
+    }
+}
+
+fn id_kind_str(kind: IdDocumentKind) -> &'static str {
+    match kind {
+        IdDocumentKind::ResidentIdCard => "resident_id_card",
+        IdDocumentKind::HkMacauTaiwanPermit => "hk_macau_taiwan_permit",
+        IdDocumentKind::HomeReturnPermit => "home_return_permit",
+        IdDocumentKind::ForeignerPermanentOld => "foreigner_permanent_old",
+        IdDocumentKind::ForeignerPermanentNew => "foreigner_permanent_new",
+    }
+}
+
+fn parse_id_kind(value: &str) -> StoreResult<IdDocumentKind> {
+    [
+        IdDocumentKind::ResidentIdCard,
+        IdDocumentKind::HkMacauTaiwanPermit,
+        IdDocumentKind::HomeReturnPermit,
+        IdDocumentKind::ForeignerPermanentOld,
+        IdDocumentKind::ForeignerPermanentNew,
+    ]
+    .into_iter()
+    .find(|k| id_kind_str(*k) == value)
+    .ok_or_else(|| corrupt("document kind", value))
+}
+
+fn tags_text(tags: &[Tag]) -> String {
+    tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// Appends `AND <level column> = $n` for a scope filter.
+fn push_scope(builder: &mut QueryBuilder<Db>, within: Option<Scope>) {
+    if let Some(scope) = within {
+        builder.push(format_args!(" AND {} = ", path_column(scope.kind)));
+        builder.push_bind(scope.area_id);
+    }
+}
+
+fn push_path(separated: &mut sqlx::query_builder::Separated<'_, Db, &'static str>, path: &AreaPath) {
+    separated.push_bind(path.sub_district);
+    separated.push_bind(path.community);
+    separated.push_bind(path.grid);
+    separated.push_bind(path.building);
+    separated.push_bind(path.unit);
+}
+
+fn push_resident_values(builder: &mut QueryBuilder<Db>, residents: &[ResidentRecord]) {
+    builder.push(format_args!("INSERT INTO residents ({RESIDENT_COLUMNS}) "));
+    builder.push_values(residents, |mut row, r| {
+        let (residence, arrived_on, origin) = residence_columns(&r.residence);
+        row.push_bind(r.id).push_bind(r.household_id);
+        push_path(&mut row, &r.path);
+        row.push_bind(r.name.as_str().to_owned())
+            .push_bind(sex_str(r.sex))
+            .push_bind(r.birth_date)
+            .push_bind(r.id_kind.map(id_kind_str))
+            .push_bind(r.id_number.as_ref().map(|s| s.ciphertext.clone()))
+            .push_bind(r.id_number.as_ref().map(|s| s.blind_index.clone()))
+            .push_bind(r.phone.as_ref().map(|s| s.ciphertext.clone()))
+            .push_bind(r.phone.as_ref().map(|s| s.blind_index.clone()))
+            .push_bind(r.relation.as_str())
+            .push_bind(residence)
+            .push_bind(arrived_on)
+            .push_bind(origin)
+            .push_bind(tags_text(&r.tags))
+            .push_bind(r.created_at)
+            .push_bind(r.updated_at);
+    });
+}
+
+fn push_tag_values(builder: &mut QueryBuilder<Db>, residents: &[ResidentRecord]) -> bool {
+    let tagged: Vec<(&ResidentRecord, &Tag)> =
+        residents.iter().flat_map(|r| r.tags.iter().map(move |t| (r, t))).collect();
+    if tagged.is_empty() {
+        return false;
+    }
+    builder.push("INSERT INTO resident_tags (resident_id, tag, community_id, grid_id) ");
+    builder.push_values(tagged, |mut row, (r, tag)| {
+        row.push_bind(r.id)
+            .push_bind(tag.as_str().to_owned())
+            .push_bind(r.path.community)
+            .push_bind(r.path.grid);
+    });
+    true
+}
+
+fn residence_columns(residence: &Residence) -> (&'static str, Option<NaiveDate>, Option<String>) {
+    match residence {
+        Residence::Registered => ("registered", None, None),
+        Residence::Floating { arrived_on, origin } => {
+            ("floating", Some(*arrived_on), Some(origin.clone()))
+        }
+    }
+}
+
+// Rows per multi-row INSERT: 22 columns × 1,000 rows stays well under both
+// backends' bind-parameter limits (SQLite 32,766; PostgreSQL 65,535).
+const BULK_CHUNK: usize = 1_000;
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        run_migrations(&self.writer).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn insert_area(&self, a: &AreaRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO areas (id, kind, parent_id, sub_district_id, community_id, grid_id, \
+             building_id, unit_id, code, name, grid_kind, boundary, address, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(a.id)
+        .bind(a.kind.as_str())
+        .bind(a.parent_id)
+        .bind(a.path.sub_district)
+        .bind(a.path.community)
+        .bind(a.path.grid)
+        .bind(a.path.building)
+        .bind(a.path.unit)
+        .bind(a.code.clone())
+        .bind(a.name.clone())
+        .bind(a.grid_kind.map(GridKind::as_str))
+        .bind(a.boundary.as_ref().map(Boundary::to_json_string))
+        .bind(a.address.clone())
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn get_area(&self, id: Uuid) -> StoreResult<Option<AreaRecord>> {
+        let sql = format!("SELECT {AREA_COLUMNS} FROM areas WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(area_from_row).transpose()
+    }
+
+    async fn list_areas(&self, q: &AreaQuery) -> StoreResult<Vec<AreaRecord>> {
+        let mut b = QueryBuilder::<Db>::new(format!("SELECT {AREA_COLUMNS} FROM areas WHERE 1 = 1"));
+        if let Some(parent) = q.parent_id {
+            b.push(" AND parent_id = ").push_bind(parent);
+        }
+        if let Some(kind) = q.kind {
+            b.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        push_scope(&mut b, q.within);
+        if let Some(after) = q.after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(q.limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(area_from_row).collect()
+    }
+
+    async fn update_area(&self, a: &AreaRecord) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE areas SET code = $2, name = $3, grid_kind = $4, boundary = $5, address = $6, \
+             updated_at = $7 WHERE id = $1",
+        )
+        .bind(a.id)
+        .bind(a.code.clone())
+        .bind(a.name.clone())
+        .bind(a.grid_kind.map(GridKind::as_str))
+        .bind(a.boundary.as_ref().map(Boundary::to_json_string))
+        .bind(a.address.clone())
+        .bind(a.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_household(&self, h: &HouseholdRecord) -> StoreResult<()> {
+        self.insert_bulk(std::slice::from_ref(h), &[]).await
+    }
+
+    async fn get_household(&self, id: Uuid) -> StoreResult<Option<HouseholdRecord>> {
+        let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(household_from_row).transpose()
+    }
+
+    async fn list_households(&self, q: &HouseholdQuery) -> StoreResult<Vec<HouseholdRecord>> {
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE 1 = 1"
+        ));
+        push_scope(&mut b, q.within);
+        if let Some(after) = q.after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(q.limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(household_from_row).collect()
+    }
+
+    async fn update_household(&self, h: &HouseholdRecord) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE households SET room = $2, updated_at = $3 WHERE id = $1")
+            .bind(h.id)
+            .bind(h.room.clone())
+            .bind(h.updated_at)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_resident(&self, r: &ResidentRecord) -> StoreResult<()> {
+        self.insert_bulk(&[], std::slice::from_ref(r)).await
+    }
+
+    async fn insert_bulk(
+        &self,
+        households: &[HouseholdRecord],
+        residents: &[ResidentRecord],
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_error)?;
+        for chunk in households.chunks(BULK_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "INSERT INTO households ({HOUSEHOLD_COLUMNS}) "
+            ));
+            b.push_values(chunk, |mut row, h| {
+                row.push_bind(h.id);
+                push_path(&mut row, &h.path);
+                row.push_bind(h.room.clone()).push_bind(h.created_at).push_bind(h.updated_at);
+            });
+            b.build().execute(&mut *tx).await.map_err(map_error)?;
+        }
+        for chunk in residents.chunks(BULK_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new("");
+            push_resident_values(&mut b, chunk);
+            b.build().execute(&mut *tx).await.map_err(map_error)?;
+            let mut tags = QueryBuilder::<Db>::new("");
+            if push_tag_values(&mut tags, chunk) {
+                tags.build().execute(&mut *tx).await.map_err(map_error)?;
+            }
+        }
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn get_resident(&self, id: Uuid) -> StoreResult<Option<ResidentRecord>> {
+        let sql = format!("SELECT {RESIDENT_COLUMNS} FROM residents WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(resident_from_row).transpose()
+    }
+
+    async fn update_resident(&self, r: &ResidentRecord) -> StoreResult<bool> {
+        let (residence, arrived_on, origin) = residence_columns(&r.residence);
+        let mut tx = self.writer.begin().await.map_err(map_error)?;
+        let done = sqlx::query(
+            "UPDATE residents SET name = $2, sex = $3, birth_date = $4, id_kind = $5, \
+             id_cipher = $6, id_blind = $7, phone_cipher = $8, phone_blind = $9, relation = $10, \
+             residence = $11, arrived_on = $12, origin = $13, tags = $14, updated_at = $15 \
+             WHERE id = $1",
+        )
+        .bind(r.id)
+        .bind(r.name.as_str().to_owned())
+        .bind(sex_str(r.sex))
+        .bind(r.birth_date)
+        .bind(r.id_kind.map(id_kind_str))
+        .bind(r.id_number.as_ref().map(|s| s.ciphertext.clone()))
+        .bind(r.id_number.as_ref().map(|s| s.blind_index.clone()))
+        .bind(r.phone.as_ref().map(|s| s.ciphertext.clone()))
+        .bind(r.phone.as_ref().map(|s| s.blind_index.clone()))
+        .bind(r.relation.as_str())
+        .bind(residence)
+        .bind(arrived_on)
+        .bind(origin)
+        .bind(tags_text(&r.tags))
+        .bind(r.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM resident_tags WHERE resident_id = $1")
+            .bind(r.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let mut tags = QueryBuilder::<Db>::new("");
+        if push_tag_values(&mut tags, std::slice::from_ref(r)) {
+            tags.build().execute(&mut *tx).await.map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(true)
+    }
+
+    async fn search_residents(&self, q: &ResidentQuery) -> StoreResult<Vec<ResidentRecord>> {
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {RESIDENT_COLUMNS} FROM residents WHERE 1 = 1"
+        ));
+        push_scope(&mut b, q.within);
+        if let Some(household) = q.household_id {
+            b.push(" AND household_id = ").push_bind(household);
+        }
+        if let Some(prefix) = q.name_prefix.as_ref().filter(|p| !p.is_empty()) {
+            // A range instead of LIKE: it uses the (name, id) index on both
+            // backends and treats % and _ in the input as plain characters.
+            b.push(" AND name >= ").push_bind(prefix.clone());
+            b.push(" AND name < ").push_bind(format!("{prefix}\u{10FFFF}"));
+        }
+        if let Some(blind) = &q.id_blind_index {
+            b.push(" AND id_blind = ").push_bind(blind.clone());
+        }
+        if let Some(blind) = &q.phone_blind_index {
+            b.push(" AND phone_blind = ").push_bind(blind.clone());
+        }
+        if let Some(tag) = &q.tag {
+            b.push(" AND id IN (SELECT resident_id FROM resident_tags WHERE tag = ")
+                .push_bind(tag.as_str().to_owned())
+                .push(")");
+        }
+        if let Some(after) = &q.after {
+            b.push(" AND (name > ").push_bind(after.name.clone());
+            b.push(" OR (name = ").push_bind(after.name.clone());
+            b.push(" AND id > ").push_bind(after.id).push("))");
+        }
+        b.push(" ORDER BY name, id LIMIT ").push_bind(i64::from(page_size(q.limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(resident_from_row).collect()
+    }
+
+    async fn insert_user(&self, u: &UserRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, username, display_name, phone, password_hash, role, scope_kind, \
+             scope_area_id, sub_district_id, community_id, grid_id, building_id, unit_id, disabled, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(u.id)
+        .bind(u.username.clone())
+        .bind(u.display_name.clone())
+        .bind(u.phone.clone())
+        .bind(u.password_hash.clone())
+        .bind(u.role.as_str())
+        .bind(u.scope.kind.as_str())
+        .bind(u.scope.area_id)
+        .bind(u.scope_path.sub_district)
+        .bind(u.scope_path.community)
+        .bind(u.scope_path.grid)
+        .bind(u.scope_path.building)
+        .bind(u.scope_path.unit)
+        .bind(u.disabled)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(username.to_owned())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<UserRecord>> {
+        let mut b = QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
+        push_scope(&mut b, q.within);
+        if let Some(after) = q.after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(q.limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn update_user(&self, u: &UserRecord) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET display_name = $2, phone = $3, password_hash = $4, role = $5, \
+             scope_kind = $6, scope_area_id = $7, sub_district_id = $8, community_id = $9, \
+             grid_id = $10, building_id = $11, unit_id = $12, disabled = $13, updated_at = $14 \
+             WHERE id = $1",
+        )
+        .bind(u.id)
+        .bind(u.display_name.clone())
+        .bind(u.phone.clone())
+        .bind(u.password_hash.clone())
+        .bind(u.role.as_str())
+        .bind(u.scope.kind.as_str())
+        .bind(u.scope.area_id)
+        .bind(u.scope_path.sub_district)
+        .bind(u.scope_path.community)
+        .bind(u.scope_path.grid)
+        .bind(u.scope_path.building)
+        .bind(u.scope_path.unit)
+        .bind(u.disabled)
+        .bind(u.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(s.token_hash.clone())
+        .bind(s.user_id)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn get_session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT token_hash, user_id, created_at, last_seen_at, expires_at \
+             FROM sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_error)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn touch_session(&self, token_hash: &[u8], seen_at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1")
+            .bind(token_hash.to_vec())
+            .bind(seen_at)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_vec())
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: Uuid) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn level_counts(&self, within: Option<Scope>) -> StoreResult<LevelCounts> {
+        let mut b = QueryBuilder::<Db>::new("SELECT kind, COUNT(*) AS n FROM areas WHERE 1 = 1");
+        push_scope(&mut b, within);
+        b.push(" GROUP BY kind");
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        let mut counts = LevelCounts::default();
+        for row in &rows {
+            let kind: String = get(row, "kind")?;
+            let n: i64 = get(row, "n")?;
+            match AreaKind::parse(&kind) {
+                Some(AreaKind::SubDistrict) => counts.sub_districts = n,
+                Some(AreaKind::Community) => counts.communities = n,
+                Some(AreaKind::Grid) => counts.grids = n,
+                Some(AreaKind::Building) => counts.buildings = n,
+                Some(AreaKind::Unit) => counts.units = n,
+                None => return Err(corrupt("area kind", &kind)),
+            }
+        }
+        for (table, slot) in [("households", &mut counts.households), ("residents", &mut counts.residents)] {
+            let mut b = QueryBuilder::<Db>::new(format!("SELECT COUNT(*) AS n FROM {table} WHERE 1 = 1"));
+            push_scope(&mut b, within);
+            let row = b.build().fetch_one(&self.reader).await.map_err(map_error)?;
+            *slot = get(&row, "n")?;
+        }
+        Ok(counts)
+    }
+}

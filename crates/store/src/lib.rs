@@ -1,0 +1,90 @@
+//! The storage boundary. `Store` is one trait with one implementation per
+//! backend crate (SQLite embedded, PostgreSQL for a district or city), and one
+//! contract suite (in `epigrid-testkit`) runs against both.
+//!
+//! The store is deliberately dumb: it persists records the service layer has
+//! already validated, authorised and sealed. Sensitive fields arrive here as
+//! ciphertext plus a keyed blind index, so no backend ever sees them in clear.
+
+mod records;
+
+pub use records::*;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; `constraint` names it (e.g. `residents_id_blind`).
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    /// A referenced row does not exist (e.g. a parent area).
+    #[error("reference to a missing {what}")]
+    MissingReference { what: String },
+    /// The database cannot be reached or timed out waiting for a connection.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Backend name for logs and test output: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies the embedded migrations. Safe to run again.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- areas -------------------------------------------------------------
+    async fn insert_area(&self, area: &AreaRecord) -> StoreResult<()>;
+    async fn get_area(&self, id: Uuid) -> StoreResult<Option<AreaRecord>>;
+    async fn list_areas(&self, query: &AreaQuery) -> StoreResult<Vec<AreaRecord>>;
+    /// Updates name, code, grid kind, boundary and address. The parent of an
+    /// area never changes: paths are denormalised onto every record below it.
+    async fn update_area(&self, area: &AreaRecord) -> StoreResult<bool>;
+
+    // ---- households --------------------------------------------------------
+    async fn insert_household(&self, household: &HouseholdRecord) -> StoreResult<()>;
+    async fn get_household(&self, id: Uuid) -> StoreResult<Option<HouseholdRecord>>;
+    async fn list_households(&self, query: &HouseholdQuery) -> StoreResult<Vec<HouseholdRecord>>;
+    async fn update_household(&self, household: &HouseholdRecord) -> StoreResult<bool>;
+
+    // ---- residents ---------------------------------------------------------
+    async fn insert_resident(&self, resident: &ResidentRecord) -> StoreResult<()>;
+    /// Inserts many households and residents in one transaction: all or none.
+    async fn insert_bulk(
+        &self,
+        households: &[HouseholdRecord],
+        residents: &[ResidentRecord],
+    ) -> StoreResult<()>;
+    async fn get_resident(&self, id: Uuid) -> StoreResult<Option<ResidentRecord>>;
+    async fn update_resident(&self, resident: &ResidentRecord) -> StoreResult<bool>;
+    async fn search_residents(&self, query: &ResidentQuery) -> StoreResult<Vec<ResidentRecord>>;
+
+    // ---- accounts and sessions ---------------------------------------------
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<UserRecord>>;
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<bool>;
+
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    async fn get_session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionRecord>>;
+    async fn touch_session(
+        &self,
+        token_hash: &[u8],
+        seen_at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: &[u8]) -> StoreResult<()>;
+    async fn delete_user_sessions(&self, user_id: Uuid) -> StoreResult<u64>;
+
+    // ---- figures -----------------------------------------------------------
+    /// Counts of every level of the hierarchy within a scope (everything when `None`).
+    async fn level_counts(&self, within: Option<epigrid_domain::Scope>) -> StoreResult<LevelCounts>;
+}
