@@ -186,6 +186,11 @@ impl Boundary {
             geojson::GeometryValue::MultiPolygon { coordinates } => coordinates.iter().collect(),
             _ => return Err(BoundaryError::NotPolygon),
         };
+        // Without this, `"coordinates": []` would pass every ring check
+        // vacuously and store a boundary that encloses nothing.
+        if polygons.is_empty() || polygons.iter().any(|p| p.is_empty()) {
+            return Err(BoundaryError::BadRing);
+        }
         for ring in polygons.into_iter().flatten() {
             if ring.len() < 4 || ring.first() != ring.last() {
                 return Err(BoundaryError::BadRing);
@@ -204,8 +209,7 @@ impl Boundary {
 
     /// Outer rings as (lon, lat) lists, for drawing.
     pub fn outer_rings(&self) -> Vec<Vec<(f64, f64)>> {
-        let to_points =
-            |ring: &Vec<geojson::Position>| ring.iter().map(|p| (p[0], p[1])).collect();
+        let to_points = |ring: &Vec<geojson::Position>| ring.iter().map(|p| (p[0], p[1])).collect();
         match &self.0.value {
             geojson::GeometryValue::Polygon { coordinates } => {
                 coordinates.first().map(to_points).into_iter().collect()
@@ -236,5 +240,126 @@ impl Boundary {
             vec![west, south],
         ];
         Self(geojson::Geometry::new_polygon(vec![ring]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_closed_polygon_is_accepted_and_round_trips() {
+        let value = json!({
+            "type": "Polygon",
+            "coordinates": [[[116.30, 39.90], [116.31, 39.90], [116.31, 39.91], [116.30, 39.90]]]
+        });
+        let boundary = Boundary::from_geojson_value(value).unwrap();
+        assert_eq!(
+            boundary.outer_rings(),
+            vec![vec![
+                (116.30, 39.90),
+                (116.31, 39.90),
+                (116.31, 39.91),
+                (116.30, 39.90)
+            ]]
+        );
+        assert_eq!(Boundary::parse(&boundary.to_json_string()), Ok(boundary));
+    }
+
+    #[test]
+    fn a_multipolygon_yields_one_outer_ring_per_polygon() {
+        let text = r#"{"type":"MultiPolygon","coordinates":[
+            [[[0,0],[1,0],[1,1],[0,0]]],
+            [[[2,2],[3,2],[3,3],[2,2]], [[2.1,2.1],[2.2,2.1],[2.2,2.2],[2.1,2.1]]]
+        ]}"#;
+        let rings = Boundary::parse(text).unwrap().outer_rings();
+        assert_eq!(rings.len(), 2);
+        assert_eq!(rings[1][0], (2.0, 2.0));
+    }
+
+    #[test]
+    fn the_rectangle_helper_is_a_valid_boundary() {
+        let rectangle = Boundary::rectangle(116.0, 39.0, 116.1, 39.1);
+        assert_eq!(
+            Boundary::from_geojson_value(rectangle.to_json_value()),
+            Ok(rectangle)
+        );
+    }
+
+    #[test]
+    fn an_unclosed_or_short_ring_is_rejected() {
+        let unclosed = r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}"#;
+        assert_eq!(Boundary::parse(unclosed), Err(BoundaryError::BadRing));
+        let short = r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}"#;
+        assert_eq!(Boundary::parse(short), Err(BoundaryError::BadRing));
+        let bad_hole = r#"{"type":"Polygon","coordinates":[
+            [[0,0],[1,0],[1,1],[0,0]], [[0.1,0.1],[0.2,0.1],[0.2,0.2],[0.1,0.3]]
+        ]}"#;
+        assert_eq!(Boundary::parse(bad_hole), Err(BoundaryError::BadRing));
+    }
+
+    #[test]
+    fn a_polygon_without_rings_is_rejected() {
+        for empty in [
+            r#"{"type":"Polygon","coordinates":[]}"#,
+            r#"{"type":"MultiPolygon","coordinates":[]}"#,
+        ] {
+            assert_eq!(
+                Boundary::parse(empty),
+                Err(BoundaryError::BadRing),
+                "{empty}"
+            );
+        }
+        // geojson's parser already refuses `[[]]`, but a Geometry built in code can hold it.
+        let ringless_member = geojson::Geometry::new(geojson::GeometryValue::MultiPolygon {
+            coordinates: vec![vec![]],
+        });
+        assert_eq!(
+            Boundary::from_geometry(ringless_member),
+            Err(BoundaryError::BadRing)
+        );
+    }
+
+    #[test]
+    fn other_geometries_are_rejected() {
+        let point = r#"{"type":"Point","coordinates":[116.3,39.9]}"#;
+        assert_eq!(Boundary::parse(point), Err(BoundaryError::NotPolygon));
+        let line = r#"{"type":"LineString","coordinates":[[0,0],[1,1]]}"#;
+        assert_eq!(Boundary::parse(line), Err(BoundaryError::NotPolygon));
+    }
+
+    #[test]
+    fn coordinates_out_of_range_are_rejected() {
+        // Latitude and longitude swapped is the usual cause.
+        let swapped = r#"{"type":"Polygon","coordinates":[[[39.9,116.3],[39.9,116.4],[40.0,116.4],[39.9,116.3]]]}"#;
+        assert_eq!(Boundary::parse(swapped), Err(BoundaryError::OutOfRange));
+        let far_east =
+            r#"{"type":"Polygon","coordinates":[[[180.5,0],[181,0],[181,1],[180.5,0]]]}"#;
+        assert_eq!(Boundary::parse(far_east), Err(BoundaryError::OutOfRange));
+    }
+
+    #[test]
+    fn text_that_is_not_geojson_is_rejected() {
+        assert_eq!(Boundary::parse("not json"), Err(BoundaryError::NotGeoJson));
+        assert_eq!(
+            Boundary::parse(r#"{"type":"Circle"}"#),
+            Err(BoundaryError::NotGeoJson)
+        );
+        assert_eq!(
+            Boundary::parse(r#"{"type":"Polygon"}"#),
+            Err(BoundaryError::NotGeoJson)
+        );
+    }
+
+    #[test]
+    fn area_kinds_chain_up_to_the_sub_district() {
+        for kind in AreaKind::ALL {
+            assert_eq!(AreaKind::parse(kind.as_str()), Some(kind));
+            if let Some(parent) = kind.parent_kind() {
+                assert_eq!(parent.depth() + 1, kind.depth());
+            }
+        }
+        assert_eq!(AreaKind::SubDistrict.parent_kind(), None);
     }
 }

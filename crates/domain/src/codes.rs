@@ -318,13 +318,25 @@ mod tests {
     #[test]
     fn under_rejects_out_of_range_children() {
         let street = SubDistrictCode::parse("110105001").unwrap();
-        assert_eq!(CommunityCode::under(&street, 0), Err(CodeError::VillageLevel));
-        assert_eq!(CommunityCode::under(&street, 400), Err(CodeError::VillageLevel));
+        assert_eq!(
+            CommunityCode::under(&street, 0),
+            Err(CodeError::VillageLevel)
+        );
+        assert_eq!(
+            CommunityCode::under(&street, 400),
+            Err(CodeError::VillageLevel)
+        );
         let community = CommunityCode::under(&street, 399).unwrap();
         assert_eq!(community.as_str(), "110105001399");
         assert_eq!(GridCode::under(&community, 0), Err(CodeError::GridSequence));
-        assert_eq!(GridCode::under(&community, 100), Err(CodeError::GridSequence));
-        assert_eq!(GridCode::under(&community, 1).unwrap().as_str(), "11010500139901");
+        assert_eq!(
+            GridCode::under(&community, 100),
+            Err(CodeError::GridSequence)
+        );
+        assert_eq!(
+            GridCode::under(&community, 1).unwrap().as_str(),
+            "11010500139901"
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ impl MobilePhone {
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
         }
-        let compact: String = trimmed.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let compact: String = trimmed
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect();
         let national = match compact.strip_prefix("+86") {
             Some(rest) => rest,
             // Without the `+`, `86` and `0086` are only a country code when
@@ -108,12 +111,12 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_mainland_mobile() {
         for input in [
-            "12800138000",   // second digit 2
-            "1380013800",    // 10 digits
-            "138001380000",  // 12 digits
-            "+85261234567",  // Hong Kong
+            "12800138000",  // second digit 2
+            "1380013800",   // 10 digits
+            "138001380000", // 12 digits
+            "+85261234567", // Hong Kong
             "+86 12800138000",
-            "010-12345678",  // landline
+            "010-12345678", // landline
             "1380013800a",
             "１３８００１３８０００", // full-width digits
             "---",

@@ -209,3 +209,90 @@ impl From<Tag> for String {
 pub fn age_on(birth_date: NaiveDate, on: NaiveDate) -> u32 {
     on.years_since(birth_date).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_keep_their_punctuation() {
+        assert_eq!(PersonName::parse("  张三 ").unwrap().as_str(), "张三");
+        assert_eq!(
+            PersonName::parse("买买提·艾力").unwrap().as_str(),
+            "买买提·艾力"
+        );
+        assert_eq!(
+            PersonName::parse("John Smith").unwrap().as_str(),
+            "John Smith"
+        );
+    }
+
+    #[test]
+    fn name_limits() {
+        assert_eq!(PersonName::parse(" \t"), Err(NameError::Empty));
+        assert_eq!(
+            PersonName::parse("张\n三"),
+            Err(NameError::ControlCharacter)
+        );
+        // The limit counts characters: 50 Chinese characters are 150 bytes.
+        assert!(PersonName::parse(&"张".repeat(50)).is_ok());
+        assert_eq!(PersonName::parse(&"张".repeat(51)), Err(NameError::TooLong));
+    }
+
+    #[test]
+    fn names_mask_through_the_shared_rule() {
+        assert_eq!(PersonName::parse("张小三").unwrap().masked(), "张*三");
+        assert_eq!(PersonName::parse("张三").unwrap().masked(), "张*");
+    }
+
+    #[test]
+    fn names_deserialise_through_validation() {
+        let name: PersonName = serde_json::from_str("\" 李四 \"").unwrap();
+        assert_eq!(name.as_str(), "李四");
+        assert!(serde_json::from_str::<PersonName>("\"  \"").is_err());
+    }
+
+    #[test]
+    fn tags_are_lower_case_slugs() {
+        for built_in in Tag::BUILT_IN {
+            assert_eq!(Tag::parse(built_in).unwrap().as_str(), built_in);
+        }
+        assert!(Tag::parse(&"a".repeat(32)).is_ok());
+        for bad in [
+            "",
+            "Elderly",
+            "elderly alone",
+            "elderly-alone",
+            "老人",
+            &"a".repeat(33),
+        ] {
+            assert_eq!(Tag::parse(bad), Err(TagError), "{bad:?}");
+        }
+        assert!(serde_json::from_str::<Tag>("\"Bad Tag\"").is_err());
+    }
+
+    #[test]
+    fn age_counts_whole_years() {
+        let birth = NaiveDate::from_ymd_opt(1944, 6, 2).unwrap();
+        assert_eq!(
+            age_on(birth, NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()),
+            79
+        );
+        assert_eq!(
+            age_on(birth, NaiveDate::from_ymd_opt(2024, 6, 2).unwrap()),
+            80
+        );
+        assert_eq!(
+            age_on(birth, NaiveDate::from_ymd_opt(1940, 1, 1).unwrap()),
+            0
+        );
+    }
+
+    #[test]
+    fn relations_round_trip_through_their_names() {
+        for relation in Relation::ALL {
+            assert_eq!(Relation::parse(relation.as_str()), Some(relation));
+        }
+        assert_eq!(Relation::parse("boss"), None);
+    }
+}
