@@ -1,1 +1,382 @@
-fn main() {}
+//! The `epigrid` binary: a thin shell that reads configuration, opens the
+//! store the database URL names, and hands over to the service and web
+//! crates.
+
+mod settings;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use epigrid_domain::Role;
+use epigrid_service::accounts::{NewUser, UserChanges};
+use epigrid_service::{Actor, FieldCipher, Service};
+use epigrid_store::Store;
+
+use settings::{FileSettings, Resolved};
+
+#[derive(Debug, Parser)]
+#[command(name = "epigrid", version, about = "Epidemic prevention and control through the grid of a sub-district office")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://DATA_DIR/epigrid.db]
+    #[arg(long, global = true)]
+    database: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    /// Directory for the SQLite store and the generated key [default: ./epigrid-data]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (TOML); EPIGRID_… environment variables override it
+    #[arg(long, global = true, default_value = "epigrid.toml")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the web UI and API
+    Serve,
+    /// Create a demo sub-district on first run, then serve it
+    Demo(DemoArgs),
+    /// Apply database migrations and exit
+    Migrate,
+    /// Manage accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print counts per level of the hierarchy as JSON
+    Stats,
+    /// Print a new random secret key (64 hex characters)
+    Keygen,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Number of residents to generate
+    #[arg(long, default_value_t = 50_000)]
+    residents: u32,
+    /// Random seed; the same seed gives the same sub-district
+    #[arg(long, default_value_t = 20_221_129)]
+    seed: u64,
+    /// Password of the `admin` account (otherwise derived from the seed and printed)
+    #[arg(long)]
+    admin_password: Option<String>,
+    /// Generate the data and exit instead of serving
+    #[arg(long)]
+    no_serve: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account
+    Add {
+        #[arg(long)]
+        username: String,
+        /// sub_district_admin, community_admin, grid_leader, grid_worker, medical_staff or volunteer
+        #[arg(long)]
+        role: String,
+        /// The area the account is scoped to: its code (e.g. 371602001001) or id
+        #[arg(long)]
+        scope: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts
+    List,
+    /// Set an account's password (read from standard input) and end its sessions
+    Passwd { username: String },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = FileSettings::load(&cli.common.config)?;
+    init_logging(file.log.as_deref());
+    let settings = Resolved::new(file, cli.common.database, cli.common.listen, cli.common.data_dir);
+    match cli.command {
+        Command::Keygen => {
+            println!("{}", epigrid_service::SecretKey::generate_hex());
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = open_store(&settings).await?;
+            println!("migrations applied to {} store", store.backend());
+            Ok(())
+        }
+        Command::Serve => {
+            let service = build_service(&settings, false).await?;
+            serve(&settings, service).await
+        }
+        Command::Demo(args) => demo(&settings, args).await,
+        Command::Stats => {
+            let service = build_service(&settings, false).await?;
+            let counts = service.stats(&Actor::system()).await?;
+            println!("{}", serde_json::to_string_pretty(&counts)?);
+            Ok(())
+        }
+        Command::User(command) => {
+            let service = build_service(&settings, false).await?;
+            user_command(&service, command).await
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| filter.map(str::to_owned))
+        .unwrap_or_else(|| "info,sqlx=warn".to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn open_store(settings: &Resolved) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.database.as_str();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = epigrid_store_postgres::PostgresStore::open(url)
+            .await
+            .context("opening the PostgreSQL store")?;
+        Ok(Arc::new(store))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let store = epigrid_store_sqlite::SqliteStore::open_path(&path)
+            .await
+            .with_context(|| format!("opening the SQLite store {}", path.display()))?;
+        Ok(Arc::new(store))
+    } else {
+        bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…")
+    }
+}
+
+async fn build_service(settings: &Resolved, create_key: bool) -> anyhow::Result<Service> {
+    let key = settings.secret_key(create_key)?;
+    let store = open_store(settings).await?;
+    Ok(Service::new(store, FieldCipher::new(&key), settings.service_settings()?))
+}
+
+async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    eprintln!("epigrid is serving on http://{address}/ ({} store)", service.store().backend());
+    let state = epigrid_web::AppState { service, secure_cookies: settings.file.secure_cookies };
+    epigrid_web::serve(listener, state, shutdown_signal()).await?;
+    eprintln!("epigrid stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+async fn demo(settings: &Resolved, args: DemoArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let service = build_service(settings, true).await?;
+    let counts = service.stats(&Actor::system()).await?;
+    if counts.sub_districts == 0 {
+        let options = epigrid_service::demo::DemoOptions {
+            seed: args.seed,
+            residents: args.residents,
+            admin_password: args.admin_password,
+            ..Default::default()
+        };
+        let summary = generate_with_progress(&service, &options).await?;
+        let elapsed = started.elapsed();
+        eprintln!(
+            "demo sub-district ready: {} households, {} residents in {:.1} s ({:.0} residents/s)",
+            summary.households,
+            summary.residents,
+            elapsed.as_secs_f64(),
+            f64::from(summary.residents) / elapsed.as_secs_f64()
+        );
+        let listing = accounts_listing(&summary.accounts);
+        let path = settings.data_dir.join("demo-accounts.txt");
+        std::fs::write(&path, &listing).with_context(|| format!("writing {}", path.display()))?;
+        print_accounts(&summary.accounts);
+        eprintln!("(all demo accounts are listed in {})", path.display());
+    } else {
+        eprintln!(
+            "using the existing demo data in {} ({} residents); accounts are listed in {}",
+            settings.data_dir.display(),
+            counts.residents,
+            settings.data_dir.join("demo-accounts.txt").display()
+        );
+    }
+    if args.no_serve {
+        return Ok(());
+    }
+    serve(settings, service).await
+}
+
+async fn generate_with_progress(
+    service: &Service,
+    options: &epigrid_service::demo::DemoOptions,
+) -> anyhow::Result<epigrid_service::demo::DemoSummary> {
+    use epigrid_service::demo::DemoProgress;
+    use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {per_sec}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let make = |prefix: &'static str| {
+        let bar = bars.add(ProgressBar::new(0));
+        bar.set_style(style.clone());
+        bar.set_prefix(prefix);
+        bar
+    };
+    let (areas, accounts, residents) = (make("areas"), make("accounts"), make("residents"));
+    let report = |progress: DemoProgress| {
+        let (bar, done, total) = match progress {
+            DemoProgress::Areas { done, total } => (&areas, done, total),
+            DemoProgress::Accounts { done, total } => (&accounts, done, total),
+            DemoProgress::Residents { done, total } => (&residents, done, total),
+        };
+        bar.set_length(u64::from(total));
+        bar.set_position(u64::from(done));
+    };
+    let summary = service.generate_demo(options, &report).await?;
+    for bar in [&areas, &accounts, &residents] {
+        bar.finish();
+    }
+    Ok(summary)
+}
+
+fn accounts_listing(accounts: &[epigrid_service::demo::DemoAccount]) -> String {
+    let mut text = String::from("username\tpassword\trole\tscope\n");
+    for a in accounts {
+        text.push_str(&format!("{}\t{}\t{}\t{}\n", a.username, a.password, a.role.as_str(), a.scope_name));
+    }
+    text
+}
+
+fn print_accounts(accounts: &[epigrid_service::demo::DemoAccount]) {
+    println!("Demo accounts (username / password / role / scope):");
+    let mut shown_workers = 0;
+    for a in accounts {
+        if a.role == Role::GridWorker {
+            shown_workers += 1;
+            if shown_workers > 3 {
+                continue;
+            }
+        }
+        println!("  {:<8} {:<20} {:<20} {}", a.username, a.password, a.role.as_str(), a.scope_name);
+    }
+    if shown_workers > 3 {
+        println!("  … and {} more grid workers", shown_workers - 3);
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user_command(service: &Service, command: UserCommand) -> anyhow::Result<()> {
+    let system = Actor::system();
+    match command {
+        UserCommand::Add { username, role, scope, display_name, phone, password_stdin } => {
+            let role = Role::parse(&role).with_context(|| format!("unknown role {role:?}"))?;
+            let area = match uuid::Uuid::try_parse(&scope) {
+                Ok(id) => service.store().get_area(id).await?,
+                Err(_) => service.store().get_area_by_code(scope.trim()).await?,
+            }
+            .with_context(|| format!("no area with code or id {scope:?}"))?;
+            let (password, generated) = if password_stdin {
+                (read_password()?, false)
+            } else {
+                (epigrid_service::SecretKey::generate_hex()[..16].to_owned(), true)
+            };
+            let user = service
+                .create_user(
+                    &system,
+                    NewUser {
+                        display_name: display_name.unwrap_or_else(|| username.clone()),
+                        username,
+                        phone,
+                        password: password.clone(),
+                        role,
+                        scope_area_id: area.id,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created {} ({}) scoped to {}", user.username, user.role.as_str(), area.name);
+            if generated {
+                println!("password: {password}");
+            }
+            Ok(())
+        }
+        UserCommand::List => {
+            let mut cursor = None;
+            loop {
+                let page = service.list_users(&system, cursor, 200).await?;
+                for u in &page.items {
+                    println!(
+                        "{}\t{}\t{}\t{}:{}\t{}",
+                        u.username,
+                        u.display_name,
+                        u.role.as_str(),
+                        u.scope_kind.as_str(),
+                        u.scope_area_id,
+                        if u.disabled { "disabled" } else { "active" }
+                    );
+                }
+                match page.next_cursor.and_then(|c| uuid::Uuid::try_parse(&c).ok()) {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Passwd { username } => {
+            let user = service
+                .store()
+                .get_user_by_username(&username)
+                .await?
+                .with_context(|| format!("no account {username:?}"))?;
+            let password = read_password()?;
+            service
+                .update_user(&system, user.id, UserChanges { password: Some(password), ..Default::default() })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("password changed for {username}; its sessions are ended");
+            Ok(())
+        }
+    }
+}

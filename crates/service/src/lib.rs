@@ -15,6 +15,7 @@ use epigrid_domain::{Action, AreaPath, Role, Scope, Tag};
 use epigrid_store::Store;
 use uuid::Uuid;
 
+pub use chrono;
 pub use crypto::{FieldCipher, SecretKey};
 pub use error::{ServiceError, ServiceResult};
 

@@ -333,6 +333,16 @@ impl Store for SqlStore {
         row.as_ref().map(area_from_row).transpose()
     }
 
+    async fn get_area_by_code(&self, code: &str) -> StoreResult<Option<AreaRecord>> {
+        let sql = format!("SELECT {AREA_COLUMNS} FROM areas WHERE code = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(code.to_owned())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(area_from_row).transpose()
+    }
+
     async fn list_areas(&self, q: &AreaQuery) -> StoreResult<Vec<AreaRecord>> {
         let mut b = QueryBuilder::<Db>::new(format!("SELECT {AREA_COLUMNS} FROM areas WHERE 1 = 1"));
         if let Some(parent) = q.parent_id {

@@ -44,6 +44,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // ---- areas -------------------------------------------------------------
     async fn insert_area(&self, area: &AreaRecord) -> StoreResult<()>;
     async fn get_area(&self, id: Uuid) -> StoreResult<Option<AreaRecord>>;
+    async fn get_area_by_code(&self, code: &str) -> StoreResult<Option<AreaRecord>>;
     async fn list_areas(&self, query: &AreaQuery) -> StoreResult<Vec<AreaRecord>>;
     /// Updates name, code, grid kind, boundary and address. The parent of an
     /// area never changes: paths are denormalised onto every record below it.

@@ -1,0 +1,159 @@
+//! Configuration: defaults, then `epigrid.toml` (or `--config`), then
+//! `EPIGRID_…` environment variables, then command-line flags. The secret key
+//! is held in a `SecretString`, so it never shows in Debug output or logs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./epigrid-data";
+const KEY_FILE: &str = "secret.key";
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileSettings {
+    /// `sqlite://PATH` or `postgres://…`; default `sqlite://DATA_DIR/epigrid.db`.
+    pub database: Option<String>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// 64 hex characters. Prefer the environment variable in production.
+    pub secret_key: Option<SecretString>,
+    pub session_idle_minutes: Option<i64>,
+    pub session_absolute_hours: Option<i64>,
+    /// Key-group tags beyond the built-in ones.
+    pub extra_tags: Vec<String>,
+    /// Mark cookies `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Hours east of UTC for dates shown and "today" (default 8, China).
+    pub utc_offset_hours: Option<i32>,
+    /// Log filter, e.g. `info` or `epigrid=debug,sqlx=warn`.
+    pub log: Option<String>,
+}
+
+impl FileSettings {
+    /// Reads `path` (if it exists) and the `EPIGRID_…` environment.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let builder = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml).required(false))
+            .add_source(
+                config::Environment::with_prefix("EPIGRID")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("extra_tags")
+                    // Test and tooling variables share the prefix but are not settings.
+                    .source(Some(
+                        std::env::vars()
+                            .filter(|(k, _)| !k.starts_with("EPIGRID_TEST") && k != "EPIGRID_REQUIRE_BROWSER")
+                            .collect(),
+                    )),
+            );
+        builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .with_context(|| format!("reading configuration ({} and EPIGRID_… variables)", path.display()))
+    }
+}
+
+/// Settings after flags are applied.
+#[derive(Debug)]
+pub struct Resolved {
+    pub database: String,
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub file: FileSettings,
+}
+
+impl Resolved {
+    pub fn new(
+        file: FileSettings,
+        database: Option<String>,
+        listen: Option<String>,
+        data_dir: Option<PathBuf>,
+    ) -> Self {
+        let data_dir = data_dir
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database = database.or_else(|| file.database.clone()).unwrap_or_else(|| {
+            format!("sqlite://{}", data_dir.join("epigrid.db").display())
+        });
+        let listen = listen.or_else(|| file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        Self { database, listen, data_dir, file }
+    }
+
+    /// The secret key: configured, or kept in the data dir. With
+    /// `create_if_missing` (the demo) a new key is written there on first run.
+    pub fn secret_key(&self, create_if_missing: bool) -> anyhow::Result<epigrid_service::SecretKey> {
+        if let Some(key) = &self.file.secret_key {
+            return epigrid_service::SecretKey::from_hex(key.expose_secret())
+                .context("EPIGRID_SECRET_KEY / secret_key");
+        }
+        let path = self.data_dir.join(KEY_FILE);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            return epigrid_service::SecretKey::from_hex(&text).with_context(|| format!("key in {}", path.display()));
+        }
+        if !create_if_missing {
+            bail!(
+                "no secret key: set EPIGRID_SECRET_KEY to 64 hex characters (`epigrid keygen` makes one), \
+                 or put one in {}",
+                path.display()
+            );
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let hex = epigrid_service::SecretKey::generate_hex();
+        write_private(&path, &hex)?;
+        eprintln!("generated a new secret key in {}", path.display());
+        epigrid_service::SecretKey::from_hex(&hex).context("generated key")
+    }
+
+    pub fn service_settings(&self) -> anyhow::Result<epigrid_service::Settings> {
+        let mut settings = epigrid_service::Settings::default();
+        if let Some(minutes) = self.file.session_idle_minutes {
+            settings.session_idle = chrono_minutes(minutes)?;
+        }
+        if let Some(hours) = self.file.session_absolute_hours {
+            settings.session_absolute = chrono_minutes(hours * 60)?;
+        }
+        if let Some(hours) = self.file.utc_offset_hours {
+            settings.time_zone_offset = epigrid_service::chrono::FixedOffset::east_opt(hours * 3600)
+                .context("utc_offset_hours must be between -23 and 23")?;
+        }
+        for tag in &self.file.extra_tags {
+            settings.extra_tags.push(
+                epigrid_domain::Tag::parse(tag.trim())
+                    .map_err(|e| anyhow::anyhow!("extra_tags: {tag:?}: {e}"))?,
+            );
+        }
+        Ok(settings)
+    }
+}
+
+fn chrono_minutes(minutes: i64) -> anyhow::Result<epigrid_service::chrono::Duration> {
+    if minutes <= 0 {
+        bail!("session lifetimes must be positive");
+    }
+    Ok(epigrid_service::chrono::Duration::minutes(minutes))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("creating {}", path.display()))
+}

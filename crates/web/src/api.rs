@@ -1,0 +1,318 @@
+//! The JSON API under `/api/v1`. Each handler extracts, calls the service,
+//! and renders: the rules, including scope, live in the service.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use epigrid_service::accounts::{NewUser, UserChanges};
+use epigrid_service::registry::{
+    AreaChanges, AreaListing, NewArea, NewHousehold, NewResident, ResidentChanges, ResidentSearch,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{CurrentActor, JsonBody, QueryParams, SESSION_COOKIE, session_token};
+use crate::i18n::Lang;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+        .route("/stats", get(stats))
+        .route("/areas", get(list_areas).post(create_area))
+        .route("/areas/{id}", get(get_area).patch(update_area))
+        .route("/areas/{id}/staff", get(area_staff))
+        .route("/households", get(list_households).post(create_household))
+        .route("/households/{id}", get(get_household))
+        .route("/households/{id}/members", get(household_members))
+        .route("/residents", get(search_residents_get).post(create_resident))
+        // POST keeps ID numbers and phones out of URLs, and so out of proxy
+        // and access logs.
+        .route("/residents/search", post(search_residents_post))
+        .route("/residents/{id}", get(get_resident).patch(update_resident))
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{id}", get(get_user).patch(update_user))
+        .fallback(not_found)
+}
+
+async fn not_found(lang: Lang) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", lang)
+}
+
+/// A path id that is not a UUID is as unknown as one that does not exist.
+fn parse_id(text: &str, lang: Lang) -> ApiResult<Uuid> {
+    Uuid::try_parse(text).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", lang))
+}
+
+fn service_error(lang: Lang) -> impl Fn(epigrid_service::ServiceError) -> ApiError {
+    move |e| ApiError::from_service(e, lang)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    lang: Lang,
+    JsonBody(request): JsonBody<LoginRequest>,
+) -> ApiResult<Response> {
+    let login = state
+        .service
+        .login(&request.username, &request.password)
+        .await
+        .map_err(service_error(lang))?;
+    let max_age = state.service.settings().session_absolute.num_seconds();
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        login.token
+    );
+    let mut response = Json(serde_json::json!({ "user": login.user })).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", lang))?,
+    );
+    Ok(response)
+}
+
+async fn logout(State(state): State<AppState>, lang: Lang, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = session_token(&headers) {
+        state.service.logout(&token).await.map_err(service_error(lang))?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("epigrid_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+async fn me(CurrentActor(actor): CurrentActor) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "username": actor.username,
+        "role": actor.role,
+        "scope": actor.scope,
+    }))
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(state.service.stats(&actor).await.map_err(service_error(lang))?))
+}
+
+async fn list_areas(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    QueryParams(listing): QueryParams<AreaListing>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(state.service.list_areas(&actor, listing).await.map_err(service_error(lang))?))
+}
+
+async fn create_area(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(new): JsonBody<NewArea>,
+) -> ApiResult<impl IntoResponse> {
+    let area = state.service.create_area(&actor, new).await.map_err(service_error(lang))?;
+    Ok((StatusCode::CREATED, Json(area)))
+}
+
+async fn get_area(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    Ok(Json(state.service.get_area(&actor, id).await.map_err(service_error(lang))?))
+}
+
+async fn update_area(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+    JsonBody(changes): JsonBody<AreaChanges>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    Ok(Json(state.service.update_area(&actor, id, changes).await.map_err(service_error(lang))?))
+}
+
+async fn area_staff(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    let staff = state.service.area_staff(&actor, id).await.map_err(service_error(lang))?;
+    Ok(Json(serde_json::json!({ "items": staff })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HouseholdListing {
+    area_id: Option<Uuid>,
+    cursor: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+async fn list_households(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    QueryParams(listing): QueryParams<HouseholdListing>,
+) -> ApiResult<impl IntoResponse> {
+    let page = state
+        .service
+        .list_households(&actor, listing.area_id, listing.cursor, listing.limit)
+        .await
+        .map_err(service_error(lang))?;
+    Ok(Json(page))
+}
+
+async fn create_household(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(new): JsonBody<NewHousehold>,
+) -> ApiResult<impl IntoResponse> {
+    let household = state.service.create_household(&actor, new).await.map_err(service_error(lang))?;
+    Ok((StatusCode::CREATED, Json(household)))
+}
+
+async fn get_household(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    Ok(Json(state.service.get_household(&actor, id).await.map_err(service_error(lang))?))
+}
+
+async fn household_members(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    let members = state.service.household_members(&actor, id).await.map_err(service_error(lang))?;
+    Ok(Json(serde_json::json!({ "items": members })))
+}
+
+async fn search_residents_get(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    QueryParams(search): QueryParams<ResidentSearch>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(state.service.search_residents(&actor, search).await.map_err(service_error(lang))?))
+}
+
+async fn search_residents_post(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(search): JsonBody<ResidentSearch>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(state.service.search_residents(&actor, search).await.map_err(service_error(lang))?))
+}
+
+async fn create_resident(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(new): JsonBody<NewResident>,
+) -> ApiResult<impl IntoResponse> {
+    let resident = state.service.create_resident(&actor, new).await.map_err(service_error(lang))?;
+    Ok((StatusCode::CREATED, Json(resident)))
+}
+
+async fn get_resident(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    Ok(Json(state.service.get_resident(&actor, id).await.map_err(service_error(lang))?))
+}
+
+async fn update_resident(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+    JsonBody(changes): JsonBody<ResidentChanges>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    Ok(Json(state.service.update_resident(&actor, id, changes).await.map_err(service_error(lang))?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UserListing {
+    cursor: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    QueryParams(listing): QueryParams<UserListing>,
+) -> ApiResult<impl IntoResponse> {
+    let page = state
+        .service
+        .list_users(&actor, listing.cursor, listing.limit.unwrap_or(50))
+        .await
+        .map_err(service_error(lang))?;
+    Ok(Json(page))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(new): JsonBody<NewUser>,
+) -> ApiResult<impl IntoResponse> {
+    let user = state.service.create_user(&actor, new).await.map_err(service_error(lang))?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    Ok(Json(state.service.get_user(&actor, id).await.map_err(service_error(lang))?))
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+    JsonBody(changes): JsonBody<UserChanges>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    Ok(Json(state.service.update_user(&actor, id, changes).await.map_err(service_error(lang))?))
+}
