@@ -54,6 +54,9 @@ enum Command {
     /// Manage accounts
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage areas of the hierarchy (the first sub-district is created here)
+    #[command(subcommand)]
+    Area(AreaCommand),
     /// Print counts per level of the hierarchy as JSON
     Stats,
     /// Print a new random secret key (64 hex characters)
@@ -74,6 +77,31 @@ struct DemoArgs {
     /// Generate the data and exit instead of serving
     #[arg(long)]
     no_serve: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AreaCommand {
+    /// Create an area: a sub-district (no parent), or a community, grid,
+    /// building or unit under its parent
+    Add {
+        /// sub_district, community, grid, building or unit
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        /// Statistical code (sub-district 9 digits, community 12) or grid code (14)
+        #[arg(long)]
+        code: Option<String>,
+        /// The parent area, by code or id
+        #[arg(long)]
+        parent: Option<String>,
+        /// Grid kind: residential, school, market, hospital, enterprise, institution, other_dedicated
+        #[arg(long)]
+        grid_kind: Option<String>,
+        /// Street address of a building
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +160,32 @@ async fn main() -> anyhow::Result<()> {
         Command::User(command) => {
             let service = build_service(&settings, false).await?;
             user_command(&service, command).await
+        }
+        Command::Area(AreaCommand::Add { kind, name, code, parent, grid_kind, address }) => {
+            let service = build_service(&settings, false).await?;
+            let kind = epigrid_domain::AreaKind::parse(&kind)
+                .with_context(|| format!("unknown area kind {kind:?}"))?;
+            let parent_id = match parent {
+                Some(reference) => Some(find_area(&service, &reference).await?.id),
+                None => None,
+            };
+            let grid_kind = grid_kind
+                .map(|k| {
+                    epigrid_domain::GridKind::parse(&k).with_context(|| format!("unknown grid kind {k:?}"))
+                })
+                .transpose()?;
+            let new = epigrid_service::registry::NewArea {
+                kind,
+                parent_id,
+                code,
+                name,
+                grid_kind,
+                boundary: None,
+                address,
+            };
+            let area = service.create_area(&Actor::system(), new).await.map_err(describe)?;
+            println!("created {} {} ({})", area.kind.as_str(), area.name, area.id);
+            Ok(())
         }
     }
 }
@@ -301,6 +355,25 @@ fn print_accounts(accounts: &[epigrid_service::demo::DemoAccount]) {
     }
 }
 
+/// An area by its code or id.
+async fn find_area(service: &Service, reference: &str) -> anyhow::Result<epigrid_store::AreaRecord> {
+    let reference = reference.trim();
+    match uuid::Uuid::try_parse(reference) {
+        Ok(id) => service.store().get_area(id).await?,
+        Err(_) => service.store().get_area_by_code(reference).await?,
+    }
+    .with_context(|| format!("no area with code or id {reference:?}"))
+}
+
+/// A service error for the terminal: the field and the reason code, which
+/// name exactly what to fix.
+fn describe(error: epigrid_service::ServiceError) -> anyhow::Error {
+    match error.field() {
+        Some(field) => anyhow::anyhow!("{field}: {} ({error})", error.code()),
+        None => anyhow::anyhow!("{} ({error})", error.code()),
+    }
+}
+
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
@@ -312,11 +385,7 @@ async fn user_command(service: &Service, command: UserCommand) -> anyhow::Result
     match command {
         UserCommand::Add { username, role, scope, display_name, phone, password_stdin } => {
             let role = Role::parse(&role).with_context(|| format!("unknown role {role:?}"))?;
-            let area = match uuid::Uuid::try_parse(&scope) {
-                Ok(id) => service.store().get_area(id).await?,
-                Err(_) => service.store().get_area_by_code(scope.trim()).await?,
-            }
-            .with_context(|| format!("no area with code or id {scope:?}"))?;
+            let area = find_area(service, &scope).await?;
             let (password, generated) = if password_stdin {
                 (read_password()?, false)
             } else {
@@ -335,7 +404,7 @@ async fn user_command(service: &Service, command: UserCommand) -> anyhow::Result
                     },
                 )
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(describe)?;
             println!("created {} ({}) scoped to {}", user.username, user.role.as_str(), area.name);
             if generated {
                 println!("password: {password}");
@@ -374,7 +443,7 @@ async fn user_command(service: &Service, command: UserCommand) -> anyhow::Result
             service
                 .update_user(&system, user.id, UserChanges { password: Some(password), ..Default::default() })
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(describe)?;
             println!("password changed for {username}; its sessions are ended");
             Ok(())
         }
