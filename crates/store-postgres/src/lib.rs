@@ -42,6 +42,7 @@ impl SqlStore {
         let options = PgConnectOptions::from_str(url).map_err(map_error)?;
         let admin = PgPoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await
             .map_err(map_error)?;
@@ -58,6 +59,7 @@ impl SqlStore {
         let options = PgConnectOptions::from_str(url).map_err(map_error)?;
         let admin = PgPoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(map_error)?;

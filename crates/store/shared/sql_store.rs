@@ -252,20 +252,30 @@ fn push_resident_values(builder: &mut QueryBuilder<Db>, residents: &[ResidentRec
     });
 }
 
-fn push_tag_values(builder: &mut QueryBuilder<Db>, residents: &[ResidentRecord]) -> bool {
-    let tagged: Vec<(&ResidentRecord, &Tag)> =
-        residents.iter().flat_map(|r| r.tags.iter().map(move |t| (r, t))).collect();
-    if tagged.is_empty() {
-        return false;
+/// One (resident, tag) row per tag of each resident.
+fn tag_rows(residents: &[ResidentRecord]) -> Vec<(&ResidentRecord, &Tag)> {
+    residents.iter().flat_map(|r| r.tags.iter().map(move |t| (r, t))).collect()
+}
+
+/// Inserts tag rows in statements of at most `BULK_CHUNK` rows: a resident
+/// may carry any number of configured tags, so the row count is not bounded
+/// by the number of residents.
+async fn insert_tag_rows(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    rows: &[(&ResidentRecord, &Tag)],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(BULK_CHUNK) {
+        let mut builder =
+            QueryBuilder::<Db>::new("INSERT INTO resident_tags (resident_id, tag, community_id, grid_id) ");
+        builder.push_values(chunk, |mut row, (r, tag)| {
+            row.push_bind(r.id)
+                .push_bind(tag.as_str().to_owned())
+                .push_bind(r.path.community)
+                .push_bind(r.path.grid);
+        });
+        builder.build().execute(&mut *conn).await.map_err(map_error)?;
     }
-    builder.push("INSERT INTO resident_tags (resident_id, tag, community_id, grid_id) ");
-    builder.push_values(tagged, |mut row, (r, tag)| {
-        row.push_bind(r.id)
-            .push_bind(tag.as_str().to_owned())
-            .push_bind(r.path.community)
-            .push_bind(r.path.grid);
-    });
-    true
+    Ok(())
 }
 
 fn residence_columns(residence: &Residence) -> (&'static str, Option<NaiveDate>, Option<String>) {
@@ -441,10 +451,7 @@ impl Store for SqlStore {
             let mut b = QueryBuilder::<Db>::new("");
             push_resident_values(&mut b, chunk);
             b.build().execute(&mut *tx).await.map_err(map_error)?;
-            let mut tags = QueryBuilder::<Db>::new("");
-            if push_tag_values(&mut tags, chunk) {
-                tags.build().execute(&mut *tx).await.map_err(map_error)?;
-            }
+            insert_tag_rows(&mut tx, &tag_rows(chunk)).await?;
         }
         tx.commit().await.map_err(map_error)
     }
@@ -494,10 +501,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        let mut tags = QueryBuilder::<Db>::new("");
-        if push_tag_values(&mut tags, std::slice::from_ref(r)) {
-            tags.build().execute(&mut *tx).await.map_err(map_error)?;
-        }
+        insert_tag_rows(&mut tx, &tag_rows(std::slice::from_ref(r))).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(true)
     }

@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, TimeDelta, Utc};
 use epigrid_domain::{
-    AreaKind, AreaPath, Boundary, GridKind, PersonName, Relation, Residence, Role, Scope, Sex,
-    Tag,
+    AreaKind, AreaPath, Boundary, GridKind, PersonName, Relation, Residence, Role, Scope, Sex, Tag,
 };
 use epigrid_store::{
-    AreaRecord, HouseholdRecord, ResidentRecord, SealedField, SessionRecord, Store, UserRecord,
+    AreaRecord, HouseholdRecord, ResidentRecord, SealedField, SessionRecord, Store, StoreError,
+    UserRecord,
 };
 use epigrid_store_postgres::PostgresStore;
 use epigrid_store_sqlite::SqliteStore;
@@ -126,8 +126,12 @@ pub async fn fresh_postgres() -> Option<(Arc<dyn Store>, PgGuard)> {
     let store = match PostgresStore::open_in_schema(&url, &schema).await {
         Ok(store) => store,
         Err(error) => {
-            // The schema may exist even though the migration failed.
-            let _ = PostgresStore::drop_schema(&url, &schema).await;
+            // The schema may exist even though the migration failed; when the
+            // server is unreachable there is nothing to drop, and trying
+            // would only wait out another connect timeout.
+            if !matches!(error, StoreError::Unavailable(_)) {
+                let _ = PostgresStore::drop_schema(&url, &schema).await;
+            }
             panic!(
                 "{PG_URL_VAR} is set but the PostgreSQL store cannot be opened \
                  (schema {schema}): {error}"
@@ -176,7 +180,7 @@ where
 
 /// Declares store tests that each run on SQLite and on PostgreSQL:
 ///
-/// ```ignore
+/// ```text
 /// epigrid_testkit::store_contract_tests! {
 ///     async fn areas_round_trip(store: Arc<dyn Store>) { ... }
 /// }
@@ -278,7 +282,12 @@ pub fn sub_district(label: &str) -> AreaRecord {
 /// boundary for communities and grids (residential), an address for
 /// buildings, neither for units.
 pub fn child_area(parent: &AreaRecord, kind: AreaKind, label: &str) -> AreaRecord {
-    assert_eq!(kind.parent_kind(), Some(parent.kind), "a {kind:?} cannot hang under a {:?}", parent.kind);
+    assert_eq!(
+        kind.parent_kind(),
+        Some(parent.kind),
+        "a {kind:?} cannot hang under a {:?}",
+        parent.kind
+    );
     let id = Uuid::now_v7();
     let at = now();
     let (code, name, grid_kind, boundary, address) = match kind {

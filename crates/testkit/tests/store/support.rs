@@ -34,7 +34,11 @@ pub async fn counts(store: &dyn Store) -> LevelCounts {
 
 /// Follows an id-keyed cursor until a short page, checking that every page
 /// is in ascending id order and starts after the one before.
-pub async fn collect_pages<T, F, Fut>(page_size: usize, id_of: fn(&T) -> Uuid, mut fetch: F) -> Vec<T>
+pub async fn collect_pages<T, F, Fut>(
+    page_size: usize,
+    id_of: fn(&T) -> Uuid,
+    mut fetch: F,
+) -> Vec<T>
 where
     F: FnMut(Option<Uuid>) -> Fut,
     Fut: std::future::Future<Output = StoreResult<Vec<T>>>,
