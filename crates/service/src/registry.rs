@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use epigrid_domain::{
-    Action, AreaKind, AreaPath, Boundary, CommunityCode, GridCode, GridKind, IdDocument,
+    Action, AreaKind, Boundary, CommunityCode, GridCode, GridKind, IdDocument,
     MobilePhone, PersonName, ReasonCode, Relation, Residence, Scope, Sex, SubDistrictCode, Tag,
 };
 use epigrid_store::{
