@@ -272,11 +272,10 @@ async fn demo(settings: &Resolved, args: DemoArgs) -> anyhow::Result<()> {
         let summary = generate_with_progress(&service, &options).await?;
         let elapsed = started.elapsed();
         eprintln!(
-            "demo sub-district ready: {} households, {} residents in {:.1} s ({:.0} residents/s)",
+            "demo sub-district ready: {} households, {} residents in {:.1} s",
             summary.households,
             summary.residents,
             elapsed.as_secs_f64(),
-            f64::from(summary.residents) / elapsed.as_secs_f64()
         );
         let listing = accounts_listing(&summary.accounts);
         let path = settings.data_dir.join("demo-accounts.txt");
@@ -314,7 +313,17 @@ async fn generate_with_progress(
         bar
     };
     let (areas, accounts, residents) = (make("areas"), make("accounts"), make("residents"));
+    // The resident phase is timed on its own: it is the insert rate that
+    // scales with the population, while areas and accounts are fixed costs.
+    let resident_phase: std::sync::Mutex<(Option<Instant>, Option<Instant>)> = Default::default();
     let report = |progress: DemoProgress| {
+        if let DemoProgress::Residents { done, total } = progress {
+            let mut phase = resident_phase.lock().unwrap_or_else(|e| e.into_inner());
+            phase.0.get_or_insert_with(Instant::now);
+            if done == total {
+                phase.1 = Some(Instant::now());
+            }
+        }
         let (bar, done, total) = match progress {
             DemoProgress::Areas { done, total } => (&areas, done, total),
             DemoProgress::Accounts { done, total } => (&accounts, done, total),
@@ -326,6 +335,13 @@ async fn generate_with_progress(
     let summary = service.generate_demo(options, &report).await?;
     for bar in [&areas, &accounts, &residents] {
         bar.finish();
+    }
+    if let (Some(start), Some(end)) = *resident_phase.lock().unwrap_or_else(|e| e.into_inner()) {
+        let seconds = (end - start).as_secs_f64();
+        eprintln!(
+            "residents and households inserted in {seconds:.1} s: {:.0} residents/s",
+            f64::from(summary.residents) / seconds
+        );
     }
     Ok(summary)
 }

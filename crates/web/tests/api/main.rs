@@ -1,6 +1,7 @@
 //! The JSON API end to end: a real server on port 0 over a fresh store, a
 //! real HTTP client with a cookie jar. One test binary for the crate.
 
+mod demo;
 mod scope;
 mod support;
 mod validation;

@@ -18,7 +18,7 @@ pub const WORKER_B: &str = "worker_b";
 pub const MEDIC: &str = "medic";
 pub const VOLUNTEER: &str = "volunteer";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Seed {
     pub sub_district: Uuid,
     pub community: Uuid,
@@ -48,10 +48,24 @@ impl App {
         Self::spawn_on(store, Some(guard)).await
     }
 
+    /// The app over an empty store (for the demo generator).
+    pub async fn spawn_empty() -> App {
+        let (store, guard) = epigrid_testkit::fresh_sqlite().await;
+        Self::start(store, Some(guard), false).await
+    }
+
     pub async fn spawn_on(store: Arc<dyn Store>, guard: Option<epigrid_testkit::TempGuard>) -> App {
+        Self::start(store, guard, true).await
+    }
+
+    async fn start(
+        store: Arc<dyn Store>,
+        guard: Option<epigrid_testkit::TempGuard>,
+        with_seed: bool,
+    ) -> App {
         let key = SecretKey::from_hex(&SecretKey::generate_hex()).unwrap();
         let service = Service::new(store, FieldCipher::new(&key), Settings::default());
-        let seed = seed(&service).await;
+        let seed = if with_seed { seed(&service).await } else { Seed::default() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
