@@ -11,6 +11,8 @@ type Db = sqlx::Postgres;
 
 const BACKEND: &str = "postgres";
 
+const BIRTH_YEAR_SQL: &str = "CAST(EXTRACT(YEAR FROM birth_date) AS BIGINT)";
+
 /// Bounded wait for a connection: past it the server answers 503 rather
 /// than letting requests pile up behind a slow database.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

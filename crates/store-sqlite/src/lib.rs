@@ -12,6 +12,9 @@ type Db = sqlx::Sqlite;
 
 const BACKEND: &str = "sqlite";
 
+/// Dates are ISO text here: the year is the first four characters.
+const BIRTH_YEAR_SQL: &str = "CAST(substr(birth_date, 1, 4) AS INTEGER)";
+
 /// How long a request may wait for a connection before the store answers
 /// "unavailable" (and the server 503) instead of queueing without bound.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -3,7 +3,8 @@
 // This file is not a module of `epigrid-store`: each backend crate pulls it in
 // with `include!`, after defining `type Db` (its sqlx database), a struct
 // `SqlStore` with `reader` and `writer` pools, and the backend-specific
-// functions `map_error`, `run_migrations` and `BACKEND`. The SQL text is the
+// functions `map_error`, `run_migrations`, and the constants `BACKEND` and
+// `BIRTH_YEAR_SQL` (the one expression whose SQL differs between the two). The SQL text is the
 // same on both (sqlx 0.9 takes `$1` placeholders and `RETURNING` on SQLite
 // too); generics over `sqlx::Database` would need a where-clause per column
 // type on every method, which reads far worse than one shared source file
@@ -15,7 +16,7 @@ use epigrid_domain::{
     Role, Scope, Sex, Tag,
 };
 use epigrid_store::{
-    page_size, path_column, AreaQuery, AreaRecord, HouseholdQuery, HouseholdRecord, LevelCounts,
+    page_size, path_column, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
     ResidentQuery, ResidentRecord, SealedField, SessionRecord, Store, StoreError, StoreResult,
     UserQuery, UserRecord,
 };
@@ -709,5 +710,78 @@ impl Store for SqlStore {
             *slot = get(&row, "n")?;
         }
         Ok(counts)
+    }
+
+    async fn area_figures(&self, within: Option<Scope>, by: AreaKind) -> StoreResult<Vec<AreaFigures>> {
+        let column = path_column(by);
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {column} AS area_id, COUNT(*) AS residents, \
+             SUM(CASE WHEN residence = 'floating' THEN 1 ELSE 0 END) AS floating, \
+             SUM(CASE WHEN tags <> '' THEN 1 ELSE 0 END) AS key_group \
+             FROM residents WHERE 1 = 1"
+        ));
+        push_scope(&mut b, within);
+        b.push(format_args!(" GROUP BY {column}"));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        let mut figures = Vec::with_capacity(rows.len());
+        for row in &rows {
+            figures.push(AreaFigures {
+                area_id: get(row, "area_id")?,
+                residents: get(row, "residents")?,
+                households: 0,
+                floating: get(row, "floating")?,
+                key_group: get(row, "key_group")?,
+            });
+        }
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {column} AS area_id, COUNT(*) AS households FROM households WHERE 1 = 1"
+        ));
+        push_scope(&mut b, within);
+        b.push(format_args!(" GROUP BY {column}"));
+        for row in b.build().fetch_all(&self.reader).await.map_err(map_error)? {
+            let area_id: Uuid = get(&row, "area_id")?;
+            let households: i64 = get(&row, "households")?;
+            match figures.iter_mut().find(|f| f.area_id == area_id) {
+                Some(f) => f.households = households,
+                None => figures.push(AreaFigures { area_id, households, ..AreaFigures::default() }),
+            }
+        }
+        Ok(figures)
+    }
+
+    async fn birth_year_counts(&self, within: Option<Scope>) -> StoreResult<Vec<BirthYearCount>> {
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {BIRTH_YEAR_SQL} AS year, sex, COUNT(*) AS residents FROM residents WHERE 1 = 1"
+        ));
+        push_scope(&mut b, within);
+        b.push(" GROUP BY year, sex ORDER BY year");
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter()
+            .map(|row| {
+                let year: i64 = get(row, "year")?;
+                let sex: String = get(row, "sex")?;
+                Ok(BirthYearCount {
+                    year: i32::try_from(year).map_err(|_| corrupt("birth year", &year.to_string()))?,
+                    sex: parse_sex(&sex)?,
+                    residents: get(row, "residents")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn tag_counts(&self, within: Option<Scope>) -> StoreResult<Vec<TagCount>> {
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT t.tag AS tag, COUNT(*) AS residents FROM resident_tags t \
+             JOIN residents r ON r.id = t.resident_id WHERE 1 = 1",
+        );
+        if let Some(scope) = within {
+            b.push(format_args!(" AND r.{} = ", path_column(scope.kind)));
+            b.push_bind(scope.area_id);
+        }
+        b.push(" GROUP BY t.tag ORDER BY t.tag");
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter()
+            .map(|row| Ok(TagCount { tag: get(row, "tag")?, residents: get(row, "residents")? }))
+            .collect()
     }
 }

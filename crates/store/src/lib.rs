@@ -88,4 +88,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // ---- figures -----------------------------------------------------------
     /// Counts of every level of the hierarchy within a scope (everything when `None`).
     async fn level_counts(&self, within: Option<epigrid_domain::Scope>) -> StoreResult<LevelCounts>;
+
+    /// Residents, households, floating residents and residents in a key
+    /// group, per area of level `by` (e.g. per grid) within a scope.
+    async fn area_figures(
+        &self,
+        within: Option<epigrid_domain::Scope>,
+        by: epigrid_domain::AreaKind,
+    ) -> StoreResult<Vec<AreaFigures>>;
+
+    /// Residents per (birth year, sex) within a scope: the age pyramid.
+    async fn birth_year_counts(
+        &self,
+        within: Option<epigrid_domain::Scope>,
+    ) -> StoreResult<Vec<BirthYearCount>>;
+
+    /// Residents per key-group tag within a scope.
+    async fn tag_counts(&self, within: Option<epigrid_domain::Scope>) -> StoreResult<Vec<TagCount>>;
 }

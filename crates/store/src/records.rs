@@ -176,6 +176,30 @@ pub struct LevelCounts {
     pub residents: i64,
 }
 
+/// Figures of one area, aggregated over the residents and households in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AreaFigures {
+    pub area_id: Uuid,
+    pub residents: i64,
+    pub households: i64,
+    pub floating: i64,
+    /// Residents with at least one key-group tag.
+    pub key_group: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BirthYearCount {
+    pub year: i32,
+    pub sex: Sex,
+    pub residents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagCount {
+    pub tag: String,
+    pub residents: i64,
+}
+
 /// Clamp a requested page size into 1..=MAX_PAGE.
 pub fn page_size(requested: u32) -> u32 {
     requested.clamp(1, MAX_PAGE)

@@ -88,4 +88,63 @@ epigrid_testkit::store_contract_tests! {
         let nowhere = Some(Scope { kind: AreaKind::Community, area_id: Uuid::now_v7() });
         assert_eq!(store.level_counts(nowhere).await.unwrap(), LevelCounts::default());
     }
+    async fn area_figures_birth_years_and_tags_aggregate_within_a_scope(store: Arc<dyn Store>) {
+        use epigrid_domain::{Residence, Sex};
+        use epigrid_store::{AreaFigures, BirthYearCount, TagCount};
+        use epigrid_testkit::{date, tags};
+
+        let root = sub_district("图表");
+        let a = child_area(&root, AreaKind::Community, "甲");
+        let a1 = child_area(&a, AreaKind::Grid, "甲一");
+        let a2 = child_area(&a, AreaKind::Grid, "甲二");
+        let building1 = child_area(&a1, AreaKind::Building, "1");
+        let unit1 = child_area(&building1, AreaKind::Unit, "1");
+        let building2 = child_area(&a2, AreaKind::Building, "2");
+        let unit2 = child_area(&building2, AreaKind::Unit, "1");
+        for area in [&root, &a, &a1, &a2, &building1, &unit1, &building2, &unit2] {
+            insert_area(&*store, area).await;
+        }
+        let h1 = household(&unit1, "101");
+        let h2 = household(&unit1, "102");
+        let h3 = household(&unit2, "101");
+        let mut old = resident(&h1, "老人");
+        old.birth_date = date(1940, 5, 1);
+        old.sex = Sex::Female;
+        old.tags = tags(&["aged_80_plus", "elderly_alone"]);
+        let mut floating = resident(&h2, "外来");
+        floating.residence = Residence::Floating { arrived_on: date(2022, 1, 1), origin: "济南".into() };
+        floating.birth_date = date(1990, 3, 3);
+        let mut baby = resident(&h3, "婴儿");
+        baby.birth_date = date(2024, 6, 1);
+        baby.tags = tags(&["infant"]);
+        store.insert_bulk(&[h1, h2, h3], &[old, floating, baby]).await.unwrap();
+
+        let mut by_grid = store.area_figures(scope(&a), AreaKind::Grid).await.unwrap();
+        by_grid.sort_by_key(|f| f.area_id == a2.id);
+        assert_eq!(
+            by_grid,
+            vec![
+                AreaFigures { area_id: a1.id, residents: 2, households: 2, floating: 1, key_group: 1 },
+                AreaFigures { area_id: a2.id, residents: 1, households: 1, floating: 0, key_group: 1 },
+            ]
+        );
+        let in_a2 = store.area_figures(scope(&a2), AreaKind::Grid).await.unwrap();
+        assert_eq!(in_a2.len(), 1, "a scope narrows the groups: {in_a2:?}");
+
+        let years = store.birth_year_counts(scope(&a1)).await.unwrap();
+        assert_eq!(
+            years,
+            vec![
+                BirthYearCount { year: 1940, sex: Sex::Female, residents: 1 },
+                BirthYearCount { year: 1990, sex: Sex::Male, residents: 1 },
+            ]
+        );
+        let everywhere = store.birth_year_counts(None).await.unwrap();
+        assert_eq!(everywhere.iter().map(|c| c.residents).sum::<i64>(), 3);
+
+        let tag_counts = store.tag_counts(scope(&a)).await.unwrap();
+        let expect = |tag: &str, residents: i64| TagCount { tag: tag.into(), residents };
+        assert_eq!(tag_counts, vec![expect("aged_80_plus", 1), expect("elderly_alone", 1), expect("infant", 1)]);
+        assert_eq!(store.tag_counts(scope(&a1)).await.unwrap().len(), 2, "the infant lives in the other grid");
+    }
 }
