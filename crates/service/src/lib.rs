@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod crypto;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod registry;

@@ -2,7 +2,7 @@
 //! and renders: the rules, including scope, live in the service.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{CurrentActor, JsonBody, QueryParams, SESSION_COOKIE, session_token};
+use crate::extract::{
+    CurrentActor, JsonBody, QueryParams, clear_session_cookie, session_cookie, session_token,
+};
 use crate::i18n::Lang;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -72,17 +74,8 @@ async fn login(
         .login(&request.username, &request.password)
         .await
         .map_err(service_error(lang))?;
-    let max_age = state.service.settings().session_absolute.num_seconds();
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        login.token
-    );
     let mut response = Json(serde_json::json!({ "user": login.user })).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", lang))?,
-    );
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &login.token));
     Ok(response)
 }
 
@@ -91,10 +84,7 @@ async fn logout(State(state): State<AppState>, lang: Lang, headers: HeaderMap) -
         state.service.logout(&token).await.map_err(service_error(lang))?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("epigrid_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-    );
+    response.headers_mut().insert(header::SET_COOKIE, clear_session_cookie());
     Ok(response)
 }
 

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::http::request::Parts;
 use epigrid_service::{Actor, ServiceError};
 use serde::de::DeserializeOwned;
@@ -15,6 +15,23 @@ use crate::i18n::Lang;
 
 pub const SESSION_COOKIE: &str = "epigrid_session";
 pub const LANG_COOKIE: &str = "epigrid_lang";
+
+/// The `Set-Cookie` value for a new session: `HttpOnly` so scripts never see
+/// it, `SameSite=Lax` so other sites cannot post with it, `Secure` when
+/// served over TLS.
+pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let max_age = state.service.settings().session_absolute.num_seconds();
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("a hex token makes a valid header value")
+}
+
+/// The `Set-Cookie` value that ends a session in the browser.
+pub fn clear_session_cookie() -> HeaderValue {
+    HeaderValue::from_static("epigrid_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
 
 /// The value of cookie `name` in the request, if any.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

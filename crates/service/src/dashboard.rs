@@ -1,0 +1,211 @@
+//! The figures of a dashboard for the caller's scope: headline counts, the
+//! areas one level down (for the map), the age pyramid, key groups, and
+//! registered against floating residents per area.
+
+use chrono::Datelike;
+use epigrid_domain::{Action, AreaKind, Sex};
+use epigrid_store::{AreaFigures, AreaQuery, AreaRecord, BirthYearCount, LevelCounts, TagCount};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{Actor, Service, ServiceError, ServiceResult};
+
+/// Width of an age band in the pyramid; the last band is open-ended.
+pub const AGE_BAND_YEARS: u32 = 5;
+pub const OLDEST_BAND_FROM: u32 = 85;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dashboard {
+    /// The node the figures are for: the actor's scope, or a chosen area.
+    pub area: Option<AreaRecordView>,
+    pub counts: LevelCounts,
+    pub floating: i64,
+    pub key_group: i64,
+    /// The level the map and per-area figures are drawn at.
+    pub map_level: AreaKind,
+    pub areas: Vec<AreaWithFigures>,
+    pub age_bands: Vec<AgeBand>,
+    pub tags: Vec<TagCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AreaRecordView {
+    pub id: Uuid,
+    pub kind: AreaKind,
+    pub name: String,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AreaWithFigures {
+    pub id: Uuid,
+    pub kind: AreaKind,
+    pub name: String,
+    pub code: Option<String>,
+    /// Outer rings as (longitude, latitude), for drawing.
+    pub rings: Vec<Vec<(f64, f64)>>,
+    pub figures: AreaFigures,
+}
+
+impl AreaWithFigures {
+    /// Share of residents in a key group, 0.0–1.0 (0 for an empty area).
+    pub fn key_group_share(&self) -> f64 {
+        ratio(self.figures.key_group, self.figures.residents)
+    }
+
+    pub fn floating_share(&self) -> f64 {
+        ratio(self.figures.floating, self.figures.residents)
+    }
+}
+
+fn ratio(part: i64, whole: i64) -> f64 {
+    if whole <= 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AgeBand {
+    pub from: u32,
+    /// Exclusive upper bound; `None` for the open-ended oldest band.
+    pub to: Option<u32>,
+    pub male: i64,
+    pub female: i64,
+}
+
+/// Sorts residents into age bands by birth year. Age is reckoned as
+/// `this_year - birth_year`, which is within a year of the exact age; a
+/// pyramid of 5-year bands does not show the difference, and grouping by
+/// year keeps the query O(years) rather than O(residents).
+pub fn age_bands(counts: &[BirthYearCount], this_year: i32) -> Vec<AgeBand> {
+    let band_count = (OLDEST_BAND_FROM / AGE_BAND_YEARS + 1) as usize;
+    let mut bands: Vec<AgeBand> = (0..band_count)
+        .map(|i| {
+            let from = i as u32 * AGE_BAND_YEARS;
+            AgeBand {
+                from,
+                to: (from < OLDEST_BAND_FROM).then_some(from + AGE_BAND_YEARS),
+                male: 0,
+                female: 0,
+            }
+        })
+        .collect();
+    for c in counts {
+        let age = u32::try_from(this_year - c.year).unwrap_or(0);
+        let index = ((age / AGE_BAND_YEARS) as usize).min(band_count - 1);
+        match c.sex {
+            Sex::Male => bands[index].male += c.residents,
+            Sex::Female => bands[index].female += c.residents,
+        }
+    }
+    bands
+}
+
+impl Service {
+    /// The dashboard of `area_id` (which must be within the actor's scope),
+    /// or of the actor's own scope.
+    pub async fn dashboard(&self, actor: &Actor, area_id: Option<Uuid>) -> ServiceResult<Dashboard> {
+        actor.require(Action::ReadAreas)?;
+        let area = match area_id.or(actor.scope.map(|s| s.area_id)) {
+            Some(id) => Some(self.visible_area(actor, id).await?),
+            None => self
+                .store()
+                .list_areas(&AreaQuery { kind: Some(AreaKind::SubDistrict), limit: 1, ..AreaQuery::default() })
+                .await?
+                .into_iter()
+                .next(),
+        };
+        let within = area.as_ref().map(|a| epigrid_domain::Scope { kind: a.kind, area_id: a.id });
+        // One level down from the node, but never below grids: a grid's map
+        // is the grid itself.
+        let map_level = match area.as_ref().map(|a| a.kind) {
+            None | Some(AreaKind::SubDistrict) => AreaKind::Community,
+            Some(_) => AreaKind::Grid,
+        };
+        let counts = self.store().level_counts(within).await?;
+        let figures = self.store().area_figures(within, map_level).await?;
+        let map_areas = self.map_areas(within, map_level, &figures).await?;
+        // Personal aggregates are for roles that may read residents.
+        let (age_bands, tags) = if actor.role.allows(Action::ReadResidents) {
+            let years = self.store().birth_year_counts(within).await?;
+            (age_bands(&years, self.today().year()), self.store().tag_counts(within).await?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(Dashboard {
+            area: area.as_ref().map(|a| AreaRecordView {
+                id: a.id,
+                kind: a.kind,
+                name: a.name.clone(),
+                code: a.code.clone(),
+            }),
+            counts,
+            floating: figures.iter().map(|f| f.floating).sum(),
+            key_group: figures.iter().map(|f| f.key_group).sum(),
+            map_level,
+            areas: map_areas,
+            age_bands,
+            tags,
+        })
+    }
+
+    async fn map_areas(
+        &self,
+        within: Option<epigrid_domain::Scope>,
+        level: AreaKind,
+        figures: &[AreaFigures],
+    ) -> ServiceResult<Vec<AreaWithFigures>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store()
+                .list_areas(&AreaQuery { kind: Some(level), within, after, limit: 500, ..AreaQuery::default() })
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            let full = page.len() == 500;
+            out.extend(page.iter().map(|a: &AreaRecord| AreaWithFigures {
+                id: a.id,
+                kind: a.kind,
+                name: a.name.clone(),
+                code: a.code.clone(),
+                rings: a.boundary.as_ref().map(|b| b.outer_rings()).unwrap_or_default(),
+                figures: figures
+                    .iter()
+                    .find(|f| f.area_id == a.id)
+                    .copied()
+                    .unwrap_or(AreaFigures { area_id: a.id, ..AreaFigures::default() }),
+            }));
+            if !full {
+                break;
+            }
+        }
+        if out.len() > 10_000 {
+            return Err(ServiceError::Internal("too many areas for one map".into()));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn birth_years_fall_into_five_year_bands_with_an_open_top() {
+        let counts = [
+            BirthYearCount { year: 2026, sex: Sex::Male, residents: 3 },
+            BirthYearCount { year: 2022, sex: Sex::Female, residents: 2 },
+            BirthYearCount { year: 2021, sex: Sex::Female, residents: 1 },
+            BirthYearCount { year: 1930, sex: Sex::Female, residents: 4 },
+            BirthYearCount { year: 1941, sex: Sex::Male, residents: 5 },
+        ];
+        let bands = age_bands(&counts, 2026);
+        assert_eq!(bands.len(), 18);
+        assert_eq!(bands[0], AgeBand { from: 0, to: Some(5), male: 3, female: 2 });
+        assert_eq!(bands[1], AgeBand { from: 5, to: Some(10), male: 0, female: 1 });
+        let top = bands.last().unwrap();
+        assert_eq!((top.from, top.to, top.male, top.female), (85, None, 5, 4));
+        let total: i64 = bands.iter().map(|b| b.male + b.female).sum();
+        assert_eq!(total, 15, "nobody is lost");
+    }
+}

@@ -1,0 +1,193 @@
+//! The HTML pages: rendered on the server with askama, styled and scripted by
+//! our own small embedded assets, and working without JavaScript. Every
+//! string goes through the translations; every page checks its session and
+//! sends a visitor without one to the login page.
+
+pub mod charts;
+pub mod dashboard;
+pub mod login;
+pub mod map;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use epigrid_domain::{Action, Role};
+use epigrid_service::{Actor, ServiceError};
+
+use crate::AppState;
+use crate::extract::session_token;
+use crate::i18n::{Lang, t};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", axum::routing::post(login::logout))
+        .route("/lang/{lang}", get(login::switch_language))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
+}
+
+/// Translations for templates: `{{ tr.t("key") }}`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr(pub Lang);
+
+impl Tr {
+    pub fn t(&self, key: &str) -> String {
+        t(self.0, key)
+    }
+
+    /// A message with `{name}` placeholders filled in.
+    pub fn fill(&self, key: &str, values: &[(&str, String)]) -> String {
+        let mut text = self.t(key);
+        for (name, value) in values {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    }
+}
+
+/// Who is logged in, as the page header shows them.
+#[derive(Debug, Clone)]
+pub struct UserChrome {
+    pub display_name: String,
+    pub role_key: String,
+    pub manages_accounts: bool,
+}
+
+/// What every page's frame needs: language, user, where we are.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub tr: Tr,
+    pub user: Option<UserChrome>,
+    /// The nav section to mark current.
+    pub section: &'static str,
+    /// The current path and query, URL-encoded, for `?next=` links.
+    pub path_encoded: String,
+}
+
+impl Chrome {
+    pub fn new(lang: Lang, actor: Option<&Actor>, section: &'static str, path: &str) -> Self {
+        Self {
+            tr: Tr(lang),
+            user: actor.map(|a| UserChrome {
+                display_name: a.username.clone(),
+                role_key: format!("role.{}", a.role.as_str()),
+                manages_accounts: a.role.allows(Action::ManageAccounts),
+            }),
+            section,
+            path_encoded: form_urlencoded::byte_serialize(path.as_bytes()).collect(),
+        }
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        self.tr.t(key)
+    }
+
+    pub fn lang_tag(&self) -> &'static str {
+        self.tr.0.tag()
+    }
+}
+
+/// A logged-in page visitor. Without a valid session the page redirects to
+/// `/login?next=…` instead of failing.
+#[derive(Debug, Clone)]
+pub struct PageActor {
+    pub actor: Actor,
+    pub lang: Lang,
+    /// Path and query of this request, for the language switch and `next`.
+    pub path: String,
+}
+
+impl PageActor {
+    pub fn chrome(&self, section: &'static str) -> Chrome {
+        Chrome::new(self.lang, Some(&self.actor), section, &self.path)
+    }
+
+    pub fn role(&self) -> Role {
+        self.actor.role
+    }
+}
+
+fn path_and_query(parts: &Parts) -> String {
+    parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into())
+}
+
+impl FromRequestParts<AppState> for PageActor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::ZhCn);
+        let path = path_and_query(parts);
+        let to_login = || {
+            let next: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+            Redirect::to(&format!("/login?next={next}")).into_response()
+        };
+        let Some(token) = session_token(&parts.headers) else {
+            return Err(to_login());
+        };
+        match state.service.authenticate(&token).await {
+            Ok(actor) => Ok(PageActor { actor, lang, path }),
+            Err(ServiceError::Unauthenticated) => Err(to_login()),
+            Err(error) => Err(error_page(lang, error)),
+        }
+    }
+}
+
+/// Renders a template, or a plain error page if rendering fails.
+pub fn render<T: Template>(template: &T) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    status: u16,
+    message: String,
+}
+
+/// A full page for a service error: 404 for anything outside the scope, and
+/// so on, with the reason in the visitor's language.
+pub fn error_page(lang: Lang, error: ServiceError) -> Response {
+    let api = crate::error::ApiError::from_service(error, lang);
+    let page = ErrorPage {
+        chrome: Chrome::new(lang, None, "", "/"),
+        status: api.status.as_u16(),
+        message: t(lang, &api.code),
+    };
+    (api.status, render(&page)).into_response()
+}
+
+/// Shorthand for handlers: a service result or the error page.
+pub fn or_error_page<T>(lang: Lang, result: Result<T, ServiceError>) -> Result<T, Response> {
+    result.map_err(|e| error_page(lang, e))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    asset("text/css; charset=utf-8", include_str!("../../static/app.css"))
+}
+
+async fn script() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", include_str!("../../static/app.js"))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Assets change only with the binary; an hour keeps phones from
+    // re-fetching on every page while a deploy still shows within the hour.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
