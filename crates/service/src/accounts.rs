@@ -10,6 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::audit::Target;
 use crate::views::{Page, UserView};
 use crate::{Actor, Service, ServiceError, ServiceResult};
 
@@ -114,6 +115,7 @@ impl Actor {
             username: user.username.clone(),
             role: user.role,
             scope: Some(user.scope),
+            client_addr: None,
         }
     }
 }
@@ -122,7 +124,12 @@ impl Service {
     /// Checks a username and password and opens a session. A wrong username
     /// costs the same argon2 work as a wrong password, so response times do
     /// not tell which accounts exist.
-    pub async fn login(&self, username: &str, password: &str) -> ServiceResult<Login> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client_addr: Option<String>,
+    ) -> ServiceResult<Login> {
         let user = self.store().get_user_by_username(username.trim()).await?;
         let hash = match &user {
             Some(u) => u.password_hash.clone(),
@@ -131,7 +138,23 @@ impl Service {
         let matches = verify_password(password.to_owned(), hash).await;
         let user = match user {
             Some(u) if matches && !u.disabled => u,
-            _ => return Err(ServiceError::BadCredentials),
+            other => {
+                let attempt = Actor {
+                    user_id: other.as_ref().map(|u| u.id),
+                    username: username.trim().chars().take(64).collect(),
+                    role: other.as_ref().map_or(Role::Volunteer, |u| u.role),
+                    scope: None,
+                    client_addr,
+                };
+                let reason = match other {
+                    None => "unknown_user",
+                    Some(u) if u.disabled => "disabled",
+                    Some(_) => "wrong_password",
+                };
+                self.audit(&attempt, "login", None, "failed", serde_json::json!({ "reason": reason }))
+                    .await?;
+                return Err(ServiceError::BadCredentials);
+            }
         };
         let token = hex::encode(rand::random::<[u8; 32]>());
         let now = self.now();
@@ -144,7 +167,9 @@ impl Service {
                 expires_at: now + self.settings().session_absolute,
             })
             .await?;
-        Ok(Login { token, actor: Actor::for_user(&user), user: UserView::from(&user) })
+        let actor = Actor { client_addr, ..Actor::for_user(&user) };
+        self.audit(&actor, "login", None, "ok", serde_json::json!({})).await?;
+        Ok(Login { token, actor, user: UserView::from(&user) })
     }
 
     /// Resolves a session token to its actor, enforcing idle and absolute
@@ -173,8 +198,11 @@ impl Service {
         Ok(Actor::for_user(&user))
     }
 
-    pub async fn logout(&self, token: &str) -> ServiceResult<()> {
+    pub async fn logout(&self, actor: Option<&Actor>, token: &str) -> ServiceResult<()> {
         self.store().delete_session(&token_hash(token)).await?;
+        if let Some(actor) = actor {
+            self.audit(actor, "logout", None, "ok", serde_json::json!({})).await?;
+        }
         Ok(())
     }
 
@@ -218,7 +246,9 @@ impl Service {
             updated_at: now,
         };
         self.store().insert_user(&user).await?;
-        tracing::info!(actor = %actor.username, user = %user.username, role = user.role.as_str(), "account created");
+        let target = Target { kind: "account", id: user.id, path: Some(&user.scope_path) };
+        let detail = serde_json::json!({ "role": user.role, "scope_kind": user.scope.kind });
+        self.audit(actor, "account.create", Some(target), "ok", detail).await?;
         Ok(UserView::from(&user))
     }
 
@@ -242,6 +272,22 @@ impl Service {
         changes: UserChanges,
     ) -> ServiceResult<UserView> {
         let mut user = self.managed_user(actor, id).await?;
+        let mut fields = Vec::new();
+        if changes.display_name.is_some() {
+            fields.push("display_name");
+        }
+        if changes.phone.is_some() {
+            fields.push("phone");
+        }
+        if changes.role.is_some() || changes.scope_area_id.is_some() {
+            fields.push("role_or_scope");
+        }
+        if changes.password.is_some() {
+            fields.push("password");
+        }
+        if changes.disabled.is_some() {
+            fields.push("disabled");
+        }
         if let Some(name) = changes.display_name {
             user.display_name = validate_display_name(&name)?;
         }
@@ -274,7 +320,9 @@ impl Service {
             // A new password or a disabled account ends every open session.
             self.store().delete_user_sessions(user.id).await?;
         }
-        tracing::info!(actor = %actor.username, user = %user.username, "account changed");
+        let target = Target { kind: "account", id: user.id, path: Some(&user.scope_path) };
+        let detail = serde_json::json!({ "fields": fields, "sessions_revoked": revoke, "role": user.role });
+        self.audit(actor, "account.update", Some(target), "ok", detail).await?;
         Ok(UserView::from(&user))
     }
 

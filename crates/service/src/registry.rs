@@ -14,6 +14,7 @@ use epigrid_store::{
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
+use crate::audit::Target;
 use crate::views::{AreaView, HouseholdView, Page, ResidentView, Stats};
 use crate::{Actor, Service, ServiceError, ServiceResult};
 
@@ -287,7 +288,8 @@ impl Service {
             updated_at: now,
         };
         self.store().insert_area(&record).await?;
-        tracing::info!(actor = %actor.username, area = %record.id, kind = record.kind.as_str(), "area created");
+        let target = Target { kind: "area", id: record.id, path: Some(&record.path) };
+        self.audit(actor, "area.create", Some(target), "ok", serde_json::json!({ "kind": record.kind })).await?;
         Ok(AreaView::from(&record))
     }
 
@@ -325,7 +327,8 @@ impl Service {
         if !self.store().update_area(&area).await? {
             return Err(ServiceError::NotFound);
         }
-        tracing::info!(actor = %actor.username, area = %area.id, "area changed");
+        let target = Target { kind: "area", id: area.id, path: Some(&area.path) };
+        self.audit(actor, "area.update", Some(target), "ok", serde_json::json!({})).await?;
         Ok(AreaView::from(&area))
     }
 
@@ -361,7 +364,8 @@ impl Service {
         let household =
             HouseholdRecord { id: Uuid::now_v7(), path: unit.path, room, created_at: now, updated_at: now };
         self.store().insert_household(&household).await?;
-        tracing::info!(actor = %actor.username, household = %household.id, "household created");
+        let target = Target { kind: "household", id: household.id, path: Some(&household.path) };
+        self.audit(actor, "household.create", Some(target), "ok", serde_json::json!({})).await?;
         Ok(HouseholdView::from(&household))
     }
 
@@ -445,7 +449,8 @@ impl Service {
         let now = self.now();
         let record = self.seal_resident(Uuid::now_v7(), &household, fields, now, now);
         self.store().insert_resident(&record).await?;
-        tracing::info!(actor = %actor.username, resident = %record.id, "resident created");
+        let target = Target { kind: "resident", id: record.id, path: Some(&record.path) };
+        self.audit(actor, "resident.create", Some(target), "ok", serde_json::json!({})).await?;
         Ok(self.resident_view(&record))
     }
 
@@ -511,7 +516,9 @@ impl Service {
         if !self.store().update_resident(&record).await? {
             return Err(ServiceError::NotFound);
         }
-        tracing::info!(actor = %actor.username, resident = %record.id, "resident changed");
+        let target = Target { kind: "resident", id: record.id, path: Some(&record.path) };
+        let detail = serde_json::json!({ "fields": changed_fields(&current, &record) });
+        self.audit(actor, "resident.update", Some(target), "ok", detail).await?;
         Ok(self.resident_view(&record))
     }
 
@@ -764,6 +771,27 @@ impl Service {
             tags: r.tags.clone(),
         }
     }
+}
+
+/// Names of the fields an update changed, for the audit log: which fields,
+/// never their values. Sealed fields compare by blind index, since their
+/// ciphertexts differ on every write.
+fn changed_fields(before: &ResidentRecord, after: &ResidentRecord) -> Vec<&'static str> {
+    let blind = |f: &Option<epigrid_store::SealedField>| f.as_ref().map(|s| s.blind_index.clone());
+    [
+        ("household_id", before.household_id != after.household_id),
+        ("name", before.name != after.name),
+        ("sex", before.sex != after.sex),
+        ("birth_date", before.birth_date != after.birth_date),
+        ("id_number", blind(&before.id_number) != blind(&after.id_number)),
+        ("phone", blind(&before.phone) != blind(&after.phone)),
+        ("relation", before.relation != after.relation),
+        ("residence", before.residence != after.residence),
+        ("tags", before.tags != after.tags),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
 }
 
 fn mask_document(clear: &str) -> String {

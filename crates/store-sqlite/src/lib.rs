@@ -104,13 +104,13 @@ fn migrator() -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;
     // Embedded by hand rather than with `sqlx::migrate!`, which would pull
     // sqlx's proc-macro stack into the build for one list of files.
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "registry".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_registry.sql").into_sql_str(),
-        false,
-    )])
+    let migration = |version, description: &'static str, sql: &'static str| {
+        Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+    };
+    Migrator::with_migrations(vec![
+        migration(1, "registry", include_str!("../migrations/0001_registry.sql")),
+        migration(2, "audit", include_str!("../migrations/0002_audit.sql")),
+    ])
 }
 
 include!("../../store/shared/sql_store.rs");

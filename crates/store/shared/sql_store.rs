@@ -16,7 +16,7 @@ use epigrid_domain::{
     Role, Scope, Sex, Tag,
 };
 use epigrid_store::{
-    page_size, path_column, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
+    page_size, path_column, AuditQuery, AuditRecord, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
     ResidentQuery, ResidentRecord, SealedField, SessionRecord, Store, StoreError, StoreResult,
     UserQuery, UserRecord,
 };
@@ -32,6 +32,8 @@ const HOUSEHOLD_COLUMNS: &str = "id, sub_district_id, community_id, grid_id, bui
 const RESIDENT_COLUMNS: &str = "id, household_id, sub_district_id, community_id, grid_id, \
     building_id, unit_id, name, sex, birth_date, id_kind, id_cipher, id_blind, phone_cipher, \
     phone_blind, relation, residence, arrived_on, origin, tags, created_at, updated_at";
+const AUDIT_COLUMNS: &str = "id, at, actor_user_id, actor_name, actor_role, action, target_kind, \
+    target_id, community_id, client_addr, outcome, detail";
 const USER_COLUMNS: &str = "id, username, display_name, phone, password_hash, role, scope_kind, \
     scope_area_id, sub_district_id, community_id, grid_id, building_id, unit_id, disabled, \
     created_at, updated_at";
@@ -158,6 +160,27 @@ fn user_from_row(row: &DbRow) -> StoreResult<UserRecord> {
         disabled: get(row, "disabled")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn audit_from_row(row: &DbRow) -> StoreResult<AuditRecord> {
+    let role: Option<String> = get(row, "actor_role")?;
+    Ok(AuditRecord {
+        id: get(row, "id")?,
+        at: get(row, "at")?,
+        actor_user_id: get(row, "actor_user_id")?,
+        actor_name: get(row, "actor_name")?,
+        actor_role: match role {
+            Some(r) => Some(Role::parse(&r).ok_or_else(|| corrupt("role", &r))?),
+            None => None,
+        },
+        action: get(row, "action")?,
+        target_kind: get(row, "target_kind")?,
+        target_id: get(row, "target_id")?,
+        community_id: get(row, "community_id")?,
+        client_addr: get(row, "client_addr")?,
+        outcome: get(row, "outcome")?,
+        detail: get(row, "detail")?,
     })
 }
 
@@ -783,5 +806,54 @@ impl Store for SqlStore {
         rows.iter()
             .map(|row| Ok(TagCount { tag: get(row, "tag")?, residents: get(row, "residents")? }))
             .collect()
+    }
+
+    async fn append_audit(&self, e: &AuditRecord) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(e.id)
+            .bind(e.at)
+            .bind(e.actor_user_id)
+            .bind(e.actor_name.clone())
+            .bind(e.actor_role.map(Role::as_str))
+            .bind(e.action.clone())
+            .bind(e.target_kind.clone())
+            .bind(e.target_id)
+            .bind(e.community_id)
+            .bind(e.client_addr.clone())
+            .bind(e.outcome.clone())
+            .bind(e.detail.clone())
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let mut b = QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1"));
+        if let Some(actor) = &q.actor_name {
+            b.push(" AND actor_name = ").push_bind(actor.clone());
+        }
+        if let Some(action) = &q.action {
+            b.push(" AND action = ").push_bind(action.clone());
+        }
+        if let Some(target) = q.target_id {
+            b.push(" AND target_id = ").push_bind(target);
+        }
+        if let Some(since) = q.since {
+            b.push(" AND at >= ").push_bind(since);
+        }
+        if let Some(until) = q.until {
+            b.push(" AND at < ").push_bind(until);
+        }
+        if let Some(before) = q.before {
+            b.push(" AND id < ").push_bind(before);
+        }
+        b.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(page_size(q.limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(audit_from_row).collect()
     }
 }

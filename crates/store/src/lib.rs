@@ -85,6 +85,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_session(&self, token_hash: &[u8]) -> StoreResult<()>;
     async fn delete_user_sessions(&self, user_id: Uuid) -> StoreResult<u64>;
 
+    // ---- audit ---------------------------------------------------------------
+    /// Appends to the audit log. There is no update or delete.
+    async fn append_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
+    /// Audit entries, newest first.
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+
     // ---- figures -----------------------------------------------------------
     /// Counts of every level of the hierarchy within a scope (everything when `None`).
     async fn level_counts(&self, within: Option<epigrid_domain::Scope>) -> StoreResult<LevelCounts>;

@@ -215,3 +215,36 @@ pub fn path_column(kind: AreaKind) -> &'static str {
         AreaKind::Unit => "unit_id",
     }
 }
+
+/// One entry of the append-only audit log. `detail` is JSON and never holds
+/// personal data in clear: ids, field names, reasons, counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_name: String,
+    pub actor_role: Option<Role>,
+    /// What was done, e.g. `resident.update`, `resident.unmask`, `login.failed`.
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<Uuid>,
+    /// The community the target lies in, when it lies in one.
+    pub community_id: Option<Uuid>,
+    pub client_addr: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor_name: Option<String>,
+    pub action: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Keyset cursor: entries older than this id (newest first).
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}

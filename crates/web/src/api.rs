@@ -1,12 +1,13 @@
 //! The JSON API under `/api/v1`. Each handler extracts, calls the service,
 //! and renders: the rules, including scope, live in the service.
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use epigrid_service::accounts::{NewUser, UserChanges};
+use epigrid_service::privacy::{UnmaskField, UnmaskReason};
 use epigrid_service::registry::{
     AreaChanges, AreaListing, NewArea, NewHousehold, NewResident, ResidentChanges, ResidentSearch,
 };
@@ -39,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         // and access logs.
         .route("/residents/search", post(search_residents_post))
         .route("/residents/{id}", get(get_resident).patch(update_resident))
+        .route("/residents/{id}/unmask", post(unmask_resident))
+        .route("/audit", get(audit_log))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(get_user).patch(update_user))
         .fallback(not_found)
@@ -67,11 +70,12 @@ struct LoginRequest {
 async fn login(
     State(state): State<AppState>,
     lang: Lang,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> ApiResult<Response> {
     let login = state
         .service
-        .login(&request.username, &request.password)
+        .login(&request.username, &request.password, Some(peer.ip().to_string()))
         .await
         .map_err(service_error(lang))?;
     let mut response = Json(serde_json::json!({ "user": login.user })).into_response();
@@ -81,7 +85,8 @@ async fn login(
 
 async fn logout(State(state): State<AppState>, lang: Lang, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_token(&headers) {
-        state.service.logout(&token).await.map_err(service_error(lang))?;
+        let actor = state.service.authenticate(&token).await.ok();
+        state.service.logout(actor.as_ref(), &token).await.map_err(service_error(lang))?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, clear_session_cookie());
@@ -305,4 +310,77 @@ async fn update_user(
 ) -> ApiResult<impl IntoResponse> {
     let id = parse_id(&id, lang)?;
     Ok(Json(state.service.update_user(&actor, id, changes).await.map_err(service_error(lang))?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnmaskRequest {
+    field: UnmaskField,
+    reason: UnmaskReason,
+}
+
+/// The clear value of one field. Never cached: the response says so, and the
+/// value is in this one response only.
+async fn unmask_resident(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<UnmaskRequest>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, lang)?;
+    let value = state
+        .service
+        .unmask_resident(&actor, id, request.field, request.reason)
+        .await
+        .map_err(service_error(lang))?;
+    let mut response = Json(serde_json::json!({ "field": request.field, "value": value })).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuditListing {
+    actor: Option<String>,
+    action: Option<String>,
+    target_id: Option<Uuid>,
+    before: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    QueryParams(listing): QueryParams<AuditListing>,
+) -> ApiResult<impl IntoResponse> {
+    let entries = state
+        .service
+        .audit_log(
+            &actor,
+            epigrid_store::AuditQuery {
+                actor_name: listing.actor,
+                action: listing.action,
+                target_id: listing.target_id,
+                before: listing.before,
+                limit: listing.limit.unwrap_or(50).clamp(1, 200),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(service_error(lang))?;
+    let items: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "id": e.id, "at": e.at, "actor": e.actor_name, "role": e.actor_role,
+                "action": e.action, "target_kind": e.target_kind, "target_id": e.target_id,
+                "client_addr": e.client_addr, "outcome": e.outcome,
+                "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })))
 }

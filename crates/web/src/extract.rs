@@ -76,6 +76,14 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_owned())
 }
 
+/// The client's address as the server saw it (the proxy's, behind one).
+pub fn client_addr(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+}
+
 /// The logged-in caller. Rejects with 401 when there is no valid session.
 #[derive(Debug, Clone)]
 pub struct CurrentActor(pub Actor);
@@ -87,12 +95,10 @@ impl FromRequestParts<AppState> for CurrentActor {
         let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::ZhCn);
         let token = session_token(&parts.headers)
             .ok_or_else(|| ApiError::from_service(ServiceError::Unauthenticated, lang))?;
-        state
-            .service
-            .authenticate(&token)
-            .await
-            .map(CurrentActor)
-            .map_err(|e| ApiError::from_service(e, lang))
+        let mut actor =
+            state.service.authenticate(&token).await.map_err(|e| ApiError::from_service(e, lang))?;
+        actor.client_addr = client_addr(parts);
+        Ok(CurrentActor(actor))
     }
 }
 

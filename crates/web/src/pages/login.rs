@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use epigrid_service::ServiceError;
@@ -54,9 +54,14 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub async fn submit(State(state): State<AppState>, lang: Lang, Form(form): Form<LoginForm>) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    lang: Lang,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let next = safe_next(form.next.as_deref());
-    match state.service.login(&form.username, &form.password).await {
+    match state.service.login(&form.username, &form.password, Some(peer.ip().to_string())).await {
         Ok(login) => {
             let mut response = Redirect::to(&next).into_response();
             response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &login.token));
@@ -81,7 +86,8 @@ pub async fn submit(State(state): State<AppState>, lang: Lang, Form(form): Form<
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = session_token(&headers) {
         // A failure here still clears the browser's cookie below.
-        let _ = state.service.logout(&token).await;
+        let actor = state.service.authenticate(&token).await.ok();
+        let _ = state.service.logout(actor.as_ref(), &token).await;
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(header::SET_COOKIE, clear_session_cookie());

@@ -1,0 +1,66 @@
+//! Writing the audit log. Every write, unmask, export and login goes through
+//! `Service::audit`, with ids, field names and reasons only: never a clear
+//! ID number, phone or name.
+
+use epigrid_domain::AreaPath;
+use epigrid_store::{AuditQuery, AuditRecord};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{Actor, Service, ServiceResult};
+
+/// What an audit entry is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub kind: &'a str,
+    pub id: Uuid,
+    pub path: Option<&'a AreaPath>,
+}
+
+impl Service {
+    /// Appends an audit entry. A failure to audit fails the caller's request
+    /// (after its change, for now; issue #4 moves the entry into the same
+    /// transaction as the change).
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: Option<Target<'_>>,
+        outcome: &str,
+        detail: Value,
+    ) -> ServiceResult<()> {
+        let entry = AuditRecord {
+            id: Uuid::now_v7(),
+            at: self.now(),
+            actor_user_id: actor.user_id,
+            actor_name: actor.username.clone(),
+            actor_role: actor.user_id.map(|_| actor.role),
+            action: action.to_owned(),
+            target_kind: target.map(|t| t.kind.to_owned()),
+            target_id: target.map(|t| t.id),
+            community_id: target.and_then(|t| t.path).and_then(|p| p.community),
+            client_addr: actor.client_addr.clone(),
+            outcome: outcome.to_owned(),
+            detail: detail.to_string(),
+        };
+        self.store().append_audit(&entry).await?;
+        Ok(())
+    }
+
+    /// Audit entries, newest first. Only account managers read the log,
+    /// and only entries about their own scope's communities when scoped.
+    pub async fn audit_log(&self, actor: &Actor, query: AuditQuery) -> ServiceResult<Vec<AuditRecord>> {
+        actor.require(epigrid_domain::Action::ManageAccounts)?;
+        let mut entries = self.store().list_audit(&query).await?;
+        if let Some(scope) = actor.scope {
+            if scope.kind != epigrid_domain::AreaKind::SubDistrict {
+                let community = match scope.kind {
+                    epigrid_domain::AreaKind::Community => Some(scope.area_id),
+                    _ => None,
+                };
+                entries.retain(|e| e.community_id.is_some() && e.community_id == community);
+            }
+        }
+        Ok(entries)
+    }
+}
