@@ -36,6 +36,12 @@ pub struct FileSettings {
 impl FileSettings {
     /// Reads `path` (if it exists) and the `EPIGRID_…` environment.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
+        Self::load_from(path, std::env::vars())
+    }
+
+    /// As `load`, with the environment given (so tests need not change the
+    /// process environment).
+    pub fn load_from(path: &Path, env: impl Iterator<Item = (String, String)>) -> anyhow::Result<Self> {
         let builder = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml).required(false))
             .add_source(
@@ -45,9 +51,14 @@ impl FileSettings {
                     .with_list_parse_key("extra_tags")
                     // Test and tooling variables share the prefix but are not settings.
                     .source(Some(
-                        std::env::vars()
-                            .filter(|(k, _)| !k.starts_with("EPIGRID_TEST") && k != "EPIGRID_REQUIRE_BROWSER")
-                            .collect(),
+                        env.filter(|(k, _)| {
+                            k.starts_with("EPIGRID_")
+                                && !k.starts_with("EPIGRID_TEST")
+                                && !k.starts_with("EPIGRID_BENCH")
+                                && k != "EPIGRID_REQUIRE_BROWSER"
+                                && k != "EPIGRID_SCREENSHOTS"
+                        })
+                        .collect(),
                     )),
             );
         builder
@@ -156,4 +167,64 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, contents).with_context(|| format!("creating {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_flags_override_both() {
+        let dir = std::env::temp_dir().join(format!("epigrid-config-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("epigrid.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/epigrid\"\nsession_idle_minutes = 30\nextra_tags = [\"dialysis\"]\n",
+        )
+        .unwrap();
+        let file = FileSettings::load_from(
+            &path,
+            env(&[("EPIGRID_LISTEN", "127.0.0.1:7000"), ("EPIGRID_TEST_PG", "ignored"), ("HOME", "/root")]),
+        )
+        .unwrap();
+        assert_eq!(file.listen.as_deref(), Some("127.0.0.1:7000"), "environment beats the file");
+        assert_eq!(file.session_idle_minutes, Some(30));
+        let resolved = Resolved::new(file, None, Some("127.0.0.1:7001".into()), None);
+        assert_eq!(resolved.listen, "127.0.0.1:7001", "a flag beats both");
+        assert_eq!(resolved.data_dir, PathBuf::from("/srv/epigrid"));
+        assert_eq!(resolved.database, "sqlite:///srv/epigrid/epigrid.db");
+        let service = resolved.service_settings().unwrap();
+        assert_eq!(service.session_idle, epigrid_service::chrono::Duration::minutes(30));
+        assert_eq!(service.extra_tags[0].as_str(), "dialysis");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_file_means_defaults_and_a_bad_key_is_named() {
+        let missing = Path::new("/nonexistent/epigrid.toml");
+        let file = FileSettings::load_from(missing, env(&[("EPIGRID_SECRET_KEY", "not-hex")])).unwrap();
+        let resolved = Resolved::new(file, None, None, None);
+        assert_eq!(resolved.listen, DEFAULT_LISTEN);
+        let error = resolved.secret_key(false).unwrap_err();
+        assert!(format!("{error:#}").contains("EPIGRID_SECRET_KEY"), "{error:#}");
+        // The key never shows in Debug output.
+        let file = FileSettings::load_from(missing, env(&[("EPIGRID_SECRET_KEY", &"ab".repeat(32))])).unwrap();
+        assert!(!format!("{file:?}").contains("abab"));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let dir = std::env::temp_dir().join(format!("epigrid-config-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("epigrid.toml");
+        std::fs::write(&path, "lisen = \"typo\"\n").unwrap();
+        let error = FileSettings::load_from(&path, env(&[])).unwrap_err();
+        assert!(format!("{error:#}").contains("lisen"), "{error:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
