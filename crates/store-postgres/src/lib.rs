@@ -107,25 +107,10 @@ fn map_error(error: sqlx::Error) -> epigrid_store::StoreError {
     }
 }
 
-async fn run_migrations(pool: &sqlx::Pool<Db>) -> epigrid_store::StoreResult<()> {
-    migrator()
-        .run(pool)
-        .await
-        .map_err(|e| epigrid_store::StoreError::Other(format!("migration failed: {e}")))
-}
-
-fn migrator() -> sqlx::migrate::Migrator {
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
-    use sqlx::SqlSafeStr;
-    // Embedded by hand rather than with `sqlx::migrate!`, which would pull
-    // sqlx's proc-macro stack into the build for one list of files.
-    let migration = |version, description: &'static str, sql: &'static str| {
-        Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
-    };
-    Migrator::with_migrations(vec![
-        migration(1, "registry", include_str!("../migrations/0001_registry.sql")),
-        migration(2, "audit", include_str!("../migrations/0002_audit.sql")),
-    ])
-}
+/// The migrations of this backend, in order: (version, description, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "registry", include_str!("../migrations/0001_registry.sql")),
+    (2, "audit", include_str!("../migrations/0002_audit.sql")),
+];
 
 include!("../../store/shared/sql_store.rs");

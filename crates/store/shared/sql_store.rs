@@ -3,7 +3,7 @@
 // This file is not a module of `epigrid-store`: each backend crate pulls it in
 // with `include!`, after defining `type Db` (its sqlx database), a struct
 // `SqlStore` with `reader` and `writer` pools, and the backend-specific
-// functions `map_error`, `run_migrations`, and the constants `BACKEND` and
+// function `map_error`, and the constants `BACKEND`, `MIGRATIONS` and
 // `BIRTH_YEAR_SQL` (the one expression whose SQL differs between the two). The SQL text is the
 // same on both (sqlx 0.9 takes `$1` placeholders and `RETURNING` on SQLite
 // too); generics over `sqlx::Database` would need a where-clause per column
@@ -37,6 +37,23 @@ const AUDIT_COLUMNS: &str = "id, at, actor_user_id, actor_name, actor_role, acti
 const USER_COLUMNS: &str = "id, username, display_name, phone, password_hash, role, scope_kind, \
     scope_area_id, sub_district_id, community_id, grid_id, building_id, unit_id, disabled, \
     created_at, updated_at";
+
+async fn run_migrations(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    // Embedded by hand rather than with `sqlx::migrate!`, which would pull
+    // sqlx's proc-macro stack into the build for one list of files.
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(*version, (*description).into(), MigrationType::Simple, sql.into_sql_str(), false)
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+}
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Other(format!("stored {what} is not valid: {value:?}"))
