@@ -4,6 +4,7 @@
 //! the whole suite keeps link time down.
 
 mod accounts;
+mod audit;
 mod areas;
 mod counts;
 mod households;
