@@ -49,18 +49,17 @@ impl Service {
 
     /// Audit entries, newest first. Only account managers read the log,
     /// and only entries about their own scope's communities when scoped.
-    pub async fn audit_log(&self, actor: &Actor, query: AuditQuery) -> ServiceResult<Vec<AuditRecord>> {
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        mut query: AuditQuery,
+    ) -> ServiceResult<Vec<AuditRecord>> {
         actor.require(epigrid_domain::Action::ManageAccounts)?;
-        let mut entries = self.store().list_audit(&query).await?;
-        if let Some(scope) = actor.scope {
-            if scope.kind != epigrid_domain::AreaKind::SubDistrict {
-                let community = match scope.kind {
-                    epigrid_domain::AreaKind::Community => Some(scope.area_id),
-                    _ => None,
-                };
-                entries.retain(|e| e.community_id.is_some() && e.community_id == community);
-            }
+        // A community admin reads the entries about their own community;
+        // only the sub-district level reads everything.
+        if let Some(scope) = actor.scope.filter(|s| s.kind != epigrid_domain::AreaKind::SubDistrict) {
+            query.community_id = Some(scope.area_id);
         }
-        Ok(entries)
+        Ok(self.store().list_audit(&query).await?)
     }
 }

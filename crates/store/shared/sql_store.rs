@@ -860,6 +860,9 @@ impl Store for SqlStore {
         if let Some(target) = q.target_id {
             b.push(" AND target_id = ").push_bind(target);
         }
+        if let Some(community) = q.community_id {
+            b.push(" AND community_id = ").push_bind(community);
+        }
         if let Some(since) = q.since {
             b.push(" AND at >= ").push_bind(since);
         }

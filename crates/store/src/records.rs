@@ -242,6 +242,8 @@ pub struct AuditQuery {
     pub actor_name: Option<String>,
     pub action: Option<String>,
     pub target_id: Option<Uuid>,
+    /// Only entries about records in this community.
+    pub community_id: Option<Uuid>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     /// Keyset cursor: entries older than this id (newest first).
