@@ -3,10 +3,13 @@
 //! can forget them. Nothing here knows about HTTP.
 
 pub mod accounts;
+pub mod audit;
 pub mod crypto;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod navigation;
+pub mod privacy;
 pub mod registry;
 pub mod views;
 
@@ -29,6 +32,8 @@ pub struct Actor {
     pub username: String,
     pub role: Role,
     pub scope: Option<Scope>,
+    /// The client's address, for the audit log (set by the web layer).
+    pub client_addr: Option<String>,
 }
 
 impl Actor {
@@ -38,6 +43,7 @@ impl Actor {
             username: "system".into(),
             role: Role::SubDistrictAdmin,
             scope: None,
+            client_addr: None,
         }
     }
 
