@@ -19,7 +19,11 @@ use epigrid_store::Store;
 use settings::{FileSettings, Resolved};
 
 #[derive(Debug, Parser)]
-#[command(name = "epigrid", version, about = "Epidemic prevention and control through the grid of a sub-district office")]
+#[command(
+    name = "epigrid",
+    version,
+    about = "Epidemic prevention and control through the grid of a sub-district office"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -171,7 +175,8 @@ async fn main() -> anyhow::Result<()> {
             };
             let grid_kind = grid_kind
                 .map(|k| {
-                    epigrid_domain::GridKind::parse(&k).with_context(|| format!("unknown grid kind {k:?}"))
+                    epigrid_domain::GridKind::parse(&k)
+                        .with_context(|| format!("unknown grid kind {k:?}"))
                 })
                 .transpose()?;
             let new = epigrid_service::registry::NewArea {
@@ -246,7 +251,9 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             signal.recv().await;
         }
     };
@@ -349,7 +356,13 @@ async fn generate_with_progress(
 fn accounts_listing(accounts: &[epigrid_service::demo::DemoAccount]) -> String {
     let mut text = String::from("username\tpassword\trole\tscope\n");
     for a in accounts {
-        text.push_str(&format!("{}\t{}\t{}\t{}\n", a.username, a.password, a.role.as_str(), a.scope_name));
+        text.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            a.username,
+            a.password,
+            a.role.as_str(),
+            a.scope_name
+        ));
     }
     text
 }
@@ -372,7 +385,10 @@ fn print_accounts(accounts: &[epigrid_service::demo::DemoAccount]) {
 }
 
 /// An area by its code or id.
-async fn find_area(service: &Service, reference: &str) -> anyhow::Result<epigrid_store::AreaRecord> {
+async fn find_area(
+    service: &Service,
+    reference: &str,
+) -> anyhow::Result<epigrid_store::AreaRecord> {
     let reference = reference.trim();
     match uuid::Uuid::try_parse(reference) {
         Ok(id) => service.store().get_area(id).await?,
@@ -392,7 +408,10 @@ fn describe(error: epigrid_service::ServiceError) -> anyhow::Error {
 
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -457,7 +476,11 @@ async fn user_command(service: &Service, command: UserCommand) -> anyhow::Result
                 .with_context(|| format!("no account {username:?}"))?;
             let password = read_password()?;
             service
-                .update_user(&system, user.id, UserChanges { password: Some(password), ..Default::default() })
+                .update_user(
+                    &system,
+                    user.id,
+                    UserChanges { password: Some(password), ..Default::default() },
+                )
                 .await
                 .map_err(describe)?;
             println!("password changed for {username}; its sessions are ended");

@@ -41,7 +41,10 @@ impl FileSettings {
 
     /// As `load`, with the environment given (so tests need not change the
     /// process environment).
-    pub fn load_from(path: &Path, env: impl Iterator<Item = (String, String)>) -> anyhow::Result<Self> {
+    pub fn load_from(
+        path: &Path,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
         let builder = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml).required(false))
             .add_source(
@@ -61,10 +64,9 @@ impl FileSettings {
                         .collect(),
                     )),
             );
-        builder
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .with_context(|| format!("reading configuration ({} and EPIGRID_… variables)", path.display()))
+        builder.build().and_then(|c| c.try_deserialize()).with_context(|| {
+            format!("reading configuration ({} and EPIGRID_… variables)", path.display())
+        })
     }
 }
 
@@ -87,24 +89,30 @@ impl Resolved {
         let data_dir = data_dir
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let database = database.or_else(|| file.database.clone()).unwrap_or_else(|| {
-            format!("sqlite://{}", data_dir.join("epigrid.db").display())
-        });
-        let listen = listen.or_else(|| file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let database = database
+            .or_else(|| file.database.clone())
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("epigrid.db").display()));
+        let listen =
+            listen.or_else(|| file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
         Self { database, listen, data_dir, file }
     }
 
     /// The secret key: configured, or kept in the data dir. With
     /// `create_if_missing` (the demo) a new key is written there on first run.
-    pub fn secret_key(&self, create_if_missing: bool) -> anyhow::Result<epigrid_service::SecretKey> {
+    pub fn secret_key(
+        &self,
+        create_if_missing: bool,
+    ) -> anyhow::Result<epigrid_service::SecretKey> {
         if let Some(key) = &self.file.secret_key {
             return epigrid_service::SecretKey::from_hex(key.expose_secret())
                 .context("EPIGRID_SECRET_KEY / secret_key");
         }
         let path = self.data_dir.join(KEY_FILE);
         if path.exists() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            return epigrid_service::SecretKey::from_hex(&text).with_context(|| format!("key in {}", path.display()));
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return epigrid_service::SecretKey::from_hex(&text)
+                .with_context(|| format!("key in {}", path.display()));
         }
         if !create_if_missing {
             bail!(
@@ -130,8 +138,9 @@ impl Resolved {
             settings.session_absolute = chrono_minutes(hours * 60)?;
         }
         if let Some(hours) = self.file.utc_offset_hours {
-            settings.time_zone_offset = epigrid_service::chrono::FixedOffset::east_opt(hours * 3600)
-                .context("utc_offset_hours must be between -23 and 23")?;
+            settings.time_zone_offset =
+                epigrid_service::chrono::FixedOffset::east_opt(hours * 3600)
+                    .context("utc_offset_hours must be between -23 and 23")?;
         }
         for tag in &self.file.extra_tags {
             settings.extra_tags.push(
@@ -179,7 +188,8 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file_and_flags_override_both() {
-        let dir = std::env::temp_dir().join(format!("epigrid-config-{}", uuid::Uuid::now_v7().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("epigrid-config-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("epigrid.toml");
         std::fs::write(
@@ -189,7 +199,11 @@ mod tests {
         .unwrap();
         let file = FileSettings::load_from(
             &path,
-            env(&[("EPIGRID_LISTEN", "127.0.0.1:7000"), ("EPIGRID_TEST_PG", "ignored"), ("HOME", "/root")]),
+            env(&[
+                ("EPIGRID_LISTEN", "127.0.0.1:7000"),
+                ("EPIGRID_TEST_PG", "ignored"),
+                ("HOME", "/root"),
+            ]),
         )
         .unwrap();
         assert_eq!(file.listen.as_deref(), Some("127.0.0.1:7000"), "environment beats the file");
@@ -207,19 +221,23 @@ mod tests {
     #[test]
     fn a_missing_file_means_defaults_and_a_bad_key_is_named() {
         let missing = Path::new("/nonexistent/epigrid.toml");
-        let file = FileSettings::load_from(missing, env(&[("EPIGRID_SECRET_KEY", "not-hex")])).unwrap();
+        let file =
+            FileSettings::load_from(missing, env(&[("EPIGRID_SECRET_KEY", "not-hex")])).unwrap();
         let resolved = Resolved::new(file, None, None, None);
         assert_eq!(resolved.listen, DEFAULT_LISTEN);
         let error = resolved.secret_key(false).unwrap_err();
         assert!(format!("{error:#}").contains("EPIGRID_SECRET_KEY"), "{error:#}");
         // The key never shows in Debug output.
-        let file = FileSettings::load_from(missing, env(&[("EPIGRID_SECRET_KEY", &"ab".repeat(32))])).unwrap();
+        let file =
+            FileSettings::load_from(missing, env(&[("EPIGRID_SECRET_KEY", &"ab".repeat(32))]))
+                .unwrap();
         assert!(!format!("{file:?}").contains("abab"));
     }
 
     #[test]
     fn unknown_settings_are_refused() {
-        let dir = std::env::temp_dir().join(format!("epigrid-config-{}", uuid::Uuid::now_v7().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("epigrid-config-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("epigrid.toml");
         std::fs::write(&path, "lisen = \"typo\"\n").unwrap();

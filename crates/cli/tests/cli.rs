@@ -50,7 +50,11 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn demo_then_stats_user_and_area_commands() {
     let dir = temp_dir();
-    let out = epigrid(&dir.0, &["demo", "--no-serve", "--residents", "400", "--admin-password", "admin-pass-1"], None);
+    let out = epigrid(
+        &dir.0,
+        &["demo", "--no-serve", "--residents", "400", "--admin-password", "admin-pass-1"],
+        None,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("admin"), "the accounts are printed");
     assert!(dir.0.join("secret.key").exists(), "demo generated a key into its data dir");
@@ -70,22 +74,49 @@ fn demo_then_stats_user_and_area_commands() {
 
     let out = epigrid(
         &dir.0,
-        &["user", "add", "--username", "nurse1", "--role", "medical_staff", "--scope", "371602001001", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "--username",
+            "nurse1",
+            "--role",
+            "medical_staff",
+            "--scope",
+            "371602001001",
+            "--password-stdin",
+        ],
         Some("a-good-password\n"),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = epigrid(&dir.0, &["user", "list"], None);
-    assert!(text(&out.stdout).lines().any(|l| l.starts_with("nurse1\t") && l.contains("medical_staff")));
+    assert!(
+        text(&out.stdout).lines().any(|l| l.starts_with("nurse1\t") && l.contains("medical_staff"))
+    );
 
     let out = epigrid(
         &dir.0,
-        &["area", "add", "--kind", "grid", "--parent", "371602001001", "--code", "37160200200101", "--name", "错网格"],
+        &[
+            "area",
+            "add",
+            "--kind",
+            "grid",
+            "--parent",
+            "371602001001",
+            "--code",
+            "37160200200101",
+            "--name",
+            "错网格",
+        ],
         None,
     );
     assert!(!out.status.success(), "a grid code under another community is refused");
     assert!(text(&out.stderr).contains("code: code.not_under_parent"), "{}", text(&out.stderr));
 
-    let out = epigrid(&dir.0, &["user", "add", "--username", "x", "--role", "emperor", "--scope", "371602001"], None);
+    let out = epigrid(
+        &dir.0,
+        &["user", "add", "--username", "x", "--role", "emperor", "--scope", "371602001"],
+        None,
+    );
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("unknown role"), "{}", text(&out.stderr));
 }

@@ -65,7 +65,9 @@ impl Role {
         use Action::*;
         match self {
             Role::SubDistrictAdmin | Role::CommunityAdmin => true,
-            Role::GridLeader => matches!(action, ReadAreas | ReadResidents | WriteResidents | Unmask),
+            Role::GridLeader => {
+                matches!(action, ReadAreas | ReadResidents | WriteResidents | Unmask)
+            }
             Role::GridWorker => matches!(action, ReadAreas | ReadResidents | WriteResidents),
             Role::MedicalStaff => matches!(action, ReadAreas | ReadResidents),
             Role::Volunteer => matches!(action, ReadAreas),
@@ -109,31 +111,16 @@ mod tests {
 
     #[test]
     fn grid_scope_covers_only_its_own_grid() {
-        let (sd, c, g1, g2) = (
-            Uuid::now_v7(),
-            Uuid::now_v7(),
-            Uuid::now_v7(),
-            Uuid::now_v7(),
-        );
-        let base = AreaPath::default()
-            .child(AreaKind::SubDistrict, sd)
-            .child(AreaKind::Community, c);
+        let (sd, c, g1, g2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let base =
+            AreaPath::default().child(AreaKind::SubDistrict, sd).child(AreaKind::Community, c);
         let in_g1 = base.child(AreaKind::Grid, g1);
         let in_g2 = base.child(AreaKind::Grid, g2);
-        let scope = Scope {
-            kind: AreaKind::Grid,
-            area_id: g1,
-        };
+        let scope = Scope { kind: AreaKind::Grid, area_id: g1 };
         assert!(scope.covers(&in_g1));
         assert!(!scope.covers(&in_g2));
-        assert!(
-            !scope.covers(&base),
-            "a grid scope does not cover its community"
-        );
-        let community = Scope {
-            kind: AreaKind::Community,
-            area_id: c,
-        };
+        assert!(!scope.covers(&base), "a grid scope does not cover its community");
+        let community = Scope { kind: AreaKind::Community, area_id: c };
         assert!(community.covers(&in_g1) && community.covers(&in_g2));
     }
 

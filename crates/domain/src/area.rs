@@ -214,10 +214,9 @@ impl Boundary {
             geojson::GeometryValue::Polygon { coordinates } => {
                 coordinates.first().map(to_points).into_iter().collect()
             }
-            geojson::GeometryValue::MultiPolygon { coordinates } => coordinates
-                .iter()
-                .filter_map(|p| p.first().map(to_points))
-                .collect(),
+            geojson::GeometryValue::MultiPolygon { coordinates } => {
+                coordinates.iter().filter_map(|p| p.first().map(to_points)).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -257,12 +256,7 @@ mod tests {
         let boundary = Boundary::from_geojson_value(value).unwrap();
         assert_eq!(
             boundary.outer_rings(),
-            vec![vec![
-                (116.30, 39.90),
-                (116.31, 39.90),
-                (116.31, 39.91),
-                (116.30, 39.90)
-            ]]
+            vec![vec![(116.30, 39.90), (116.31, 39.90), (116.31, 39.91), (116.30, 39.90)]]
         );
         assert_eq!(Boundary::parse(&boundary.to_json_string()), Ok(boundary));
     }
@@ -281,10 +275,7 @@ mod tests {
     #[test]
     fn the_rectangle_helper_is_a_valid_boundary() {
         let rectangle = Boundary::rectangle(116.0, 39.0, 116.1, 39.1);
-        assert_eq!(
-            Boundary::from_geojson_value(rectangle.to_json_value()),
-            Ok(rectangle)
-        );
+        assert_eq!(Boundary::from_geojson_value(rectangle.to_json_value()), Ok(rectangle));
     }
 
     #[test]
@@ -305,20 +296,13 @@ mod tests {
             r#"{"type":"Polygon","coordinates":[]}"#,
             r#"{"type":"MultiPolygon","coordinates":[]}"#,
         ] {
-            assert_eq!(
-                Boundary::parse(empty),
-                Err(BoundaryError::BadRing),
-                "{empty}"
-            );
+            assert_eq!(Boundary::parse(empty), Err(BoundaryError::BadRing), "{empty}");
         }
         // geojson's parser already refuses `[[]]`, but a Geometry built in code can hold it.
         let ringless_member = geojson::Geometry::new(geojson::GeometryValue::MultiPolygon {
             coordinates: vec![vec![]],
         });
-        assert_eq!(
-            Boundary::from_geometry(ringless_member),
-            Err(BoundaryError::BadRing)
-        );
+        assert_eq!(Boundary::from_geometry(ringless_member), Err(BoundaryError::BadRing));
     }
 
     #[test]
@@ -342,14 +326,8 @@ mod tests {
     #[test]
     fn text_that_is_not_geojson_is_rejected() {
         assert_eq!(Boundary::parse("not json"), Err(BoundaryError::NotGeoJson));
-        assert_eq!(
-            Boundary::parse(r#"{"type":"Circle"}"#),
-            Err(BoundaryError::NotGeoJson)
-        );
-        assert_eq!(
-            Boundary::parse(r#"{"type":"Polygon"}"#),
-            Err(BoundaryError::NotGeoJson)
-        );
+        assert_eq!(Boundary::parse(r#"{"type":"Circle"}"#), Err(BoundaryError::NotGeoJson));
+        assert_eq!(Boundary::parse(r#"{"type":"Polygon"}"#), Err(BoundaryError::NotGeoJson));
     }
 
     #[test]

@@ -134,11 +134,7 @@ impl CommunityCode {
     /// community into a known sub-district.
     pub fn parse_under(input: &str, parent: &SubDistrictCode) -> Result<Self, CodeError> {
         let code = Self::parse(input)?;
-        if code.is_under(parent) {
-            Ok(code)
-        } else {
-            Err(CodeError::NotUnderParent)
-        }
+        if code.is_under(parent) { Ok(code) } else { Err(CodeError::NotUnderParent) }
     }
     /// Builds the code of the `village`th unit (1–399) under a sub-district.
     pub fn under(parent: &SubDistrictCode, village: u16) -> Result<Self, CodeError> {
@@ -184,11 +180,7 @@ impl GridCode {
     /// into a known community.
     pub fn parse_under(input: &str, parent: &CommunityCode) -> Result<Self, CodeError> {
         let code = Self::parse(input)?;
-        if code.is_under(parent) {
-            Ok(code)
-        } else {
-            Err(CodeError::NotUnderParent)
-        }
+        if code.is_under(parent) { Ok(code) } else { Err(CodeError::NotUnderParent) }
     }
     pub fn under(parent: &CommunityCode, sequence: u8) -> Result<Self, CodeError> {
         if !GRID_SEQUENCE_RANGE.contains(&sequence) {
@@ -318,25 +310,13 @@ mod tests {
     #[test]
     fn under_rejects_out_of_range_children() {
         let street = SubDistrictCode::parse("110105001").unwrap();
-        assert_eq!(
-            CommunityCode::under(&street, 0),
-            Err(CodeError::VillageLevel)
-        );
-        assert_eq!(
-            CommunityCode::under(&street, 400),
-            Err(CodeError::VillageLevel)
-        );
+        assert_eq!(CommunityCode::under(&street, 0), Err(CodeError::VillageLevel));
+        assert_eq!(CommunityCode::under(&street, 400), Err(CodeError::VillageLevel));
         let community = CommunityCode::under(&street, 399).unwrap();
         assert_eq!(community.as_str(), "110105001399");
         assert_eq!(GridCode::under(&community, 0), Err(CodeError::GridSequence));
-        assert_eq!(
-            GridCode::under(&community, 100),
-            Err(CodeError::GridSequence)
-        );
-        assert_eq!(
-            GridCode::under(&community, 1).unwrap().as_str(),
-            "11010500139901"
-        );
+        assert_eq!(GridCode::under(&community, 100), Err(CodeError::GridSequence));
+        assert_eq!(GridCode::under(&community, 1).unwrap().as_str(), "11010500139901");
     }
 
     #[test]

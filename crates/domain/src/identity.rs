@@ -101,20 +101,14 @@ impl IdDocument {
                     return Err(IdDocumentError::FutureBirthDate);
                 }
                 let number = upgrade_legacy_id(s).ok_or(IdDocumentError::BadBirthDate)?;
-                Ok(Self {
-                    kind: IdDocumentKind::ResidentIdCard,
-                    number,
-                })
+                Ok(Self { kind: IdDocumentKind::ResidentIdCard, number })
             }
             15 if b[..3].iter().all(u8::is_ascii_alphabetic) && all_digits(&b[3..]) => Ok(Self {
                 kind: IdDocumentKind::ForeignerPermanentOld,
                 number: s.to_ascii_uppercase(),
             }),
             9 | 11 if matches!(b[0], b'H' | b'h' | b'M' | b'm') && all_digits(&b[1..]) => {
-                Ok(Self {
-                    kind: IdDocumentKind::HomeReturnPermit,
-                    number: s.to_ascii_uppercase(),
-                })
+                Ok(Self { kind: IdDocumentKind::HomeReturnPermit, number: s.to_ascii_uppercase() })
             }
             _ => Err(IdDocumentError::UnknownFormat),
         }
@@ -147,10 +141,7 @@ impl IdDocument {
                 return Err(IdDocumentError::FutureBirthDate);
             }
         }
-        Ok(Self {
-            kind,
-            number: number.to_owned(),
-        })
+        Ok(Self { kind, number: number.to_owned() })
     }
 
     pub fn kind(&self) -> IdDocumentKind {
@@ -164,11 +155,7 @@ impl IdDocument {
 
     /// Birth date carried in the number (resident ID and HMT permit), if any.
     pub fn birth_date(&self) -> Option<NaiveDate> {
-        if self.carries_birth_date_and_sex() {
-            birth_date_18(&self.number)
-        } else {
-            None
-        }
+        if self.carries_birth_date_and_sex() { birth_date_18(&self.number) } else { None }
     }
 
     /// Sex carried in the number (odd sequence = male), if any.
@@ -177,11 +164,7 @@ impl IdDocument {
             return None;
         }
         let digit = self.number.as_bytes()[16].wrapping_sub(b'0');
-        Some(if digit % 2 == 1 {
-            Sex::Male
-        } else {
-            Sex::Female
-        })
+        Some(if digit % 2 == 1 { Sex::Male } else { Sex::Female })
     }
 
     /// The part of the number people are matched on: the first 9 characters
@@ -207,10 +190,7 @@ impl IdDocument {
     }
 
     fn carries_birth_date_and_sex(&self) -> bool {
-        matches!(
-            self.kind,
-            IdDocumentKind::ResidentIdCard | IdDocumentKind::HkMacauTaiwanPermit
-        )
+        matches!(self.kind, IdDocumentKind::ResidentIdCard | IdDocumentKind::HkMacauTaiwanPermit)
     }
 }
 
@@ -230,11 +210,7 @@ pub fn check_character(first17: &[u8; 17]) -> char {
         .iter()
         .zip(WEIGHTS)
         .map(|(&byte, weight)| {
-            let digit = if byte.is_ascii_digit() {
-                byte - b'0'
-            } else {
-                byte
-            };
+            let digit = if byte.is_ascii_digit() { byte - b'0' } else { byte };
             u32::from(digit) * weight
         })
         .sum();
@@ -343,51 +319,24 @@ mod tests {
 
     #[test]
     fn birth_date_must_be_real() {
-        assert_eq!(
-            parse(&with_check("11010519900230001")),
-            Err(IdDocumentError::BadBirthDate)
-        );
-        assert_eq!(
-            parse(&with_check("11010519901301001")),
-            Err(IdDocumentError::BadBirthDate)
-        );
-        assert_eq!(
-            parse(&with_check("11010500000101001")),
-            Err(IdDocumentError::BadBirthDate)
-        );
-        assert_eq!(
-            parse(&with_check("11010518691231001")),
-            Err(IdDocumentError::BadBirthDate)
-        );
+        assert_eq!(parse(&with_check("11010519900230001")), Err(IdDocumentError::BadBirthDate));
+        assert_eq!(parse(&with_check("11010519901301001")), Err(IdDocumentError::BadBirthDate));
+        assert_eq!(parse(&with_check("11010500000101001")), Err(IdDocumentError::BadBirthDate));
+        assert_eq!(parse(&with_check("11010518691231001")), Err(IdDocumentError::BadBirthDate));
         assert!(parse(&with_check("11010518700101001")).is_ok());
-        assert!(
-            parse(&with_check("11010520000229001")).is_ok(),
-            "2000 was a leap year"
-        );
+        assert!(parse(&with_check("11010520000229001")).is_ok(), "2000 was a leap year");
     }
 
     #[test]
     fn birth_date_must_not_be_after_today() {
-        assert!(
-            parse(&with_check("11010520240601001")).is_ok(),
-            "born today"
-        );
-        assert_eq!(
-            parse(&with_check("11010520240602001")),
-            Err(IdDocumentError::FutureBirthDate)
-        );
-        assert_eq!(
-            parse(&with_check("81000020300101001")),
-            Err(IdDocumentError::FutureBirthDate)
-        );
+        assert!(parse(&with_check("11010520240601001")).is_ok(), "born today");
+        assert_eq!(parse(&with_check("11010520240602001")), Err(IdDocumentError::FutureBirthDate));
+        assert_eq!(parse(&with_check("81000020300101001")), Err(IdDocumentError::FutureBirthDate));
     }
 
     #[test]
     fn legacy_id_is_upgraded_to_18_digits() {
-        assert_eq!(
-            upgrade_legacy_id("340524800101001").as_deref(),
-            Some("34052419800101001X")
-        );
+        assert_eq!(upgrade_legacy_id("340524800101001").as_deref(), Some("34052419800101001X"));
         let doc = parse(" 340524800101001 ").unwrap();
         assert_eq!(doc.kind(), IdDocumentKind::ResidentIdCard);
         assert_eq!(doc.as_str(), "34052419800101001X");
@@ -429,10 +378,7 @@ mod tests {
         let number = with_check("81000019900101002");
         let wrong = if number.ends_with('1') { "0" } else { "1" };
         let tampered = format!("{}{wrong}", &number[..17]);
-        assert!(matches!(
-            parse(&tampered),
-            Err(IdDocumentError::BadChecksum { .. })
-        ));
+        assert!(matches!(parse(&tampered), Err(IdDocumentError::BadChecksum { .. })));
     }
 
     #[test]
@@ -452,13 +398,7 @@ mod tests {
 
     #[test]
     fn malformed_home_return_permits_are_unknown() {
-        for input in [
-            "H1234567",
-            "H123456789",
-            "H123456780123",
-            "X12345678",
-            "HH2345678",
-        ] {
+        for input in ["H1234567", "H123456789", "H123456780123", "X12345678", "HH2345678"] {
             assert_eq!(parse(input), Err(IdDocumentError::UnknownFormat), "{input}");
         }
     }
@@ -470,14 +410,8 @@ mod tests {
         assert_eq!(doc.as_str(), "USA123456789012");
         assert_eq!(doc.match_key(), "USA123456789012");
         assert_eq!(doc.sex(), None);
-        assert_eq!(
-            parse("US1234567890123"),
-            Err(IdDocumentError::UnknownFormat)
-        );
-        assert_eq!(
-            parse("USAB23456789012"),
-            Err(IdDocumentError::UnknownFormat)
-        );
+        assert_eq!(parse("US1234567890123"), Err(IdDocumentError::UnknownFormat));
+        assert_eq!(parse("USAB23456789012"), Err(IdDocumentError::UnknownFormat));
     }
 
     #[test]
@@ -515,16 +449,10 @@ mod tests {
 
     #[test]
     fn masking_keeps_the_ends_and_the_length() {
-        assert_eq!(
-            parse("11010519491231002X").unwrap().masked(),
-            "110105********002X"
-        );
+        assert_eq!(parse("11010519491231002X").unwrap().masked(), "110105********002X");
         assert_eq!(parse("H12345678").unwrap().masked(), "H*****678");
         assert_eq!(parse("M1234567801").unwrap().masked(), "M*******801");
-        assert_eq!(
-            parse("USA123456789012").unwrap().masked(),
-            "U***********012"
-        );
+        assert_eq!(parse("USA123456789012").unwrap().masked(), "U***********012");
         let new_card = parse(&with_check("93115620231201001")).unwrap();
         assert_eq!(new_card.masked().len(), 18);
         assert!(new_card.masked().starts_with("931156********"));
@@ -541,14 +469,8 @@ mod tests {
     #[test]
     fn errors_have_stable_reason_codes() {
         assert_eq!(IdDocumentError::Empty.code(), "id.empty");
-        assert_eq!(
-            IdDocumentError::BadChecksum { expected: 'X' }.code(),
-            "id.checksum"
-        );
-        assert_eq!(
-            IdDocumentError::FutureBirthDate.code(),
-            "id.future_birth_date"
-        );
+        assert_eq!(IdDocumentError::BadChecksum { expected: 'X' }.code(), "id.checksum");
+        assert_eq!(IdDocumentError::FutureBirthDate.code(), "id.future_birth_date");
     }
 
     fn birth_dates() -> impl Strategy<Value = NaiveDate> {

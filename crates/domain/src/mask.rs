@@ -69,10 +69,7 @@ mod tests {
 
     #[test]
     fn document_numbers_follow_the_rules_examples() {
-        assert_eq!(
-            mask_middle("370102199001011234", 6, 4),
-            "370102********1234"
-        );
+        assert_eq!(mask_middle("370102199001011234", 6, 4), "370102********1234");
         assert_eq!(mask_middle("13812345678", 3, 4), "138****5678");
     }
 

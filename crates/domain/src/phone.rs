@@ -29,10 +29,7 @@ impl MobilePhone {
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
         }
-        let compact: String = trimmed
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect();
+        let compact: String = trimmed.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let national = match compact.strip_prefix("+86") {
             Some(rest) => rest,
             // Without the `+`, `86` and `0086` are only a country code when

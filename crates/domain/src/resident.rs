@@ -177,14 +177,8 @@ impl Tag {
 
     pub fn parse(input: &str) -> Result<Self, TagError> {
         let valid = (1..=32).contains(&input.len())
-            && input
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if valid {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err(TagError)
-        }
+            && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if valid { Ok(Self(input.to_owned())) } else { Err(TagError) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -217,23 +211,14 @@ mod tests {
     #[test]
     fn names_are_trimmed_and_keep_their_punctuation() {
         assert_eq!(PersonName::parse("  张三 ").unwrap().as_str(), "张三");
-        assert_eq!(
-            PersonName::parse("买买提·艾力").unwrap().as_str(),
-            "买买提·艾力"
-        );
-        assert_eq!(
-            PersonName::parse("John Smith").unwrap().as_str(),
-            "John Smith"
-        );
+        assert_eq!(PersonName::parse("买买提·艾力").unwrap().as_str(), "买买提·艾力");
+        assert_eq!(PersonName::parse("John Smith").unwrap().as_str(), "John Smith");
     }
 
     #[test]
     fn name_limits() {
         assert_eq!(PersonName::parse(" \t"), Err(NameError::Empty));
-        assert_eq!(
-            PersonName::parse("张\n三"),
-            Err(NameError::ControlCharacter)
-        );
+        assert_eq!(PersonName::parse("张\n三"), Err(NameError::ControlCharacter));
         // The limit counts characters: 50 Chinese characters are 150 bytes.
         assert!(PersonName::parse(&"张".repeat(50)).is_ok());
         assert_eq!(PersonName::parse(&"张".repeat(51)), Err(NameError::TooLong));
@@ -258,14 +243,7 @@ mod tests {
             assert_eq!(Tag::parse(built_in).unwrap().as_str(), built_in);
         }
         assert!(Tag::parse(&"a".repeat(32)).is_ok());
-        for bad in [
-            "",
-            "Elderly",
-            "elderly alone",
-            "elderly-alone",
-            "老人",
-            &"a".repeat(33),
-        ] {
+        for bad in ["", "Elderly", "elderly alone", "elderly-alone", "老人", &"a".repeat(33)] {
             assert_eq!(Tag::parse(bad), Err(TagError), "{bad:?}");
         }
         assert!(serde_json::from_str::<Tag>("\"Bad Tag\"").is_err());
@@ -274,18 +252,9 @@ mod tests {
     #[test]
     fn age_counts_whole_years() {
         let birth = NaiveDate::from_ymd_opt(1944, 6, 2).unwrap();
-        assert_eq!(
-            age_on(birth, NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()),
-            79
-        );
-        assert_eq!(
-            age_on(birth, NaiveDate::from_ymd_opt(2024, 6, 2).unwrap()),
-            80
-        );
-        assert_eq!(
-            age_on(birth, NaiveDate::from_ymd_opt(1940, 1, 1).unwrap()),
-            0
-        );
+        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()), 79);
+        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(2024, 6, 2).unwrap()), 80);
+        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(1940, 1, 1).unwrap()), 0);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! random tokens whose SHA-256 is stored in the database, so any server
 //! instance can serve any request and a copy of the table opens nothing.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use epigrid_domain::{Action, Role, Scope};
 use epigrid_store::{SessionRecord, UserQuery, UserRecord};
 use serde::Deserialize;
@@ -52,9 +52,7 @@ fn token_hash(token: &str) -> Vec<u8> {
 fn validate_username(username: &str) -> ServiceResult<String> {
     let username = username.trim();
     let valid = (3..=32).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if valid {
         Ok(username.to_owned())
     } else {
@@ -151,8 +149,14 @@ impl Service {
                     Some(u) if u.disabled => "disabled",
                     Some(_) => "wrong_password",
                 };
-                self.audit(&attempt, "login", None, "failed", serde_json::json!({ "reason": reason }))
-                    .await?;
+                self.audit(
+                    &attempt,
+                    "login",
+                    None,
+                    "failed",
+                    serde_json::json!({ "reason": reason }),
+                )
+                .await?;
                 return Err(ServiceError::BadCredentials);
             }
         };
@@ -179,8 +183,7 @@ impl Service {
         let session =
             self.store().get_session(&hash).await?.ok_or(ServiceError::Unauthenticated)?;
         let now = self.now();
-        if now >= session.expires_at || now - session.last_seen_at >= self.settings().session_idle
-        {
+        if now >= session.expires_at || now - session.last_seen_at >= self.settings().session_idle {
             self.store().delete_session(&hash).await?;
             return Err(ServiceError::Unauthenticated);
         }
@@ -321,7 +324,8 @@ impl Service {
             self.store().delete_user_sessions(user.id).await?;
         }
         let target = Target { kind: "account", id: user.id, path: Some(&user.scope_path) };
-        let detail = serde_json::json!({ "fields": fields, "sessions_revoked": revoke, "role": user.role });
+        let detail =
+            serde_json::json!({ "fields": fields, "sessions_revoked": revoke, "role": user.role });
         self.audit(actor, "account.update", Some(target), "ok", detail).await?;
         Ok(UserView::from(&user))
     }
@@ -354,11 +358,7 @@ impl Service {
             .store()
             .list_users(&UserQuery { within: Some(scope), after: None, limit: 200 })
             .await?;
-        Ok(users
-            .iter()
-            .filter(|u| u.scope == scope && !u.disabled)
-            .map(UserView::from)
-            .collect())
+        Ok(users.iter().filter(|u| u.scope == scope && !u.disabled).map(UserView::from).collect())
     }
 }
 
@@ -372,4 +372,3 @@ fn dummy_hash() -> &'static str {
             .unwrap_or_default()
     })
 }
-

@@ -57,7 +57,8 @@ impl Service {
         actor.require(epigrid_domain::Action::ManageAccounts)?;
         // A community admin reads the entries about their own community;
         // only the sub-district level reads everything.
-        if let Some(scope) = actor.scope.filter(|s| s.kind != epigrid_domain::AreaKind::SubDistrict) {
+        if let Some(scope) = actor.scope.filter(|s| s.kind != epigrid_domain::AreaKind::SubDistrict)
+        {
             query.community_id = Some(scope.area_id);
         }
         Ok(self.store().list_audit(&query).await?)

@@ -102,13 +102,21 @@ pub fn age_bands(counts: &[BirthYearCount], this_year: i32) -> Vec<AgeBand> {
 impl Service {
     /// The dashboard of `area_id` (which must be within the actor's scope),
     /// or of the actor's own scope.
-    pub async fn dashboard(&self, actor: &Actor, area_id: Option<Uuid>) -> ServiceResult<Dashboard> {
+    pub async fn dashboard(
+        &self,
+        actor: &Actor,
+        area_id: Option<Uuid>,
+    ) -> ServiceResult<Dashboard> {
         actor.require(Action::ReadAreas)?;
         let area = match area_id.or(actor.scope.map(|s| s.area_id)) {
             Some(id) => Some(self.visible_area(actor, id).await?),
             None => self
                 .store()
-                .list_areas(&AreaQuery { kind: Some(AreaKind::SubDistrict), limit: 1, ..AreaQuery::default() })
+                .list_areas(&AreaQuery {
+                    kind: Some(AreaKind::SubDistrict),
+                    limit: 1,
+                    ..AreaQuery::default()
+                })
                 .await?
                 .into_iter()
                 .next(),
@@ -158,22 +166,30 @@ impl Service {
         loop {
             let page = self
                 .store()
-                .list_areas(&AreaQuery { kind: Some(level), within, after, limit: 500, ..AreaQuery::default() })
+                .list_areas(&AreaQuery {
+                    kind: Some(level),
+                    within,
+                    after,
+                    limit: 500,
+                    ..AreaQuery::default()
+                })
                 .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             let full = page.len() == 500;
-            out.extend(page.iter().map(|a: &AreaRecord| AreaWithFigures {
-                id: a.id,
-                kind: a.kind,
-                name: a.name.clone(),
-                code: a.code.clone(),
-                rings: a.boundary.as_ref().map(|b| b.outer_rings()).unwrap_or_default(),
-                figures: figures
-                    .iter()
-                    .find(|f| f.area_id == a.id)
-                    .copied()
-                    .unwrap_or(AreaFigures { area_id: a.id, ..AreaFigures::default() }),
+            out.extend(page.iter().map(|a: &AreaRecord| {
+                AreaWithFigures {
+                    id: a.id,
+                    kind: a.kind,
+                    name: a.name.clone(),
+                    code: a.code.clone(),
+                    rings: a.boundary.as_ref().map(|b| b.outer_rings()).unwrap_or_default(),
+                    figures: figures
+                        .iter()
+                        .find(|f| f.area_id == a.id)
+                        .copied()
+                        .unwrap_or(AreaFigures { area_id: a.id, ..AreaFigures::default() }),
+                }
             }));
             if !full {
                 break;

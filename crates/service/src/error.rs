@@ -57,10 +57,9 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict { constraint } => match constraint.as_str() {
-                "residents_id_blind" => Self::Conflict {
-                    field: "id_number".into(),
-                    code: "id.duplicate",
-                },
+                "residents_id_blind" => {
+                    Self::Conflict { field: "id_number".into(), code: "id.duplicate" }
+                }
                 "areas_code" => Self::Conflict { field: "code".into(), code: "code.duplicate" },
                 "households_unit_id_room" => {
                     Self::Conflict { field: "room".into(), code: "room.duplicate" }

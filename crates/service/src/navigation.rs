@@ -144,13 +144,18 @@ impl Service {
         area_id: Uuid,
     ) -> ServiceResult<Vec<AreaWithCounts>> {
         let area = self.visible_area(actor, area_id).await?;
-        let Some(child_kind) = AreaKind::ALL.into_iter().find(|k| k.parent_kind() == Some(area.kind))
+        let Some(child_kind) =
+            AreaKind::ALL.into_iter().find(|k| k.parent_kind() == Some(area.kind))
         else {
             return Ok(Vec::new());
         };
         let within = Scope { kind: area.kind, area_id: area.id };
         let children = self
-            .all_areas(AreaQuery { parent_id: Some(area.id), within: actor.scope, ..AreaQuery::default() })
+            .all_areas(AreaQuery {
+                parent_id: Some(area.id),
+                within: actor.scope,
+                ..AreaQuery::default()
+            })
             .await?;
         let figures = self.store().area_figures(Some(within), child_kind).await?;
         let mut out: Vec<AreaWithCounts> = children
@@ -234,11 +239,13 @@ impl Service {
                 continue;
             }
             let mut areas = self
-                .all_areas(AreaQuery { kind: Some(kind), within: actor.scope, ..AreaQuery::default() })
+                .all_areas(AreaQuery {
+                    kind: Some(kind),
+                    within: actor.scope,
+                    ..AreaQuery::default()
+                })
                 .await?;
-            areas.sort_by(|a, b| {
-                a.code.cmp(&b.code).then_with(|| room_order(&a.name, &b.name))
-            });
+            areas.sort_by(|a, b| a.code.cmp(&b.code).then_with(|| room_order(&a.name, &b.name)));
             levels.insert(kind, areas);
         }
         let take = |kind| levels.get(&kind).cloned().unwrap_or_default();
@@ -283,7 +290,8 @@ impl Service {
             if out.contains_key(id) {
                 continue;
             }
-            if let Some(area) = self.store().get_area(*id).await?.filter(|a| actor.covers(&a.path)) {
+            if let Some(area) = self.store().get_area(*id).await?.filter(|a| actor.covers(&a.path))
+            {
                 out.insert(*id, AreaView::from(&area));
             }
         }

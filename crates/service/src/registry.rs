@@ -4,8 +4,8 @@
 
 use chrono::NaiveDate;
 use epigrid_domain::{
-    Action, AreaKind, Boundary, CommunityCode, GridCode, GridKind, IdDocument,
-    MobilePhone, PersonName, ReasonCode, Relation, Residence, Scope, Sex, SubDistrictCode, Tag,
+    Action, AreaKind, Boundary, CommunityCode, GridCode, GridKind, IdDocument, MobilePhone,
+    PersonName, ReasonCode, Relation, Residence, Scope, Sex, SubDistrictCode, Tag,
 };
 use epigrid_store::{
     AreaQuery, AreaRecord, HouseholdQuery, HouseholdRecord, ResidentCursor, ResidentQuery,
@@ -175,10 +175,7 @@ fn clean_text(field: &str, value: &str, max: usize) -> ServiceResult<String> {
 }
 
 fn optional_text(field: &str, value: Option<String>, max: usize) -> ServiceResult<Option<String>> {
-    value
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| clean_text(field, &v, max))
-        .transpose()
+    value.filter(|v| !v.trim().is_empty()).map(|v| clean_text(field, &v, max)).transpose()
 }
 
 impl Service {
@@ -243,8 +240,12 @@ impl Service {
         let name = clean_text("name", &new.name, MAX_AREA_NAME)?;
         let parent = match (new.kind.parent_kind(), new.parent_id) {
             (None, None) => None,
-            (None, Some(_)) => return Err(ServiceError::invalid("parent_id", "area.root_has_no_parent")),
-            (Some(_), None) => return Err(ServiceError::invalid("parent_id", "area.parent_required")),
+            (None, Some(_)) => {
+                return Err(ServiceError::invalid("parent_id", "area.root_has_no_parent"));
+            }
+            (Some(_), None) => {
+                return Err(ServiceError::invalid("parent_id", "area.parent_required"));
+            }
             (Some(kind), Some(id)) => {
                 let parent = self
                     .store()
@@ -289,7 +290,14 @@ impl Service {
         };
         self.store().insert_area(&record).await?;
         let target = Target { kind: "area", id: record.id, path: Some(&record.path) };
-        self.audit(actor, "area.create", Some(target), "ok", serde_json::json!({ "kind": record.kind })).await?;
+        self.audit(
+            actor,
+            "area.create",
+            Some(target),
+            "ok",
+            serde_json::json!({ "kind": record.kind }),
+        )
+        .await?;
         Ok(AreaView::from(&record))
     }
 
@@ -361,8 +369,13 @@ impl Service {
             .filter(|a| a.kind == AreaKind::Unit && actor.covers(&a.path))
             .ok_or_else(|| ServiceError::invalid("unit_id", "household.unknown_unit"))?;
         let now = self.now();
-        let household =
-            HouseholdRecord { id: Uuid::now_v7(), path: unit.path, room, created_at: now, updated_at: now };
+        let household = HouseholdRecord {
+            id: Uuid::now_v7(),
+            path: unit.path,
+            room,
+            created_at: now,
+            updated_at: now,
+        };
         self.store().insert_household(&household).await?;
         let target = Target { kind: "household", id: household.id, path: Some(&household.path) };
         self.audit(actor, "household.create", Some(target), "ok", serde_json::json!({})).await?;
@@ -463,12 +476,11 @@ impl Service {
         actor.require(Action::WriteResidents)?;
         let current = self.visible_resident(actor, id).await?;
         let household = match changes.household_id {
-            Some(h) if h != current.household_id => self
-                .store()
-                .get_household(h)
-                .await?
-                .filter(|h| actor.covers(&h.path))
-                .ok_or_else(|| ServiceError::invalid("household_id", "resident.unknown_household"))?,
+            Some(h) if h != current.household_id => {
+                self.store().get_household(h).await?.filter(|h| actor.covers(&h.path)).ok_or_else(
+                    || ServiceError::invalid("household_id", "resident.unknown_household"),
+                )?
+            }
             _ => self
                 .store()
                 .get_household(current.household_id)
@@ -494,7 +506,9 @@ impl Service {
         };
         let (was_floating, was_arrived, was_origin) = match &current.residence {
             Residence::Registered => (false, None, None),
-            Residence::Floating { arrived_on, origin } => (true, Some(*arrived_on), Some(origin.clone())),
+            Residence::Floating { arrived_on, origin } => {
+                (true, Some(*arrived_on), Some(origin.clone()))
+            }
         };
         let fields = self.validate_resident(
             changes.name.unwrap_or_else(|| current.name.as_str().to_owned()),
@@ -529,27 +543,31 @@ impl Service {
     ) -> ServiceResult<Page<ResidentView>> {
         actor.require(Action::ReadResidents)?;
         let within = self.search_scope(actor, search.area_id).await?;
-        let id_blind_index = match search.id_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(text) => {
-                let doc = IdDocument::parse(text, self.today()).map_err(invalid("id_number"))?;
-                Some(self.cipher().blind_index("id_number", doc.match_key()))
-            }
-            None => None,
-        };
-        let phone_blind_index = match search.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(text) => {
-                let phone = MobilePhone::parse(text).map_err(invalid("phone"))?;
-                Some(self.cipher().blind_index("phone", phone.as_str()))
-            }
-            None => None,
-        };
+        let id_blind_index =
+            match search.id_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                Some(text) => {
+                    let doc =
+                        IdDocument::parse(text, self.today()).map_err(invalid("id_number"))?;
+                    Some(self.cipher().blind_index("id_number", doc.match_key()))
+                }
+                None => None,
+            };
+        let phone_blind_index =
+            match search.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                Some(text) => {
+                    let phone = MobilePhone::parse(text).map_err(invalid("phone"))?;
+                    Some(self.cipher().blind_index("phone", phone.as_str()))
+                }
+                None => None,
+            };
         let tag = match search.tag.as_deref().filter(|s| !s.is_empty()) {
             Some(t) => Some(Tag::parse(t).map_err(invalid("tag"))?),
             None => None,
         };
         let after = match search.cursor.as_deref().filter(|s| !s.is_empty()) {
             Some(c) => Some(
-                ResidentCursor::decode(c).ok_or_else(|| ServiceError::invalid("cursor", "cursor.invalid"))?,
+                ResidentCursor::decode(c)
+                    .ok_or_else(|| ServiceError::invalid("cursor", "cursor.invalid"))?,
             ),
             None => None,
         };
@@ -572,9 +590,8 @@ impl Service {
             .await?;
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
-            rows.last().map(|r| {
-                ResidentCursor { name: r.name.as_str().to_owned(), id: r.id }.encode()
-            })
+            rows.last()
+                .map(|r| ResidentCursor { name: r.name.as_str().to_owned(), id: r.id }.encode())
         } else {
             None
         };
@@ -583,7 +600,11 @@ impl Service {
 
     /// The scope to search in: the requested area if the actor may see it,
     /// else the actor's own scope.
-    async fn search_scope(&self, actor: &Actor, area_id: Option<Uuid>) -> ServiceResult<Option<Scope>> {
+    async fn search_scope(
+        &self,
+        actor: &Actor,
+        area_id: Option<Uuid>,
+    ) -> ServiceResult<Option<Scope>> {
         match area_id {
             Some(id) => {
                 let area = self.visible_area(actor, id).await?;
@@ -626,7 +647,9 @@ impl Service {
             (Some(given), Some(derived)) if given != derived => {
                 return Err(ServiceError::invalid("sex", "resident.sex_mismatch"));
             }
-            (given, derived) => given.or(derived).ok_or_else(|| ServiceError::invalid("sex", "field.required"))?,
+            (given, derived) => {
+                given.or(derived).ok_or_else(|| ServiceError::invalid("sex", "field.required"))?
+            }
         };
         let birth_date = match (birth_date, derived_birth) {
             (Some(given), Some(derived)) if given != derived => {
@@ -748,7 +771,9 @@ impl Service {
         };
         let (residence, arrived_on, origin) = match &r.residence {
             Residence::Registered => ("registered", None, None),
-            Residence::Floating { arrived_on, origin } => ("floating", Some(*arrived_on), Some(origin.clone())),
+            Residence::Floating { arrived_on, origin } => {
+                ("floating", Some(*arrived_on), Some(origin.clone()))
+            }
         };
         ResidentView {
             id: r.id,
@@ -814,7 +839,8 @@ fn validate_area_code(
     let not_under = || ServiceError::invalid("code", "code.not_under_parent");
     match kind {
         AreaKind::SubDistrict => {
-            let code = SubDistrictCode::parse(code.ok_or_else(required)?).map_err(invalid("code"))?;
+            let code =
+                SubDistrictCode::parse(code.ok_or_else(required)?).map_err(invalid("code"))?;
             Ok(Some(code.to_string()))
         }
         AreaKind::Community => {

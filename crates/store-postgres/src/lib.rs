@@ -94,9 +94,9 @@ fn map_error(error: sqlx::Error) -> epigrid_store::StoreError {
     use epigrid_store::StoreError;
     match &error {
         sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("23505") => StoreError::Conflict {
-                constraint: db.constraint().unwrap_or("unique").to_owned(),
-            },
+            Some("23505") => {
+                StoreError::Conflict { constraint: db.constraint().unwrap_or("unique").to_owned() }
+            }
             Some("23503") => StoreError::MissingReference { what: "parent".into() },
             _ => StoreError::Other(error.to_string()),
         },

@@ -31,9 +31,8 @@ impl SqlStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH`)
     /// and runs the migrations.
     pub async fn open(url: &str) -> epigrid_store::StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(map_error)?
-            .create_if_missing(true);
+        let options =
+            SqliteConnectOptions::from_str(url).map_err(map_error)?.create_if_missing(true);
         Self::open_with(options).await
     }
 

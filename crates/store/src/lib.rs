@@ -93,7 +93,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- figures -----------------------------------------------------------
     /// Counts of every level of the hierarchy within a scope (everything when `None`).
-    async fn level_counts(&self, within: Option<epigrid_domain::Scope>) -> StoreResult<LevelCounts>;
+    async fn level_counts(&self, within: Option<epigrid_domain::Scope>)
+    -> StoreResult<LevelCounts>;
 
     /// Residents, households, floating residents and residents in a key
     /// group, per area of level `by` (e.g. per grid) within a scope.
@@ -110,5 +111,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<Vec<BirthYearCount>>;
 
     /// Residents per key-group tag within a scope.
-    async fn tag_counts(&self, within: Option<epigrid_domain::Scope>) -> StoreResult<Vec<TagCount>>;
+    async fn tag_counts(&self, within: Option<epigrid_domain::Scope>)
+    -> StoreResult<Vec<TagCount>>;
 }

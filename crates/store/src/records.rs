@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use epigrid_domain::{
-    AreaKind, AreaPath, Boundary, GridKind, IdDocumentKind, PersonName, Relation, Residence,
-    Role, Scope, Sex, Tag,
+    AreaKind, AreaPath, Boundary, GridKind, IdDocumentKind, PersonName, Relation, Residence, Role,
+    Scope, Sex, Tag,
 };
 use serde::Serialize;
 use uuid::Uuid;

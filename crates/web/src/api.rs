@@ -83,7 +83,11 @@ async fn login(
     Ok(response)
 }
 
-async fn logout(State(state): State<AppState>, lang: Lang, headers: HeaderMap) -> ApiResult<Response> {
+async fn logout(
+    State(state): State<AppState>,
+    lang: Lang,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     if let Some(token) = session_token(&headers) {
         let actor = state.service.authenticate(&token).await.ok();
         state.service.logout(actor.as_ref(), &token).await.map_err(service_error(lang))?;
@@ -187,7 +191,8 @@ async fn create_household(
     CurrentActor(actor): CurrentActor,
     JsonBody(new): JsonBody<NewHousehold>,
 ) -> ApiResult<impl IntoResponse> {
-    let household = state.service.create_household(&actor, new).await.map_err(service_error(lang))?;
+    let household =
+        state.service.create_household(&actor, new).await.map_err(service_error(lang))?;
     Ok((StatusCode::CREATED, Json(household)))
 }
 
@@ -334,7 +339,8 @@ async fn unmask_resident(
         .unmask_resident(&actor, id, request.field, request.reason)
         .await
         .map_err(service_error(lang))?;
-    let mut response = Json(serde_json::json!({ "field": request.field, "value": value })).into_response();
+    let mut response =
+        Json(serde_json::json!({ "field": request.field, "value": value })).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));

@@ -4,8 +4,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use epigrid_service::{Actor, ServiceError};
 use serde::de::DeserializeOwned;
 
@@ -91,12 +91,18 @@ pub struct CurrentActor(pub Actor);
 impl FromRequestParts<AppState> for CurrentActor {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::ZhCn);
         let token = session_token(&parts.headers)
             .ok_or_else(|| ApiError::from_service(ServiceError::Unauthenticated, lang))?;
-        let mut actor =
-            state.service.authenticate(&token).await.map_err(|e| ApiError::from_service(e, lang))?;
+        let mut actor = state
+            .service
+            .authenticate(&token)
+            .await
+            .map_err(|e| ApiError::from_service(e, lang))?;
         actor.client_addr = client_addr(parts);
         Ok(CurrentActor(actor))
     }
@@ -114,15 +120,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
         let lang = Lang::from_request_parts(&mut parts, state).await.unwrap_or(Lang::ZhCn);
-        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(|rejection| {
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(
+            |rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", lang)
                 } else {
                     ApiError::new(StatusCode::BAD_REQUEST, "request.malformed_json", lang)
                 }
-            })?;
+            },
+        )?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "request.malformed_json", lang))?;
         decode(value, lang).map(JsonBody)

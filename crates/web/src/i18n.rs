@@ -75,7 +75,10 @@ mod tests {
         let en: std::collections::BTreeSet<_> = catalogue(Lang::En).keys().collect();
         let only_zh: Vec<_> = zh.difference(&en).collect();
         let only_en: Vec<_> = en.difference(&zh).collect();
-        assert!(only_zh.is_empty() && only_en.is_empty(), "zh only {only_zh:?}, en only {only_en:?}");
+        assert!(
+            only_zh.is_empty() && only_en.is_empty(),
+            "zh only {only_zh:?}, en only {only_en:?}"
+        );
         assert!(catalogue(Lang::ZhCn).values().all(|v| !v.trim().is_empty()));
         assert!(catalogue(Lang::En).values().all(|v| !v.trim().is_empty()));
     }

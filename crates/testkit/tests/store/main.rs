@@ -4,8 +4,8 @@
 //! the whole suite keeps link time down.
 
 mod accounts;
-mod audit;
 mod areas;
+mod audit;
 mod counts;
 mod households;
 mod residents;

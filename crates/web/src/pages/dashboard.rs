@@ -42,8 +42,13 @@ pub fn area_href(area: &AreaWithFigures) -> String {
     }
 }
 
-pub async fn show(State(state): State<AppState>, page: PageActor, Query(query): Query<DashboardQuery>) -> Result<Response, Response> {
-    let dashboard = or_error_page(page.lang, state.service.dashboard(&page.actor, query.area).await)?;
+pub async fn show(
+    State(state): State<AppState>,
+    page: PageActor,
+    Query(query): Query<DashboardQuery>,
+) -> Result<Response, Response> {
+    let dashboard =
+        or_error_page(page.lang, state.service.dashboard(&page.actor, query.area).await)?;
     let measure = Measure::parse(query.measure.as_deref());
     let chrome = page.chrome("dashboard");
     let tr = chrome.tr;

@@ -3,10 +3,14 @@
 //! string goes through the translations; every page checks its session and
 //! sends a visitor without one to the login page.
 
+pub mod accounts;
+pub mod areas;
 pub mod charts;
 pub mod dashboard;
+pub mod households;
 pub mod login;
 pub mod map;
+pub mod residents;
 
 use askama::Template;
 use axum::Router;
@@ -30,6 +34,16 @@ pub fn routes() -> Router<AppState> {
         .route("/lang/{lang}", get(login::switch_language))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
+        .route("/areas/{id}", get(areas::show))
+        .route("/households/{id}", get(households::show))
+        .route("/residents", get(residents::search_get))
+        .route("/residents/search", axum::routing::post(residents::search_post))
+        .route("/residents/{id}", get(residents::show))
+        .route("/residents/{id}/edit", get(residents::edit_form).post(residents::edit_submit))
+        .route("/residents/{id}/unmask", axum::routing::post(residents::unmask))
+        .route("/accounts", get(accounts::list))
+        .route("/accounts/new", get(accounts::new_form).post(accounts::create))
+        .route("/accounts/{id}", get(accounts::show).post(accounts::update))
 }
 
 /// Translations for templates: `{{ tr.t("key") }}`.
@@ -120,7 +134,10 @@ fn path_and_query(parts: &Parts) -> String {
 impl FromRequestParts<AppState> for PageActor {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::ZhCn);
         let path = path_and_query(parts);
         let to_login = || {
@@ -131,7 +148,10 @@ impl FromRequestParts<AppState> for PageActor {
             return Err(to_login());
         };
         match state.service.authenticate(&token).await {
-            Ok(actor) => Ok(PageActor { actor, lang, path }),
+            Ok(mut actor) => {
+                actor.client_addr = crate::extract::client_addr(parts);
+                Ok(PageActor { actor, lang, path })
+            }
             Err(ServiceError::Unauthenticated) => Err(to_login()),
             Err(error) => Err(error_page(lang, error)),
         }

@@ -9,8 +9,14 @@ use crate::support::{ADMIN, App, WORKER_A};
 
 async fn audit(app: &App, query: &str) -> Vec<Value> {
     let admin = app.login(ADMIN).await;
-    let body: Value =
-        admin.get(app.url(&format!("/api/v1/audit?{query}"))).send().await.unwrap().json().await.unwrap();
+    let body: Value = admin
+        .get(app.url(&format!("/api/v1/audit?{query}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     body["items"].as_array().unwrap().clone()
 }
 
@@ -32,7 +38,8 @@ async fn unmask_needs_the_permission_and_is_audited_with_its_reason() {
     assert_eq!(denied[0]["actor"], WORKER_A);
 
     let admin = app.login(ADMIN).await;
-    let missing_reason = admin.post(app.url(&path)).json(&json!({ "field": "phone" })).send().await.unwrap();
+    let missing_reason =
+        admin.post(app.url(&path)).json(&json!({ "field": "phone" })).send().await.unwrap();
     assert_eq!(missing_reason.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let response = admin
         .post(app.url(&path))
@@ -79,7 +86,11 @@ async fn writes_and_logins_are_audited_without_personal_data() {
     assert_eq!(updates[0]["detail"]["fields"], json!(["phone"]));
     let logins = audit(&app, &format!("action=login&actor={WORKER_A}")).await;
     assert!(logins.iter().any(|e| e["outcome"] == "ok"));
-    assert!(logins.iter().any(|e| e["outcome"] == "failed" && e["detail"]["reason"] == "wrong_password"));
+    assert!(
+        logins
+            .iter()
+            .any(|e| e["outcome"] == "failed" && e["detail"]["reason"] == "wrong_password")
+    );
     let creates = audit(&app, "action=resident.create").await;
     assert_eq!(creates.len(), 3, "the seed's residents were audited as they were written");
 
@@ -88,5 +99,8 @@ async fn writes_and_logins_are_audited_without_personal_data() {
         assert!(!everything.contains(secret), "{secret} leaked into the audit log");
     }
     // Only account managers read the log.
-    assert_eq!(worker.get(app.url("/api/v1/audit")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        worker.get(app.url("/api/v1/audit")).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
 }

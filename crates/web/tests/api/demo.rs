@@ -11,19 +11,25 @@ use crate::support::App;
 #[tokio::test]
 async fn demo_accounts_log_in_and_see_their_own_part() {
     let app = App::spawn_empty().await;
-    let options = DemoOptions { residents: 1_500, admin_password: Some("demo-admin-1".into()), ..DemoOptions::default() };
+    let options = DemoOptions {
+        residents: 1_500,
+        admin_password: Some("demo-admin-1".into()),
+        ..DemoOptions::default()
+    };
     let summary = app.service.generate_demo(&options, &|_| {}).await.unwrap();
     assert_eq!(summary.residents, 1_500);
 
     let admin = app.login_as("admin", "demo-admin-1").await;
-    let stats: Value = admin.get(app.url("/api/v1/stats")).send().await.unwrap().json().await.unwrap();
+    let stats: Value =
+        admin.get(app.url("/api/v1/stats")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["residents"], 1_500);
     assert_eq!(stats["communities"], 8);
     assert_eq!(stats["grids"], 50);
 
     let worker = summary.accounts.iter().find(|a| a.role == Role::GridWorker).unwrap();
     let client = app.login_as(&worker.username, &worker.password).await;
-    let mine: Value = client.get(app.url("/api/v1/stats")).send().await.unwrap().json().await.unwrap();
+    let mine: Value =
+        client.get(app.url("/api/v1/stats")).send().await.unwrap().json().await.unwrap();
     assert_eq!(mine["grids"], 1, "a grid worker sees one grid");
     assert!(mine["residents"].as_i64().unwrap() < 1_500);
     let page: Value = client
@@ -47,7 +53,8 @@ async fn demo_accounts_log_in_and_see_their_own_part() {
     // A second generation into the same store is refused and writes nothing.
     let again = app.service.generate_demo(&options, &|_| {}).await;
     assert!(again.is_err());
-    let after: Value = admin.get(app.url("/api/v1/stats")).send().await.unwrap().json().await.unwrap();
+    let after: Value =
+        admin.get(app.url("/api/v1/stats")).send().await.unwrap().json().await.unwrap();
     assert_eq!(after["residents"], 1_500);
     let forbidden = client.get(app.url("/api/v1/users")).send().await.unwrap();
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);

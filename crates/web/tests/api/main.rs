@@ -1,14 +1,16 @@
 //! The JSON API end to end: a real server on port 0 over a fresh store, a
 //! real HTTP client with a cookie jar. One test binary for the crate.
 
+mod audit;
 mod demo;
+mod pages;
 mod scope;
 mod support;
 mod validation;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{App, ADMIN, PASSWORD, WORKER_A};
+use support::{ADMIN, App, PASSWORD, WORKER_A};
 
 #[tokio::test]
 async fn probes_answer() {
@@ -42,24 +44,14 @@ async fn login_sets_an_http_only_session_cookie_and_logout_revokes_it() {
 
     // The same token as a bearer header works for scripts.
     let token = cookie.split(';').next().unwrap().trim_start_matches("epigrid_session=").to_owned();
-    let bearer = app
-        .anonymous()
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let bearer =
+        app.anonymous().get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(bearer.status(), StatusCode::OK);
 
     let logout = client.post(app.url("/api/v1/logout")).send().await.unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    let after = app
-        .anonymous()
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let after =
+        app.anonymous().get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "a logged-out token is dead");
 }
 
@@ -106,8 +98,14 @@ async fn requests_without_a_session_are_401() {
 async fn personal_fields_come_masked() {
     let app = App::spawn().await;
     let admin = app.login(ADMIN).await;
-    let body: serde_json::Value =
-        admin.get(app.url(&format!("/api/v1/residents/{}", app.seed.resident_a))).send().await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = admin
+        .get(app.url(&format!("/api/v1/residents/{}", app.seed.resident_a)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["id_number"], "110105********002X");
     assert_eq!(body["phone"], "138****8000");
     assert_eq!(body["sex"], "female", "derived from the ID number");
@@ -127,11 +125,20 @@ async fn residents_are_found_by_name_prefix_exact_id_phone_and_tag() {
             let response = admin.post(url).json(&body).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::OK);
             let page: serde_json::Value = response.json().await.unwrap();
-            page["items"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
         }
     };
     assert_eq!(search(json!({ "name": "王" })).await, vec!["王秀英"]);
-    assert_eq!(search(json!({ "id_number": "11010519491231002x" })).await, vec!["王秀英"], "lower-case x is the same number");
+    assert_eq!(
+        search(json!({ "id_number": "11010519491231002x" })).await,
+        vec!["王秀英"],
+        "lower-case x is the same number"
+    );
     assert_eq!(search(json!({ "phone": "+86 138 0013 8000" })).await, vec!["王秀英"]);
     assert_eq!(search(json!({ "tag": "aged_80_plus" })).await, vec!["王秀英"]);
     assert_eq!(search(json!({ "id_number": "370101190102039973" })).await, vec!["李建国"]);
@@ -160,8 +167,15 @@ async fn resident_lists_page_with_keysets() {
         if let Some(c) = &cursor {
             body["cursor"] = json!(c);
         }
-        let page: serde_json::Value =
-            admin.post(app.url("/api/v1/residents/search")).json(&body).send().await.unwrap().json().await.unwrap();
+        let page: serde_json::Value = admin
+            .post(app.url("/api/v1/residents/search"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 1);
         seen.extend(items.iter().map(|r| r["id"].as_str().unwrap().to_owned()));

@@ -63,12 +63,15 @@ async fn searches_and_lists_never_return_another_grids_records() {
             page["items"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
         assert!(!names.contains(&"李建国"), "{body} leaked grid B: {names:?}");
     }
-    let (_, page) = status_and_body(worker.get(app.url("/api/v1/areas")).send().await.unwrap()).await;
-    let ids: Vec<&str> = page["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    let (_, page) =
+        status_and_body(worker.get(app.url("/api/v1/areas")).send().await.unwrap()).await;
+    let ids: Vec<&str> =
+        page["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&app.seed.grid_a.to_string().as_str()));
     assert!(!ids.contains(&app.seed.grid_b.to_string().as_str()));
     assert!(!ids.contains(&app.seed.community.to_string().as_str()));
-    let (_, stats) = status_and_body(worker.get(app.url("/api/v1/stats")).send().await.unwrap()).await;
+    let (_, stats) =
+        status_and_body(worker.get(app.url("/api/v1/stats")).send().await.unwrap()).await;
     assert_eq!(stats["residents"], 2, "grid A has two residents: {stats}");
     assert_eq!(stats["grids"], 1);
     let (_, households) =
@@ -99,8 +102,10 @@ async fn a_grid_worker_cannot_change_another_grids_records_through_any_endpoint(
     // Creating into another grid's household or unit, or moving one's own
     // resident there, is refused as an unknown parent.
     let into_b = json!({ "household_id": s.household_b, "name": "新人", "sex": "male", "birth_date": "1990-01-01", "relation": "other" });
-    let (status, body) =
-        status_and_body(worker.post(app.url("/api/v1/residents")).json(&into_b).send().await.unwrap()).await;
+    let (status, body) = status_and_body(
+        worker.post(app.url("/api/v1/residents")).json(&into_b).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["field"], "household_id");
     let household_in_b = json!({ "unit_id": s.unit_b, "room": "999" });
@@ -131,7 +136,11 @@ async fn a_grid_worker_cannot_change_another_grids_records_through_any_endpoint(
     .await;
     assert_eq!(li["name"], "李建国");
     let (_, members) = status_and_body(
-        admin.get(app.url(&format!("/api/v1/households/{}/members", s.household_b))).send().await.unwrap(),
+        admin
+            .get(app.url(&format!("/api/v1/households/{}/members", s.household_b)))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(members["items"].as_array().unwrap().len(), 1);
@@ -148,7 +157,12 @@ async fn a_grid_worker_edits_their_own_residents() {
     let worker = app.login(WORKER_A).await;
     let path = format!("/api/v1/residents/{}", app.seed.resident_a);
     let (status, body) = status_and_body(
-        worker.patch(app.url(&path)).json(&json!({ "phone": "13700000001", "tags": ["aged_80_plus", "chronic_disease"] })).send().await.unwrap(),
+        worker
+            .patch(app.url(&path))
+            .json(&json!({ "phone": "13700000001", "tags": ["aged_80_plus", "chronic_disease"] }))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -162,18 +176,29 @@ async fn an_admin_sees_every_grid() {
     let app = App::spawn().await;
     let admin = app.login(ADMIN).await;
     for id in [app.seed.resident_a, app.seed.resident_b] {
-        let status = admin.get(app.url(&format!("/api/v1/residents/{id}"))).send().await.unwrap().status();
+        let status =
+            admin.get(app.url(&format!("/api/v1/residents/{id}"))).send().await.unwrap().status();
         assert_eq!(status, StatusCode::OK);
     }
-    let (_, stats) = status_and_body(admin.get(app.url("/api/v1/stats")).send().await.unwrap()).await;
+    let (_, stats) =
+        status_and_body(admin.get(app.url("/api/v1/stats")).send().await.unwrap()).await;
     assert_eq!(stats["residents"], 3);
     assert_eq!(stats["grids"], 2);
     assert_eq!(stats["communities"], 1);
     let (_, staff) = status_and_body(
-        admin.get(app.url(&format!("/api/v1/areas/{}/staff", app.seed.grid_a))).send().await.unwrap(),
+        admin
+            .get(app.url(&format!("/api/v1/areas/{}/staff", app.seed.grid_a)))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
-    let staff: Vec<&str> = staff["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let staff: Vec<&str> = staff["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
     assert_eq!(staff, vec![WORKER_A]);
 }
 
@@ -195,7 +220,10 @@ async fn roles_limit_what_a_scope_allows() {
     );
     // Only account managers manage accounts.
     let worker = app.login(WORKER_A).await;
-    assert_eq!(worker.get(app.url("/api/v1/users")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        worker.get(app.url("/api/v1/users")).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -214,6 +242,7 @@ async fn a_community_admin_cannot_create_accounts_above_their_scope() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["field"], "scope_area_id");
     let worker_in_grid = json!({ "username": "new_worker", "display_name": "新网格员", "password": "long-enough-1", "role": "grid_worker", "scope_area_id": app.seed.grid_b });
-    let created = community_admin.post(app.url("/api/v1/users")).json(&worker_in_grid).send().await.unwrap();
+    let created =
+        community_admin.post(app.url("/api/v1/users")).json(&worker_in_grid).send().await.unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
 }

@@ -159,11 +159,15 @@ pub fn new_resident(household: Uuid, name: &str) -> NewResident {
 
 async fn seed(service: &Service) -> Seed {
     let system = Actor::system();
-    let sub_district = area(service, AreaKind::SubDistrict, None, Some("371602001"), "市中街道").await;
+    let sub_district =
+        area(service, AreaKind::SubDistrict, None, Some("371602001"), "市中街道").await;
     let community =
-        area(service, AreaKind::Community, Some(sub_district), Some("371602001001"), "黄河社区").await;
-    let grid_a = area(service, AreaKind::Grid, Some(community), Some("37160200100101"), "第一网格").await;
-    let grid_b = area(service, AreaKind::Grid, Some(community), Some("37160200100102"), "第二网格").await;
+        area(service, AreaKind::Community, Some(sub_district), Some("371602001001"), "黄河社区")
+            .await;
+    let grid_a =
+        area(service, AreaKind::Grid, Some(community), Some("37160200100101"), "第一网格").await;
+    let grid_b =
+        area(service, AreaKind::Grid, Some(community), Some("37160200100102"), "第二网格").await;
     let building_a = area(service, AreaKind::Building, Some(grid_a), None, "1号楼").await;
     let building_b = area(service, AreaKind::Building, Some(grid_b), None, "2号楼").await;
     let unit_a = area(service, AreaKind::Unit, Some(building_a), None, "1单元").await;
