@@ -127,4 +127,52 @@ mod tests {
             assert!(has_key(Lang::ZhCn, code), "missing translation for {code}");
         }
     }
+
+    /// Every literal key passed to `t(…)` in the templates and the Rust
+    /// sources, and every key built from an enum, exists in both languages.
+    #[test]
+    fn every_key_the_code_uses_is_translated() {
+        fn literal_keys(text: &str, keys: &mut Vec<String>) {
+            for marker in ["t(\"", "t(lang, \"", "t(self.0, \"", "t(page.lang, \""] {
+                for (at, _) in text.match_indices(marker) {
+                    let rest = &text[at + marker.len()..];
+                    if let Some(end) = rest.find('"') {
+                        let key = &rest[..end];
+                        if key.contains('.') && !key.contains('{') && !key.contains(' ') {
+                            keys.push(key.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        fn walk(dir: &std::path::Path, keys: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, keys);
+                } else if path.extension().is_some_and(|e| e == "rs" || e == "html") {
+                    literal_keys(&std::fs::read_to_string(&path).unwrap(), keys);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut keys = Vec::new();
+        walk(&root.join("templates"), &mut keys);
+        walk(&root.join("src"), &mut keys);
+        assert!(keys.len() > 100, "the scan finds the keys in use ({})", keys.len());
+        keys.extend(epigrid_domain::Role::ALL.iter().map(|r| format!("role.{}", r.as_str())));
+        keys.extend(
+            epigrid_domain::Relation::ALL.iter().map(|r| format!("relation.{}", r.as_str())),
+        );
+        keys.extend(epigrid_domain::Tag::BUILT_IN.iter().map(|t| format!("tag.{t}")));
+        keys.extend(["residence.registered", "residence.floating"].map(String::from));
+        keys.extend(
+            epigrid_service::privacy::UnmaskReason::ALL
+                .iter()
+                .map(|r| format!("unmask.reason.{}", r.as_str())),
+        );
+        let missing: Vec<&String> =
+            keys.iter().filter(|k| !has_key(Lang::ZhCn, k) || !has_key(Lang::En, k)).collect();
+        assert!(missing.is_empty(), "keys used but not translated: {missing:?}");
+    }
 }
