@@ -111,6 +111,7 @@ fn map_error(error: sqlx::Error) -> epigrid_store::StoreError {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../migrations/0001_registry.sql")),
     (2, "audit", include_str!("../migrations/0002_audit.sql")),
+    (3, "login attempts", include_str!("../migrations/0003_login_attempts.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

@@ -16,7 +16,7 @@ use epigrid_domain::{
     Role, Scope, Sex, Tag,
 };
 use epigrid_store::{
-    page_size, path_column, AuditQuery, AuditRecord, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
+    page_size, path_column, AuditCount, AuditQuery, AuditRecord, AuditTally, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
     ResidentQuery, ResidentRecord, SealedField, SessionRecord, Store, StoreError, StoreResult,
     UserQuery, UserRecord,
 };
@@ -875,5 +875,20 @@ impl Store for SqlStore {
         b.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(page_size(q.limit)));
         let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn count_audit(&self, q: &AuditCount) -> StoreResult<AuditTally> {
+        let mut b = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit_log WHERE action = ");
+        b.push_bind(q.action.clone());
+        b.push(" AND outcome = ").push_bind(q.outcome.clone());
+        b.push(" AND at >= ").push_bind(q.since);
+        if let Some(actor) = &q.actor_name {
+            b.push(" AND actor_name = ").push_bind(actor.clone());
+        }
+        if let Some(addr) = &q.client_addr {
+            b.push(" AND client_addr = ").push_bind(addr.clone());
+        }
+        let row = b.build().fetch_one(&self.reader).await.map_err(map_error)?;
+        Ok(AuditTally { count: get(&row, "n")?, oldest: get(&row, "oldest")? })
     }
 }

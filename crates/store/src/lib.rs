@@ -90,6 +90,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn append_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
     /// Audit entries, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// How many entries match, and the oldest one's time.
+    async fn count_audit(&self, query: &AuditCount) -> StoreResult<AuditTally>;
 
     // ---- figures -----------------------------------------------------------
     /// Counts of every level of the hierarchy within a scope (everything when `None`).

@@ -250,3 +250,22 @@ pub struct AuditQuery {
     pub before: Option<Uuid>,
     pub limit: u32,
 }
+
+/// Counts audit entries of one action and outcome since a time, for one
+/// actor name or one client address: how login rate limits are kept in the
+/// database, so that every server instance sees the same attempts.
+#[derive(Debug, Clone)]
+pub struct AuditCount {
+    pub action: String,
+    pub outcome: String,
+    pub actor_name: Option<String>,
+    pub client_addr: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+/// How many entries matched, and when the oldest of them was written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditTally {
+    pub count: i64,
+    pub oldest: Option<DateTime<Utc>>,
+}
