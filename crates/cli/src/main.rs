@@ -238,9 +238,22 @@ async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;
-    eprintln!("epigrid is serving on http://{address}/ ({} store)", service.store().backend());
+    let backend = service.store().backend();
     let state = epigrid_web::AppState { service, secure_cookies: settings.file.secure_cookies };
-    epigrid_web::serve(listener, state, shutdown_signal()).await?;
+    match (&settings.file.tls_cert, &settings.file.tls_key) {
+        (Some(cert), Some(key)) => {
+            eprintln!("epigrid is serving on https://{address}/ ({backend} store)");
+            let listener = listener.into_std()?;
+            epigrid_web::serve_tls(listener, state, cert, key, shutdown_signal())
+                .await
+                .with_context(|| format!("serving TLS with {} and {}", cert.display(), key.display()))?;
+        }
+        (None, None) => {
+            eprintln!("epigrid is serving on http://{address}/ ({backend} store)");
+            epigrid_web::serve(listener, state, shutdown_signal()).await?;
+        }
+        _ => bail!("set both tls_cert and tls_key (EPIGRID_TLS_CERT, EPIGRID_TLS_KEY), or neither"),
+    }
     eprintln!("epigrid stopped");
     Ok(())
 }
@@ -461,7 +474,7 @@ async fn user_command(service: &Service, command: UserCommand) -> anyhow::Result
                         if u.disabled { "disabled" } else { "active" }
                     );
                 }
-                match page.next_cursor.and_then(|c| uuid::Uuid::try_parse(&c).ok()) {
+                match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,
                 }

@@ -31,6 +31,18 @@ pub struct FileSettings {
     pub utc_offset_hours: Option<i32>,
     /// Log filter, e.g. `info` or `epigrid=debug,sqlx=warn`.
     pub log: Option<String>,
+    /// Failed logins per account, and per client address, tolerated within
+    /// `login_window_minutes` before further attempts get 429.
+    pub login_window_minutes: Option<i64>,
+    pub login_max_failures_per_account: Option<i64>,
+    pub login_max_failures_per_address: Option<i64>,
+    /// argon2id cost for new password hashes.
+    pub argon2_memory_kib: Option<u32>,
+    pub argon2_iterations: Option<u32>,
+    pub argon2_parallelism: Option<u32>,
+    /// PEM certificate chain and private key: `serve` then speaks HTTPS itself.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl FileSettings {
@@ -142,6 +154,20 @@ impl Resolved {
                 epigrid_service::chrono::FixedOffset::east_opt(hours * 3600)
                     .context("utc_offset_hours must be between -23 and 23")?;
         }
+        let limits = &mut settings.login_limits;
+        if let Some(minutes) = self.file.login_window_minutes {
+            limits.window = chrono_minutes(minutes)?;
+        }
+        if let Some(n) = self.file.login_max_failures_per_account {
+            limits.per_account = positive("login_max_failures_per_account", n)?;
+        }
+        if let Some(n) = self.file.login_max_failures_per_address {
+            limits.per_address = positive("login_max_failures_per_address", n)?;
+        }
+        let argon2 = &mut settings.argon2;
+        argon2.memory_kib = self.file.argon2_memory_kib.unwrap_or(argon2.memory_kib);
+        argon2.iterations = self.file.argon2_iterations.unwrap_or(argon2.iterations);
+        argon2.parallelism = self.file.argon2_parallelism.unwrap_or(argon2.parallelism);
         for tag in &self.file.extra_tags {
             settings.extra_tags.push(
                 epigrid_domain::Tag::parse(tag.trim())
@@ -152,9 +178,16 @@ impl Resolved {
     }
 }
 
+fn positive(name: &str, n: i64) -> anyhow::Result<i64> {
+    if n <= 0 {
+        bail!("{name} must be positive");
+    }
+    Ok(n)
+}
+
 fn chrono_minutes(minutes: i64) -> anyhow::Result<epigrid_service::chrono::Duration> {
     if minutes <= 0 {
-        bail!("session lifetimes must be positive");
+        bail!("session and login windows must be positive");
     }
     Ok(epigrid_service::chrono::Duration::minutes(minutes))
 }

@@ -60,9 +60,32 @@ fn validate_username(username: &str) -> ServiceResult<String> {
     }
 }
 
-fn validate_password(password: &str) -> ServiceResult<()> {
+/// Passwords people pick first, which every guessing list tries first.
+const COMMON_PASSWORDS: &[&str] = &[
+    "12345678", "123456789", "1234567890", "11111111", "88888888", "66666666", "00000000",
+    "password", "password1", "passw0rd", "qwertyui", "qwerty123", "abc12345", "a1234567",
+    "1qaz2wsx", "iloveyou", "woaini1314", "5201314520", "admin123", "admin888", "epigrid1",
+];
+
+/// The password policy, after NIST SP 800-63B: long enough, not a known
+/// common password, not the username, not one repeated character. No
+/// composition rules: they make passwords harder to remember, not to guess.
+fn validate_password(password: &str, username: &str) -> ServiceResult<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ServiceError::invalid("password", "password.too_short"));
+    }
+    let lower = password.to_lowercase();
+    if COMMON_PASSWORDS.contains(&lower.as_str()) {
+        return Err(ServiceError::invalid("password", "password.common"));
+    }
+    if !username.is_empty() && lower.contains(&username.to_lowercase()) {
+        return Err(ServiceError::invalid("password", "password.contains_username"));
+    }
+    let mut chars = password.chars();
+    if let Some(first) = chars.next()
+        && chars.all(|c| c == first)
+    {
+        return Err(ServiceError::invalid("password", "password.repeated"));
     }
     Ok(())
 }
@@ -84,10 +107,17 @@ fn validate_work_phone(phone: Option<String>) -> ServiceResult<Option<String>> {
     }
 }
 
-async fn hash_password(password: String) -> ServiceResult<String> {
+fn hasher(settings: &crate::Argon2Settings) -> ServiceResult<Argon2<'static>> {
+    let params = argon2::Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+        .map_err(|e| ServiceError::Internal(format!("argon2 parameters: {e}")))?;
+    Ok(Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
+}
+
+async fn hash_password(password: String, settings: crate::Argon2Settings) -> ServiceResult<String> {
+    let hasher = hasher(&settings)?;
     // argon2 is deliberately slow; keep it off the async worker threads.
     tokio::task::spawn_blocking(move || {
-        Argon2::default()
+        hasher
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
@@ -128,10 +158,11 @@ impl Service {
         password: &str,
         client_addr: Option<String>,
     ) -> ServiceResult<Login> {
+        self.check_login_limits(username, client_addr.as_deref()).await?;
         let user = self.store().get_user_by_username(username.trim()).await?;
         let hash = match &user {
             Some(u) => u.password_hash.clone(),
-            None => dummy_hash().to_owned(),
+            None => dummy_hash(self.settings().argon2),
         };
         let matches = verify_password(password.to_owned(), hash).await;
         let user = match user {
@@ -174,6 +205,44 @@ impl Service {
         let actor = Actor { client_addr, ..Actor::for_user(&user) };
         self.audit(&actor, "login", None, "ok", serde_json::json!({})).await?;
         Ok(Login { token, actor, user: UserView::from(&user) })
+    }
+
+    /// Refuses a login attempt while the account or the client address has
+    /// had too many failures within the window. The answer says how long to
+    /// wait: until the oldest counted failure leaves the window.
+    async fn check_login_limits(&self, username: &str, client_addr: Option<&str>) -> ServiceResult<()> {
+        let limits = self.settings().login_limits;
+        let now = self.now();
+        let since = now - limits.window;
+        let failures = |actor_name: Option<String>, client_addr: Option<String>| epigrid_store::AuditCount {
+            action: "login".into(),
+            outcome: "failed".into(),
+            actor_name,
+            client_addr,
+            since,
+        };
+        let mut wait_until = None;
+        let by_account = self
+            .store()
+            .count_audit(&failures(Some(username.trim().chars().take(64).collect()), None))
+            .await?;
+        if by_account.count >= limits.per_account {
+            wait_until = by_account.oldest.map(|t| t + limits.window);
+        }
+        if let Some(addr) = client_addr {
+            let by_address = self.store().count_audit(&failures(None, Some(addr.to_owned()))).await?;
+            if by_address.count >= limits.per_address {
+                let until = by_address.oldest.map(|t| t + limits.window);
+                wait_until = wait_until.max(until);
+            }
+        }
+        match wait_until {
+            Some(until) if until > now => {
+                let retry_after_secs = u64::try_from((until - now).num_seconds()).unwrap_or(0).max(1);
+                Err(ServiceError::TooManyAttempts { retry_after_secs })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Resolves a session token to its actor, enforcing idle and absolute
@@ -232,7 +301,7 @@ impl Service {
         let username = validate_username(&new.username)?;
         let display_name = validate_display_name(&new.display_name)?;
         let phone = validate_work_phone(new.phone)?;
-        validate_password(&new.password)?;
+        validate_password(&new.password, &username)?;
         let (scope, scope_path) = self.account_scope(actor, new.role, new.scope_area_id).await?;
         let now = self.now();
         let user = UserRecord {
@@ -240,7 +309,7 @@ impl Service {
             username,
             display_name,
             phone,
-            password_hash: hash_password(new.password).await?,
+            password_hash: hash_password(new.password, self.settings().argon2).await?,
             role: new.role,
             scope,
             scope_path,
@@ -307,8 +376,8 @@ impl Service {
         }
         let mut revoke = false;
         if let Some(password) = changes.password {
-            validate_password(&password)?;
-            user.password_hash = hash_password(password).await?;
+            validate_password(&password, &user.username)?;
+            user.password_hash = hash_password(password, self.settings().argon2).await?;
             revoke = true;
         }
         if let Some(disabled) = changes.disabled {
@@ -330,10 +399,12 @@ impl Service {
         Ok(UserView::from(&user))
     }
 
+    /// Accounts within the actor's scope, by username. `after` is the
+    /// `next_cursor` of the page before: the last username on it.
     pub async fn list_users(
         &self,
         actor: &Actor,
-        after: Option<Uuid>,
+        after: Option<String>,
         limit: u32,
     ) -> ServiceResult<Page<UserView>> {
         actor.require(Action::ManageAccounts)?;
@@ -344,7 +415,7 @@ impl Service {
             .await?;
         let next = (users.len() > limit as usize).then(|| {
             users.truncate(limit as usize);
-            users.last().map(|u| u.id.to_string())
+            users.last().map(|u| u.username.clone())
         });
         Ok(Page { items: users.iter().map(UserView::from).collect(), next_cursor: next.flatten() })
     }
@@ -362,13 +433,18 @@ impl Service {
     }
 }
 
-/// A fixed hash to verify against when the username is unknown.
-fn dummy_hash() -> &'static str {
+/// A fixed hash to verify against when the username is unknown, made with
+/// the configured cost so that both paths take the same time.
+fn dummy_hash(settings: crate::Argon2Settings) -> String {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
-        Argon2::default()
-            .hash_password(b"no such user, same cost")
-            .map(|h| h.to_string())
+        hasher(&settings)
+            .and_then(|h| {
+                h.hash_password(b"no such user, same cost")
+                    .map(|h| h.to_string())
+                    .map_err(|e| ServiceError::Internal(e.to_string()))
+            })
             .unwrap_or_default()
     })
+    .clone()
 }

@@ -19,6 +19,9 @@ pub enum ServiceError {
     Invalid { field: String, code: &'static str },
     #[error("conflict on {field}: {code}")]
     Conflict { field: String, code: &'static str },
+    /// Too many failed logins: try again after this many seconds.
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("temporarily unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -40,6 +43,7 @@ impl ServiceError {
             Self::Forbidden => "auth.forbidden",
             Self::NotFound => "not_found",
             Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
+            Self::TooManyAttempts { .. } => "auth.too_many_attempts",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }

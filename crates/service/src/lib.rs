@@ -67,6 +67,44 @@ pub struct Settings {
     pub extra_tags: Vec<Tag>,
     /// The zone dates are reckoned in ("today" for birth-date checks).
     pub time_zone_offset: chrono::FixedOffset,
+    pub login_limits: LoginLimits,
+    pub argon2: Argon2Settings,
+}
+
+/// How many failed logins are tolerated before further attempts are refused
+/// (429) until the window has passed. Counted from the audit log, so every
+/// server instance sees the same attempts and a restart forgets nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub window: chrono::Duration,
+    pub per_account: i64,
+    pub per_address: i64,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self { window: chrono::Duration::minutes(15), per_account: 10, per_address: 50 }
+    }
+}
+
+/// argon2id cost. The defaults are the argon2 crate's (19 MiB, 2 passes,
+/// 1 lane, OWASP's minimum); raise them on a bigger server. Existing hashes
+/// keep the parameters they were made with.
+#[derive(Debug, Clone, Copy)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Self {
+            memory_kib: argon2::Params::DEFAULT_M_COST,
+            iterations: argon2::Params::DEFAULT_T_COST,
+            parallelism: argon2::Params::DEFAULT_P_COST,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -76,6 +114,8 @@ impl Default for Settings {
             session_idle: chrono::Duration::hours(2),
             extra_tags: Vec::new(),
             time_zone_offset: chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid"),
+            login_limits: LoginLimits::default(),
+            argon2: Argon2Settings::default(),
         }
     }
 }

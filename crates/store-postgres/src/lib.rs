@@ -13,6 +13,17 @@ const BACKEND: &str = "postgres";
 
 const BIRTH_YEAR_SQL: &str = "CAST(EXTRACT(YEAR FROM birth_date) AS BIGINT)";
 
+/// Audit appends hold a transaction-scoped advisory lock (the key is
+/// "epigrid\x01" read as a big-endian integer), so server instances sharing
+/// the database never chain two entries from the same predecessor. An
+/// advisory lock needs no privilege on the table, which may be granted
+/// INSERT and SELECT only.
+const AUDIT_BEGIN_SQL: &str = "BEGIN";
+const AUDIT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(7309458088244372481)";
+/// 1 while entries written before the chain still wait to be chained.
+const UNCHAINED_AUDIT_SQL: &str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+    WHERE schemaname = current_schema() AND tablename = 'audit_log_unchained'";
+
 /// Bounded wait for a connection: past it the server answers 503 rather
 /// than letting requests pile up behind a slow database.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,6 +123,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../migrations/0001_registry.sql")),
     (2, "audit", include_str!("../migrations/0002_audit.sql")),
     (3, "login attempts", include_str!("../migrations/0003_login_attempts.sql")),
+    (4, "audit chain", include_str!("../migrations/0004_audit_chain.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

@@ -15,6 +15,16 @@ const BACKEND: &str = "sqlite";
 /// Dates are ISO text here: the year is the first four characters.
 const BIRTH_YEAR_SQL: &str = "CAST(substr(birth_date, 1, 4) AS INTEGER)";
 
+/// Audit appends are serialised by SQLite's write lock, taken up front with
+/// `BEGIN IMMEDIATE` (so another process writing the same file is waited
+/// for, not raced); in this process the single writer connection already
+/// serialises them, so the lock statement has nothing left to do.
+const AUDIT_BEGIN_SQL: &str = "BEGIN IMMEDIATE";
+const AUDIT_LOCK_SQL: &str = "SELECT 1";
+/// 1 while entries written before the chain still wait to be chained.
+const UNCHAINED_AUDIT_SQL: &str =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_log_unchained'";
+
 /// How long a request may wait for a connection before the store answers
 /// "unavailable" (and the server 503) instead of queueing without bound.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,6 +106,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../migrations/0001_registry.sql")),
     (2, "audit", include_str!("../migrations/0002_audit.sql")),
     (3, "login attempts", include_str!("../migrations/0003_login_attempts.sql")),
+    (4, "audit chain", include_str!("../migrations/0004_audit_chain.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

@@ -3,20 +3,23 @@
 // This file is not a module of `epigrid-store`: each backend crate pulls it in
 // with `include!`, after defining `type Db` (its sqlx database), a struct
 // `SqlStore` with `reader` and `writer` pools, and the backend-specific
-// function `map_error`, and the constants `BACKEND`, `MIGRATIONS` and
-// `BIRTH_YEAR_SQL` (the one expression whose SQL differs between the two). The SQL text is the
+// function `map_error`, and the constants `BACKEND`, `MIGRATIONS`,
+// `BIRTH_YEAR_SQL` (the one expression whose SQL differs between the two)
+// and the audit chain's `AUDIT_BEGIN_SQL`, `AUDIT_LOCK_SQL` and
+// `UNCHAINED_AUDIT_SQL` (how appends are serialised). The SQL text is the
 // same on both (sqlx 0.9 takes `$1` placeholders and `RETURNING` on SQLite
 // too); generics over `sqlx::Database` would need a where-clause per column
 // type on every method, which reads far worse than one shared source file
 // compiled twice against concrete types.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use epigrid_domain::{
     AreaKind, AreaPath, Boundary, GridKind, IdDocumentKind, PersonName, Relation, Residence,
     Role, Scope, Sex, Tag,
 };
+use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
 use epigrid_store::{
-    page_size, path_column, AuditCount, AuditQuery, AuditRecord, AuditTally, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
+    page_size, AuditLink, path_column, AuditCount, AuditQuery, AuditRecord, AuditTally, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
     ResidentQuery, ResidentRecord, SealedField, SessionRecord, Store, StoreError, StoreResult,
     UserQuery, UserRecord,
 };
@@ -328,6 +331,121 @@ fn residence_columns(residence: &Residence) -> (&'static str, Option<NaiveDate>,
     }
 }
 
+// ---- the audit chain ----------------------------------------------------------
+
+/// The most entries one `audit_chain` page returns.
+const AUDIT_CHAIN_MAX_PAGE: u32 = 5_000;
+
+/// A stored entry with its chain link. A row whose fields no longer decode
+/// still yields its link (with the decoding error as the entry), so that
+/// verification names it instead of failing as a whole.
+fn audit_link_from_row(row: &DbRow) -> StoreResult<AuditLink> {
+    Ok(AuditLink {
+        seq: get(row, "seq")?,
+        id: row.try_get("id").ok(),
+        prev_hash: row.try_get("prev_hash").unwrap_or_default(),
+        hash: row.try_get("hash").unwrap_or_default(),
+        entry: audit_from_row(row).map_err(|e| e.to_string()),
+    })
+}
+
+/// Starts a transaction that holds the audit log's append lock, so that no
+/// other writer (another connection, another server instance) chains from
+/// the same predecessor until it ends.
+async fn begin_audit_append(
+    pool: &sqlx::Pool<Db>,
+) -> StoreResult<sqlx::Transaction<'static, Db>> {
+    let mut tx = pool.begin_with(AUDIT_BEGIN_SQL).await.map_err(map_error)?;
+    sqlx::query(AUDIT_LOCK_SQL).execute(&mut *tx).await.map_err(map_error)?;
+    Ok(tx)
+}
+
+/// Appends `e` after the newest entry: the caller holds the append lock.
+/// `at` is kept to the microsecond, the precision both backends store and
+/// the chain hashes.
+async fn append_chained(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    e: &AuditRecord,
+) -> StoreResult<()> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    let (last_seq, prev_hash): (i64, Vec<u8>) = match &last {
+        Some(row) => (get(row, "seq")?, get(row, "hash")?),
+        None => (0, GENESIS_HASH.to_vec()),
+    };
+    let seq = last_seq + 1;
+    let at = e.at.trunc_subsecs(6);
+    let hash = chain_hash(&prev_hash, seq, &AuditRecord { at, ..e.clone() });
+    let sql = format!(
+        "INSERT INTO audit_log ({AUDIT_COLUMNS}, seq, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(e.id)
+        .bind(at)
+        .bind(e.actor_user_id)
+        .bind(e.actor_name.clone())
+        .bind(e.actor_role.map(Role::as_str))
+        .bind(e.action.clone())
+        .bind(e.target_kind.clone())
+        .bind(e.target_id)
+        .bind(e.community_id)
+        .bind(e.client_addr.clone())
+        .bind(e.outcome.clone())
+        .bind(e.detail.clone())
+        .bind(seq)
+        .bind(prev_hash)
+        .bind(hash.to_vec())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    Ok(())
+}
+
+/// Chains the entries written before the audit log was chained. Migration 4
+/// set them aside in `audit_log_unchained` (SQL cannot compute the hashes);
+/// here they are appended in the order they were written (by id, a UUIDv7)
+/// and the old table is dropped, in one transaction, so an interrupted run
+/// is simply done again at the next start.
+async fn chain_unchained_audit(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
+    const PAGE: i64 = 1_000;
+    let pending: i64 =
+        sqlx::query_scalar(UNCHAINED_AUDIT_SQL).fetch_one(pool).await.map_err(map_error)?;
+    if pending == 0 {
+        return Ok(());
+    }
+    let mut tx = begin_audit_append(pool).await?;
+    // Another instance may have done it while this one waited for the lock.
+    let pending: i64 =
+        sqlx::query_scalar(UNCHAINED_AUDIT_SQL).fetch_one(&mut *tx).await.map_err(map_error)?;
+    if pending == 0 {
+        return tx.commit().await.map_err(map_error);
+    }
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log_unchained WHERE 1 = 1"
+        ));
+        if let Some(after) = after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(PAGE);
+        let rows = b.build().fetch_all(&mut *tx).await.map_err(map_error)?;
+        for row in &rows {
+            let entry = audit_from_row(row)?;
+            append_chained(&mut tx, &entry).await?;
+            after = Some(entry.id);
+        }
+        if rows.len() < PAGE as usize {
+            break;
+        }
+    }
+    sqlx::query("DROP TABLE audit_log_unchained").execute(&mut *tx).await.map_err(map_error)?;
+    tx.commit().await.map_err(map_error)
+}
+
 // Rows per multi-row INSERT: 22 columns × 1,000 rows stays well under both
 // backends' bind-parameter limits (SQLite 32,766; PostgreSQL 65,535).
 const BULK_CHUNK: usize = 1_000;
@@ -339,7 +457,8 @@ impl Store for SqlStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        run_migrations(&self.writer).await
+        run_migrations(&self.writer).await?;
+        chain_unchained_audit(&self.writer).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -634,10 +753,12 @@ impl Store for SqlStore {
     async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<UserRecord>> {
         let mut b = QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
         push_scope(&mut b, q.within);
-        if let Some(after) = q.after {
-            b.push(" AND id > ").push_bind(after);
+        // Usernames are unique, so the last one of a page is the whole cursor;
+        // the users_username index serves both the order and the range.
+        if let Some(after) = &q.after {
+            b.push(" AND username > ").push_bind(after.clone());
         }
-        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(q.limit)));
+        b.push(" ORDER BY username LIMIT ").push_bind(i64::from(page_size(q.limit)));
         let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
         rows.iter().map(user_from_row).collect()
     }
@@ -826,27 +947,11 @@ impl Store for SqlStore {
     }
 
     async fn append_audit(&self, e: &AuditRecord) -> StoreResult<()> {
-        let sql = format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(e.id)
-            .bind(e.at)
-            .bind(e.actor_user_id)
-            .bind(e.actor_name.clone())
-            .bind(e.actor_role.map(Role::as_str))
-            .bind(e.action.clone())
-            .bind(e.target_kind.clone())
-            .bind(e.target_id)
-            .bind(e.community_id)
-            .bind(e.client_addr.clone())
-            .bind(e.outcome.clone())
-            .bind(e.detail.clone())
-            .execute(&self.writer)
-            .await
-            .map_err(map_error)?;
-        Ok(())
+        // Lock, read the newest (seq, hash), chain, insert: one transaction,
+        // so two writers never chain from the same predecessor.
+        let mut tx = begin_audit_append(&self.writer).await?;
+        append_chained(&mut tx, e).await?;
+        tx.commit().await.map_err(map_error)
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
@@ -890,5 +995,19 @@ impl Store for SqlStore {
         }
         let row = b.build().fetch_one(&self.reader).await.map_err(map_error)?;
         Ok(AuditTally { count: get(&row, "n")?, oldest: get(&row, "oldest")? })
+    }
+
+    async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditLink>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS}, seq, prev_hash, hash FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(after_seq)
+            .bind(i64::from(limit.clamp(1, AUDIT_CHAIN_MAX_PAGE)))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_error)?;
+        rows.iter().map(audit_link_from_row).collect()
     }
 }

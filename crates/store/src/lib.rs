@@ -6,8 +6,10 @@
 //! already validated, authorised and sealed. Sensitive fields arrive here as
 //! ciphertext plus a keyed blind index, so no backend ever sees them in clear.
 
+pub mod audit_chain;
 mod records;
 
+pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
 pub use records::*;
 
 use async_trait::async_trait;
@@ -72,6 +74,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
     async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Accounts within the scope, ordered by username (in the database's
+    /// collation: byte order on SQLite, the column's collation on
+    /// PostgreSQL), after the username `query.after`.
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<UserRecord>>;
     async fn update_user(&self, user: &UserRecord) -> StoreResult<bool>;
 
@@ -92,6 +97,27 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
     /// How many entries match, and the oldest one's time.
     async fn count_audit(&self, query: &AuditCount) -> StoreResult<AuditTally>;
+    /// Up to `limit` entries with their chain links, in `seq` order, after
+    /// `after_seq` (0 for the start of the log).
+    async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditLink>>;
+
+    /// Walks the whole audit log in `seq` order, a page at a time, and
+    /// checks its hash chain: the first bad entry, or the count and head.
+    async fn verify_audit_chain(&self) -> StoreResult<ChainVerdict> {
+        const PAGE: u32 = 1000;
+        let mut verifier = ChainVerifier::new();
+        loop {
+            let page = self.audit_chain(verifier.last_seq(), PAGE).await?;
+            for link in &page {
+                if let Err(broken) = verifier.check(link) {
+                    return Ok(ChainVerdict::Broken(broken));
+                }
+            }
+            if page.len() < PAGE as usize {
+                return Ok(verifier.finish());
+            }
+        }
+    }
 
     // ---- figures -----------------------------------------------------------
     /// Counts of every level of the hierarchy within a scope (everything when `None`).

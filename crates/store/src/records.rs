@@ -148,10 +148,12 @@ pub struct UserRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A page of accounts, in username order.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
     pub within: Option<Scope>,
-    pub after: Option<Uuid>,
+    /// Keyset cursor: only usernames after this one (usernames are unique).
+    pub after: Option<String>,
     pub limit: u32,
 }
 

@@ -78,7 +78,11 @@ async fn login(
         .login(&request.username, &request.password, Some(peer.ip().to_string()))
         .await
         .map_err(service_error(lang))?;
-    let mut response = Json(serde_json::json!({ "user": login.user })).into_response();
+    // Scripts send `csrf_token` back in `X-CSRF-Token` with every
+    // state-changing call made with the cookie.
+    let csrf_token = crate::csrf::csrf_token(&state, &login.token);
+    let mut response =
+        Json(serde_json::json!({ "user": login.user, "csrf_token": csrf_token })).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &login.token));
     Ok(response)
 }
@@ -97,11 +101,17 @@ async fn logout(
     Ok(response)
 }
 
-async fn me(CurrentActor(actor): CurrentActor) -> Json<serde_json::Value> {
+async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CurrentActor(actor): CurrentActor,
+) -> Json<serde_json::Value> {
+    let csrf_token = session_token(&headers).map(|token| crate::csrf::csrf_token(&state, &token));
     Json(serde_json::json!({
         "username": actor.username,
         "role": actor.role,
         "scope": actor.scope,
+        "csrf_token": csrf_token,
     }))
 }
 
@@ -268,7 +278,8 @@ async fn update_resident(
 
 #[derive(Debug, Default, Deserialize)]
 struct UserListing {
-    cursor: Option<Uuid>,
+    /// The `next_cursor` of the page before: a username.
+    cursor: Option<String>,
     limit: Option<u32>,
 }
 
@@ -280,7 +291,11 @@ async fn list_users(
 ) -> ApiResult<impl IntoResponse> {
     let page = state
         .service
-        .list_users(&actor, listing.cursor, listing.limit.unwrap_or(50))
+        .list_users(
+            &actor,
+            listing.cursor.filter(|c| !c.is_empty()),
+            listing.limit.unwrap_or(50),
+        )
         .await
         .map_err(service_error(lang))?;
     Ok(Json(page))

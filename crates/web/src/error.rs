@@ -15,11 +15,13 @@ pub struct ApiError {
     pub code: String,
     pub field: Option<String>,
     pub lang: Lang,
+    /// Seconds for `Retry-After`, when the caller should come back later.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, lang: Lang) -> Self {
-        Self { status, code: code.to_owned(), field: None, lang }
+        Self { status, code: code.to_owned(), field: None, lang, retry_after: None }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -36,18 +38,26 @@ impl ApiError {
             ServiceError::NotFound => StatusCode::NOT_FOUND,
             ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::Conflict { .. } => StatusCode::CONFLICT,
+            ServiceError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        Self {
-            status,
-            code: error.code().to_owned(),
-            field: error.field().map(str::to_owned),
-            lang,
-        }
+        let retry_after = match &error {
+            ServiceError::TooManyAttempts { retry_after_secs } => Some(*retry_after_secs),
+            ServiceError::Unavailable => Some(5),
+            _ => None,
+        };
+        Self { status, code: error.code().to_owned(), field: error.field().map(str::to_owned), lang, retry_after }
+    }
+
+    /// The message in the caller's language, with `{minutes}` filled in for
+    /// "try again in N minutes".
+    pub fn message(&self) -> String {
+        let minutes = self.retry_after.map_or(1, |s| s.div_ceil(60).max(1));
+        t(self.lang, &self.code).replace("{minutes}", &minutes.to_string())
     }
 }
 
@@ -56,13 +66,13 @@ impl IntoResponse for ApiError {
         let body = json!({
             "error": {
                 "code": self.code,
-                "message": t(self.lang, &self.code),
+                "message": self.message(),
                 "field": self.field,
             }
         });
         let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

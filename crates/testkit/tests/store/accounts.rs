@@ -8,20 +8,37 @@ use epigrid_store::{Store, StoreError, UserQuery, UserRecord};
 use epigrid_testkit::{Chain, child_area, insert_area, now, session, user};
 use uuid::Uuid;
 
-use crate::support::{assert_conflict, assert_missing_reference, collect_pages, sorted};
+use crate::support::{assert_conflict, assert_missing_reference};
 
-fn user_id(user: &UserRecord) -> Uuid {
-    user.id
+/// Every account within the scope, a page at a time: the usernames in
+/// order, each page after the last username of the page before.
+async fn list_within(store: &Arc<dyn Store>, within: Option<Scope>, page: u32) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = UserQuery { within, after: after.clone(), limit: page };
+        let names: Vec<String> =
+            store.list_users(&query).await.unwrap().into_iter().map(|u| u.username).collect();
+        assert!(names.len() <= page as usize, "a page holds at most the limit");
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "a page is in username order: {names:?}");
+        if let (Some(previous), Some(first)) = (&after, names.first()) {
+            assert!(first > previous, "a page starts after the cursor");
+        }
+        let short = names.len() < page as usize;
+        after = names.last().cloned().or(after);
+        all.extend(names);
+        if short {
+            return all;
+        }
+    }
 }
 
-async fn list_within(store: &Arc<dyn Store>, within: Option<Scope>, page: u32) -> Vec<Uuid> {
-    let users = collect_pages(page as usize, user_id, |after| {
-        let store = store.clone();
-        let query = UserQuery { within, after, limit: page };
-        async move { store.list_users(&query).await }
-    })
-    .await;
-    users.into_iter().map(|u| u.id).collect()
+/// Usernames in order. The test's names (lower case, a dot, a letter or
+/// digit) sort the same in byte order and in PostgreSQL's usual collations.
+fn sorted_names<'a>(users: impl IntoIterator<Item = &'a UserRecord>) -> Vec<String> {
+    let mut names: Vec<String> = users.into_iter().map(|u| u.username.clone()).collect();
+    names.sort();
+    names
 }
 
 epigrid_testkit::store_contract_tests! {
@@ -86,19 +103,26 @@ epigrid_testkit::store_contract_tests! {
         }
         let [chief, admin_a, worker_a1, worker_a2, admin_b, worker_b1] = &accounts;
 
-        assert_eq!(list_within(&store, None, 4).await, sorted(accounts.iter().map(|u| u.id)));
-        assert_eq!(list_within(&store, Some(a.scope(AreaKind::SubDistrict)), 2).await, sorted(accounts.iter().map(|u| u.id)));
+        // By username, not by id (the order of creation) nor of insertion.
+        let everyone = ["admin.a", "admin.b", "chief", "worker.a1", "worker.a2", "worker.b1"];
+        assert_eq!(sorted_names(&accounts), everyone);
+        assert_eq!(list_within(&store, None, 4).await, everyone);
+        assert_eq!(list_within(&store, Some(a.scope(AreaKind::SubDistrict)), 2).await, everyone);
         assert_eq!(
             list_within(&store, Some(a.scope(AreaKind::Community)), 2).await,
-            sorted([admin_a.id, worker_a1.id, worker_a2.id]),
+            sorted_names([admin_a, worker_a1, worker_a2]),
             "a community holds its own accounts, not the sub-district's nor the neighbour's"
         );
-        assert_eq!(list_within(&store, Some(a.scope(AreaKind::Grid)), 2).await, vec![worker_a1.id]);
+        assert_eq!(list_within(&store, Some(a.scope(AreaKind::Grid)), 2).await, sorted_names([worker_a1]));
         assert_eq!(
             list_within(&store, Some(Scope { kind: AreaKind::Community, area_id: b_community.id }), 1).await,
-            sorted([admin_b.id, worker_b1.id])
+            sorted_names([admin_b, worker_b1])
         );
-        assert!(!list_within(&store, Some(a.scope(AreaKind::Community)), 10).await.contains(&chief.id));
+        assert!(!list_within(&store, Some(a.scope(AreaKind::Community)), 10).await.contains(&chief.username));
+        // A cursor need not be a username that exists.
+        let query = UserQuery { after: Some("b".into()), limit: 10, ..Default::default() };
+        let after_b: Vec<String> = store.list_users(&query).await.unwrap().into_iter().map(|u| u.username).collect();
+        assert_eq!(after_b, ["chief", "worker.a1", "worker.a2", "worker.b1"]);
     }
 
     async fn update_user_changes_fields_and_scope(store: Arc<dyn Store>) {

@@ -6,6 +6,7 @@
 mod accounts;
 mod areas;
 mod audit;
+mod audit_chain;
 mod counts;
 mod households;
 mod residents;

@@ -99,7 +99,8 @@ pub async fn show(
         Some(unit) => or_error_page(lang, service.area_trail(actor, unit).await)?,
         None => Vec::new(),
     };
-    let chrome = page.chrome("residents");
+    // A household is the end of the drill-down from the map.
+    let chrome = page.chrome("dashboard");
     let tr = chrome.tr;
     let place = trail
         .iter()

@@ -5,13 +5,12 @@ use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use epigrid_service::ServiceError;
 use serde::Deserialize;
 
 use super::{Chrome, render};
 use crate::AppState;
 use crate::extract::{LANG_COOKIE, clear_session_cookie, session_cookie, session_token};
-use crate::i18n::{Lang, t};
+use crate::i18n::Lang;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -68,13 +67,11 @@ pub async fn submit(
             response
         }
         Err(error) => {
-            let status = match error {
-                ServiceError::BadCredentials => axum::http::StatusCode::UNAUTHORIZED,
-                _ => axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            };
+            let api = crate::error::ApiError::from_service(error, lang);
+            let status = api.status;
             let page = LoginPage {
                 chrome: Chrome::new(lang, None, "login", "/login"),
-                error: Some(t(lang, error.code())),
+                error: Some(api.message()),
                 next,
                 username: form.username,
             };

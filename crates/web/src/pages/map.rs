@@ -4,17 +4,18 @@
 //! Longitude and latitude are projected equirectangularly, longitude scaled
 //! by the cosine of the middle latitude so that a sub-district's shapes keep
 //! their proportions, north up. The map is 600 units wide with a `viewBox`
-//! and no fixed size; the legend and the areas without a boundary are drawn
-//! below it, inside the same SVG.
+//! and no fixed size, so CSS scales it: about 0.5 px a unit on a 360 px
+//! phone, 1.2 on a desktop. Only the area names stay inside the SVG, drawn
+//! twice at two sizes of which CSS shows one (see [`NARROW`] and [`WIDE`]);
+//! the legend and the areas without a boundary follow as HTML, in the page's
+//! own font size.
 
 use std::fmt::Write as _;
 
 use epigrid_service::dashboard::AreaWithFigures;
 
 use super::Tr;
-use super::charts::{
-    FONT_FAMILY, INK, MUTED, WIDTH, escape, fit_text, num, percent, text_width, thousands,
-};
+use super::charts::{FONT_FAMILY, INK, WIDTH, escape, num, percent, text_width, thousands};
 
 /// What the map colours areas by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,17 +39,26 @@ impl Measure {
         }
     }
 
-    fn value(self, area: &AreaWithFigures) -> f64 {
+    /// The value in whole steps of what is shown: residents, or tenths of a
+    /// percent. Classes are ranges of these integers, so that two areas
+    /// showing the same figure always share a colour and the legend's ranges
+    /// neither overlap nor leave gaps at the shown precision.
+    fn steps(self, area: &AreaWithFigures) -> i64 {
         match self {
-            Measure::Population => area.figures.residents as f64,
-            Measure::KeyGroupShare => area.key_group_share(),
+            Measure::Population => area.figures.residents,
+            Measure::KeyGroupShare => {
+                let share = area.key_group_share();
+                if share.is_finite() { (share * 1000.0).round() as i64 } else { 0 }
+            }
         }
     }
 
-    fn format(self, value: f64) -> String {
+    /// A value in steps as shown: `"1,234"`, `"18.5%"`.
+    fn format(self, steps: i64) -> String {
         match self {
-            Measure::Population => thousands(value.round() as i64),
-            Measure::KeyGroupShare => percent(value),
+            Measure::Population => thousands(steps),
+            // Exact to far below the shown tenth, so this prints `steps`.
+            Measure::KeyGroupShare => percent(steps as f64 / 1000.0),
         }
     }
 
@@ -86,7 +96,7 @@ impl Measure {
                 "map.area.key_group",
                 &[
                     ("name", area.name.clone()),
-                    ("share", percent(area.key_group_share())),
+                    ("share", self.format(self.steps(area))),
                     ("count", thousands(figures.key_group)),
                     ("residents", thousands(figures.residents)),
                 ],
@@ -100,10 +110,52 @@ const MARGIN: f64 = 10.0;
 /// A tall, narrow area is fitted into this height rather than the width.
 const MAX_MAP_HEIGHT: f64 = 600.0;
 const OUTLINE: &str = "#5b6b7f";
-const LINK: &str = "#0b5cad";
-const MIN_LABEL_FONT: f64 = 10.0;
 /// More areas than this and the names are left to the hover text.
 const MAX_LABELLED_AREAS: usize = 30;
+
+/// Sizes of the area names for one range of screen widths, in viewBox
+/// units. SVG text scales with the drawing, so one size cannot suit both a
+/// phone and a desktop: the labels are drawn once per range and the
+/// stylesheet shows the set for the screen (`.map-labels-narrow`,
+/// `.map-labels-wide`). The set hidden by default carries `display="none"`,
+/// which any CSS rule overrides, so a standalone SVG shows one set.
+#[derive(Debug, Clone, Copy)]
+struct LabelSize {
+    class: &'static str,
+    /// The name's size, and the least it may shrink to before the label is
+    /// left out (or a shorter name tried).
+    name: f64,
+    min: f64,
+    /// The figure under the name, relative to the name.
+    figure: f64,
+    /// Width of the white outline that keeps dark text readable across
+    /// boundaries. Thin: a wide one blurs small text.
+    halo: f64,
+    hidden_by_default: bool,
+}
+
+/// Phones, below 48rem: the map is about 310 px wide on a 360 px screen and
+/// at most 23rem (368 px) wide (app.css), 0.52–0.61 px a unit; 26 units is
+/// 13.4–16 px.
+const NARROW: LabelSize = LabelSize {
+    class: "map-labels-narrow",
+    name: 26.0,
+    min: 21.5,
+    figure: 0.9,
+    halo: 2.5,
+    hidden_by_default: false,
+};
+
+/// From 48rem: the map is 700–736 px (46rem) wide, 1.17–1.23 px a unit;
+/// 12.5 units is 14.6–15.3 px.
+const WIDE: LabelSize = LabelSize {
+    class: "map-labels-wide",
+    name: 12.5,
+    min: 9.5,
+    figure: 0.92,
+    halo: 2.0,
+    hidden_by_default: true,
+};
 
 type Point = (f64, f64);
 
@@ -213,27 +265,41 @@ fn centroid(ring: &[Point]) -> (f64, Point) {
 /// Class breaks at the quintiles of the values (actual values, so ranges
 /// read as figures that occur), duplicates merged; the first is the minimum
 /// and the last the maximum. One value gives one break and one class.
-fn class_breaks(values: &[f64]) -> Vec<f64> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    sorted.sort_by(f64::total_cmp);
+fn class_breaks(values: &[i64]) -> Vec<i64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
     if sorted.is_empty() {
         return Vec::new();
     }
     let last = sorted.len() - 1;
-    let mut breaks: Vec<f64> = (0..=CLASSES).map(|k| sorted[k * last / CLASSES]).collect();
+    let mut breaks: Vec<i64> = (0..=CLASSES).map(|k| sorted[k * last / CLASSES]).collect();
     breaks.dedup();
     breaks
 }
 
-fn class_count(breaks: &[f64]) -> usize {
+fn class_count(breaks: &[i64]) -> usize {
     breaks.len().saturating_sub(1).max(1)
 }
 
 /// The class of a value: `breaks[i] <= value < breaks[i + 1]`, the last
 /// class closed at the top.
-fn class_of(value: f64, breaks: &[f64]) -> usize {
+fn class_of(value: i64, breaks: &[i64]) -> usize {
     let classes = class_count(breaks);
     (0..classes).rev().find(|&i| value >= breaks[i]).unwrap_or(0)
+}
+
+/// The values of a class, both ends included: `breaks[i]` up to one step
+/// below the next break, the last class up to the maximum. Ranges of
+/// neighbouring classes never share a figure.
+fn class_range(class: usize, breaks: &[i64]) -> (i64, i64) {
+    let classes = class_count(breaks);
+    let low = breaks.get(class).copied().unwrap_or_default();
+    let high = if class + 1 >= classes {
+        breaks.last().copied().unwrap_or(low)
+    } else {
+        breaks[class + 1] - 1
+    };
+    (low, high.max(low))
 }
 
 /// Colours spread over the palette when there are fewer than five classes.
@@ -244,7 +310,33 @@ fn class_colour(class: usize, classes: usize, palette: &[&'static str; 5]) -> &'
     palette[(class * (CLASSES - 1) + (classes - 1) / 2) / (classes - 1)]
 }
 
-/// The map as an inline `<svg>`; `href` gives each area's drill-down link.
+/// A shorter label for a name that begins like another area's on the map,
+/// for when the full name does not fit: "黄河社区第1网格" beside
+/// "黄河社区第2网格" becomes "第1网格". The shared beginning is cut just
+/// after the community or sub-district name in it, if there is one.
+fn short_name(name: &str, names: &[&str]) -> Option<String> {
+    let shared = names
+        .iter()
+        .filter(|other| **other != name)
+        .map(|other| name.chars().zip(other.chars()).take_while(|(a, b)| a == b).count())
+        .max()
+        .unwrap_or(0);
+    if shared < 2 {
+        return None;
+    }
+    let prefix: String = name.chars().take(shared).collect();
+    let cut = ["社区", "街道"]
+        .iter()
+        .filter_map(|marker| prefix.rfind(marker).map(|at| at + marker.len()))
+        .max()
+        .unwrap_or(prefix.len());
+    let rest = name[cut..].trim_start_matches(|c: char| c.is_whitespace() || "-_·.".contains(c));
+    (rest.chars().count() >= 2).then(|| rest.to_owned())
+}
+
+/// The map as an inline `<svg>` followed by its legend, and the areas
+/// without a boundary as a list of links; `href` gives each area's
+/// drill-down link. HTML for the page, one fragment.
 pub fn render_map(
     areas: &[AreaWithFigures],
     measure: Measure,
@@ -256,28 +348,24 @@ pub fn render_map(
     }
     let (mapped, unmapped): (Vec<_>, Vec<_>) =
         areas.iter().map(|a| (a, drawable_rings(a))).partition(|(_, rings)| !rings.is_empty());
-    let projection = Projection::fit(mapped.iter().flat_map(|(_, rings)| rings.iter().flatten()));
-    let values: Vec<f64> = mapped.iter().map(|(a, _)| measure.value(a)).collect();
-    let breaks = class_breaks(&values);
-    let classes = class_count(&breaks);
-    let palette = measure.palette();
+    let mut out = String::new();
+    if let Some(projection) =
+        Projection::fit(mapped.iter().flat_map(|(_, rings)| rings.iter().flatten()))
+    {
+        let values: Vec<i64> = mapped.iter().map(|(a, _)| measure.steps(a)).collect();
+        let breaks = class_breaks(&values);
+        let classes = class_count(&breaks);
+        let palette = measure.palette();
+        let names: Vec<&str> = mapped.iter().map(|(a, _)| a.name.as_str()).collect();
+        let labelled = mapped.len() <= MAX_LABELLED_AREAS;
 
-    let mut shapes = String::new();
-    let mut labels = String::new();
-    let mut y = 0.0;
-    if let Some(projection) = projection {
-        let base_font = match mapped.len() {
-            0..=10 => 20.0,
-            11..=20 => 16.0,
-            n if n <= MAX_LABELLED_AREAS => 13.0,
-            _ => 0.0,
-        };
-        for (area, rings) in &mapped {
+        let mut shapes = String::new();
+        let mut narrow = String::new();
+        let mut wide = String::new();
+        for ((area, rings), &value) in mapped.iter().zip(&values) {
             let projected: Vec<Vec<Point>> =
                 rings.iter().map(|r| r.iter().map(|&p| projection.apply(p)).collect()).collect();
-            let value = measure.value(area);
             let colour = class_colour(class_of(value, &breaks), classes, &palette);
-            let dark = palette[3..].contains(&colour).then_some(palette[4]);
             let title = escape(&measure.describe(area, tr));
             let _ = write!(
                 shapes,
@@ -287,59 +375,73 @@ pub fn render_map(
                 area.id,
                 path_data(&projected),
             );
-            if base_font > 0.0 {
-                label(
-                    &mut labels,
-                    &area.name,
-                    &measure.format(value),
-                    &projected,
-                    base_font,
-                    projection.height,
-                    dark,
-                );
+            if labelled {
+                let text = LabelText {
+                    name: &area.name,
+                    short: short_name(&area.name, &names),
+                    figure: measure.format(value),
+                    on_dark: palette[3..].contains(&colour),
+                };
+                label(&mut narrow, &text, &projected, &NARROW, projection.height);
+                label(&mut wide, &text, &projected, &WIDE, projection.height);
             }
         }
-        y = projection.height;
-        y = legend(&mut shapes, y, measure, &breaks, &palette, tr);
-    }
-    if !unmapped.is_empty() {
-        y = unmapped_list(&mut shapes, y, &unmapped, href, tr);
-    }
-    let height = y + 8.0;
-    let title = tr.fill("map.aria", &[("measure", tr.t(measure.name_key()))]);
-    // No role="img": the map holds links, which must stay reachable.
-    let mut out = format!(
-        "<svg class=\"map-svg\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" \
-         aria-labelledby=\"map-svg-title\" font-family=\"{FONT_FAMILY}\" data-measure=\"{}\">\
-         <title id=\"map-svg-title\">{}</title>",
-        num(WIDTH),
-        num(height),
-        measure.as_str(),
-        escape(&title),
-    );
-    out.push_str(&shapes);
-    if !labels.is_empty() {
-        // Drawn over every shape; clicks fall through to the area below.
+        let title = tr.fill("map.aria", &[("measure", tr.t(measure.name_key()))]);
+        // No role="img": the map holds links, which must stay reachable.
         let _ = write!(
             out,
-            "<g class=\"map-labels\" aria-hidden=\"true\" pointer-events=\"none\" text-anchor=\"middle\" \
-             fill=\"{INK}\" stroke=\"#fff\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\">{labels}</g>"
+            "<svg class=\"map-svg\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" \
+             aria-labelledby=\"map-svg-title\" font-family=\"{FONT_FAMILY}\" data-measure=\"{}\">\
+             <title id=\"map-svg-title\">{}</title>{shapes}",
+            num(WIDTH),
+            num(projection.height),
+            measure.as_str(),
+            escape(&title),
         );
+        for (labels, size) in [(&narrow, &NARROW), (&wide, &WIDE)] {
+            if labels.is_empty() {
+                continue;
+            }
+            // Drawn over every shape; clicks fall through to the area below.
+            let _ = write!(
+                out,
+                "<g class=\"map-labels {}\"{} aria-hidden=\"true\" pointer-events=\"none\" \
+                 text-anchor=\"middle\" fill=\"{INK}\" stroke=\"#fff\" stroke-width=\"{}\" \
+                 stroke-linejoin=\"round\" paint-order=\"stroke\">{labels}</g>",
+                size.class,
+                if size.hidden_by_default { " display=\"none\"" } else { "" },
+                num(size.halo),
+            );
+        }
+        out.push_str("</svg>");
+        legend(&mut out, measure, &breaks, &palette, tr);
     }
-    out.push_str("</svg>");
+    if !unmapped.is_empty() {
+        unmapped_list(&mut out, &unmapped, href, tr);
+    }
     out
 }
 
+/// What an area's label may say.
+#[derive(Debug)]
+struct LabelText<'a> {
+    name: &'a str,
+    /// Tried when the name does not fit: see [`short_name`].
+    short: Option<String>,
+    figure: String,
+    /// White text without an outline on the two darkest classes.
+    on_dark: bool,
+}
+
 /// The name (and, where there is room, the figure) of an area at the
-/// centroid of its largest ring, shrunk to the ring's width or left out.
+/// centroid of its largest ring: shrunk to the ring's width, else shortened,
+/// else left out.
 fn label(
     out: &mut String,
-    name: &str,
-    figure: &str,
+    text: &LabelText,
     rings: &[Vec<Point>],
-    base_font: f64,
+    size: &LabelSize,
     map_height: f64,
-    dark_fill: Option<&str>,
 ) {
     let Some(largest) = rings
         .iter()
@@ -356,27 +458,29 @@ fn label(
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     let room = (max_x - min_x) * 0.9;
-    let name_em = text_width(name, 1.0).max(0.5);
-    let font = base_font.min(room / name_em);
-    if font < MIN_LABEL_FONT || (max_y - min_y) < font {
+    let height = max_y - min_y;
+    let Some((name, font)) = std::iter::once(text.name)
+        .chain(text.short.as_deref())
+        .map(|name| (name, size.name.min(room / text_width(name, 1.0).max(0.5))))
+        .find(|&(_, font)| font >= size.min && height >= font)
+    else {
         return;
-    }
-    let figure_font = font * 0.85;
-    let show_figure = text_width(figure, figure_font) <= room && (max_y - min_y) >= 2.6 * font;
-    let block_width =
-        (name_em * font).max(if show_figure { text_width(figure, figure_font) } else { 0.0 });
+    };
+    let figure_font = font * size.figure;
+    let figure_width = text_width(&text.figure, figure_font);
+    let show_figure = figure_width <= room && height >= 2.6 * font;
+    let block_width = text_width(name, font).max(if show_figure { figure_width } else { 0.0 });
     // Keep the whole label inside the drawing.
     let half = block_width / 2.0 + 2.0;
     let x = cx.clamp(half.min(WIDTH / 2.0), (WIDTH - half).max(WIDTH / 2.0));
     let block_height = if show_figure { font * 2.1 } else { font };
     let top = (cy - block_height / 2.0).clamp(2.0, (map_height - block_height - 2.0).max(2.0));
-    // On the dark classes: white text with a dark halo instead.
-    if let Some(halo) = dark_fill {
-        let _ = write!(out, "<g fill=\"#fff\" stroke=\"{halo}\">");
+    if text.on_dark {
+        out.push_str("<g fill=\"#fff\" stroke=\"none\">");
     }
     let _ = write!(
         out,
-        "<text x=\"{}\" y=\"{}\" font-size=\"{}\">{}</text>",
+        "<text x=\"{}\" y=\"{}\" font-size=\"{}\" font-weight=\"600\">{}</text>",
         num(x),
         num(top + font * 0.85),
         num(font),
@@ -389,107 +493,77 @@ fn label(
             num(x),
             num(top + font * 1.15 + figure_font * 0.85),
             num(figure_font),
-            escape(figure),
+            escape(&text.figure),
         );
     }
-    if dark_fill.is_some() {
+    if text.on_dark {
         out.push_str("</g>");
     }
 }
 
-/// The legend under the map: the measure's name, then a colour box and a
-/// value range per class, in two columns. Returns the y below it.
+/// The legend under the map, as HTML in the page's font: the measure's
+/// name, then a colour swatch and a range per class. The swatches are tiny
+/// SVGs, so the palette stays in this file and no style attribute is needed.
 fn legend(
     out: &mut String,
-    top: f64,
     measure: Measure,
-    breaks: &[f64],
+    breaks: &[i64],
     palette: &[&'static str; 5],
     tr: &Tr,
-) -> f64 {
+) {
     let classes = class_count(breaks);
     let _ = write!(
         out,
-        "<g class=\"map-legend\"><text x=\"{MARGIN}\" y=\"{}\" font-size=\"20\" font-weight=\"600\" fill=\"{INK}\">{}</text>",
-        num(top + 24.0),
+        "<div class=\"legend\"><p class=\"legend-title\">{}</p><ul class=\"legend-items\">",
         escape(&tr.t(measure.legend_key())),
     );
-    let rows_top = top + 36.0;
-    let rows = classes.div_ceil(2);
     for class in 0..classes {
-        let x = MARGIN + (class / rows) as f64 * (WIDTH / 2.0);
-        let y = rows_top + (class % rows) as f64 * 32.0;
-        let low = breaks.get(class).copied().unwrap_or_default();
-        let high = breaks.get(class + 1).copied().unwrap_or(low);
-        let range = if measure.format(low) == measure.format(high) {
+        let (low, high) = class_range(class, breaks);
+        let range = if low == high {
             measure.format(low)
         } else {
-            format!("{} – {}", measure.format(low), measure.format(high))
+            format!("{}–{}", measure.format(low), measure.format(high))
         };
         let _ = write!(
             out,
-            "<rect x=\"{}\" y=\"{}\" width=\"24\" height=\"24\" fill=\"{}\" stroke=\"{OUTLINE}\" stroke-width=\"1\"/>\
-             <text x=\"{}\" y=\"{}\" font-size=\"18\" fill=\"{INK}\">{}</text>",
-            num(x),
-            num(y),
+            "<li><svg class=\"swatch\" viewBox=\"0 0 14 14\" width=\"14\" height=\"14\" aria-hidden=\"true\">\
+             <rect x=\"0.5\" y=\"0.5\" width=\"13\" height=\"13\" fill=\"{}\" stroke=\"{OUTLINE}\"/></svg>\
+             <span>{}</span></li>",
             class_colour(class, classes, palette),
-            num(x + 34.0),
-            num(y + 19.0),
             escape(&range),
         );
     }
-    out.push_str("</g>");
-    rows_top + rows as f64 * 32.0
+    out.push_str("</ul></div>");
 }
 
 /// Areas without a boundary: still listed, and still links.
 fn unmapped_list(
     out: &mut String,
-    top: f64,
     unmapped: &[(&AreaWithFigures, Vec<Vec<Point>>)],
     href: &dyn Fn(&AreaWithFigures) -> String,
     tr: &Tr,
-) -> f64 {
+) {
     const SHOWN: usize = 20;
     let _ = write!(
         out,
-        "<g class=\"map-unmapped\"><text x=\"{MARGIN}\" y=\"{}\" font-size=\"18\" fill=\"{MUTED}\">{}</text>",
-        num(top + 26.0),
+        "<div class=\"map-unmapped\"><p class=\"muted\">{}</p><ul class=\"inline-links\">",
         escape(&tr.t("map.no_boundary")),
     );
-    let rows_top = top + 40.0;
-    let shown = unmapped.len().min(SHOWN);
-    let rows = shown.div_ceil(2);
-    let column = WIDTH / 2.0;
-    for (i, (area, _)) in unmapped.iter().take(SHOWN).enumerate() {
-        let x = MARGIN + (i / rows) as f64 * column;
-        let y = rows_top + (i % rows) as f64 * 28.0 + 18.0;
-        let name = fit_text(&area.name, column - 2.0 * MARGIN, 18.0);
+    for (area, _) in unmapped.iter().take(SHOWN) {
         let _ = write!(
             out,
-            "<a href=\"{}\" data-area-id=\"{}\"><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"18\" fill=\"{LINK}\" \
-             text-decoration=\"underline\">{}</text></a>",
+            "<li><a href=\"{}\" data-area-id=\"{}\">{}</a></li>",
             escape(&href(area)),
             area.id,
             escape(&area.name),
-            num(x),
-            num(y),
-            escape(&name),
         );
     }
-    let mut bottom = rows_top + rows as f64 * 28.0;
+    out.push_str("</ul>");
     if unmapped.len() > SHOWN {
         let more = tr.fill("map.more", &[("count", thousands((unmapped.len() - SHOWN) as i64))]);
-        let _ = write!(
-            out,
-            "<text x=\"{MARGIN}\" y=\"{}\" font-size=\"18\" fill=\"{MUTED}\">{}</text>",
-            num(bottom + 18.0),
-            escape(&more),
-        );
-        bottom += 28.0;
+        let _ = write!(out, "<p class=\"muted\">{}</p>", escape(&more));
     }
-    out.push_str("</g>");
-    bottom
+    out.push_str("</div>");
 }
 
 #[cfg(test)]
@@ -507,6 +581,25 @@ mod tests {
 
     fn href(area: &AreaWithFigures) -> String {
         format!("/?area={}&measure=x", area.id)
+    }
+
+    /// The map's HTML, checked to be well formed (as one fragment).
+    fn map_html(areas: &[AreaWithFigures], measure: Measure, tr: &Tr) -> String {
+        let html = render_map(areas, measure, &href, tr);
+        assert_well_formed(&format!("<div>{html}</div>"));
+        html
+    }
+
+    /// The `<svg>` element alone.
+    fn svg_of(html: &str) -> &str {
+        let start = html.find("<svg class=\"map-svg\"").expect("a map");
+        &html[start..start + html[start..].find("</svg>").unwrap() + 6]
+    }
+
+    /// The legend's `<div>`.
+    fn legend_of(html: &str) -> &str {
+        let start = html.find("<div class=\"legend\">").expect("a legend");
+        &html[start..start + html[start..].find("</div>").unwrap()]
     }
 
     /// A square community `size` degrees wide with its south-west corner at
@@ -554,10 +647,33 @@ mod tests {
         &v[..v.find('"').unwrap()]
     }
 
-    /// The `<a class="map-area">` element of an area.
-    fn area_element<'a>(svg: &'a str, area: &AreaWithFigures) -> &'a str {
-        let start = svg.find(&format!("data-area-id=\"{}\"", area.id)).unwrap();
-        &svg[start..start + svg[start..].find("</a>").unwrap()]
+    /// The `<a>` element of an area, up to its `</a>`.
+    fn area_element<'a>(html: &'a str, area: &AreaWithFigures) -> &'a str {
+        let start = html.find(&format!("data-area-id=\"{}\"", area.id)).unwrap();
+        &html[start..start + html[start..].find("</a>").unwrap()]
+    }
+
+    /// One set of labels, `narrow` or `wide`.
+    fn labels<'a>(svg: &'a str, set: &str) -> Option<&'a str> {
+        let start = svg.find(&format!("class=\"map-labels map-labels-{set}\""))?;
+        let body = &svg[start..];
+        Some(&body[..body.find("</g><g class=\"map-labels").or(body.find("</svg>")).unwrap()])
+    }
+
+    /// The texts of a set of labels: (text, font size, x).
+    fn label_texts(labels: &str) -> Vec<(String, f64, f64)> {
+        labels
+            .split("<text")
+            .skip(1)
+            .map(|t| {
+                let content = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+                (
+                    content.to_owned(),
+                    attr(t, "font-size").parse().unwrap(),
+                    attr(t, "x").parse().unwrap(),
+                )
+            })
+            .collect()
     }
 
     fn path_points(svg: &str) -> Vec<(f64, f64)> {
@@ -588,9 +704,9 @@ mod tests {
     #[test]
     fn every_area_with_a_boundary_is_a_link_with_its_figure() {
         let areas = town();
-        let svg = render_map(&areas, Measure::Population, &href, &ZH);
-        assert_well_formed(&svg);
-        assert!(svg.starts_with("<svg class=\"map-svg\"") && svg.ends_with("</svg>"));
+        let html = map_html(&areas, Measure::Population, &ZH);
+        let svg = svg_of(&html);
+        assert!(html.starts_with("<svg class=\"map-svg\""));
         assert!(!svg.contains("role=\"img\""), "links inside must stay reachable");
         assert!(
             svg.contains("aria-labelledby=\"map-svg-title\"")
@@ -600,7 +716,7 @@ mod tests {
         assert!(!root.contains(" width=") && !root.contains(" height="), "scales with CSS");
         assert_eq!(svg.matches("<a class=\"map-area\"").count(), areas.len());
         for area in &areas {
-            let element = area_element(&svg, area);
+            let element = area_element(svg, area);
             assert_eq!(
                 attr(element, "aria-label"),
                 format!("{}：{} 人", area.name, thousands(area.figures.residents))
@@ -609,20 +725,24 @@ mod tests {
         }
         assert!(svg.contains("<title>黄河社区：1,234 人</title>"));
         assert!(svg.contains(">黄河社区</text>"), "name label");
-        assert!(svg.contains(">人口（人）<"), "legend title");
+        // The legend is HTML after the drawing, in the page's font size.
+        assert!(!svg.contains("人口（人）") && !svg.contains("legend"));
+        assert!(legend_of(&html).contains("<p class=\"legend-title\">人口（人）</p>"));
+        assert!(html.find("</svg>").unwrap() < html.find("<div class=\"legend\">").unwrap());
     }
 
     #[test]
     fn the_key_group_measure_shows_shares() {
         let areas = town();
-        let svg = render_map(&areas, Measure::KeyGroupShare, &href, &EN);
-        assert_well_formed(&svg);
+        let html = map_html(&areas, Measure::KeyGroupShare, &EN);
         assert!(
-            svg.contains("<title>黄河社区: key-group share 18.5% (228 of 1,234 residents)</title>")
+            html.contains(
+                "<title>黄河社区: key-group share 18.5% (228 of 1,234 residents)</title>"
+            )
         );
-        assert!(svg.contains(">Key-group share (%)<"));
-        assert!(svg.contains("#a63603"), "the darkest orange for the highest share");
-        assert!(!svg.contains("#08519c"), "no population blues");
+        assert!(legend_of(&html).contains(">Key-group share (%)<"));
+        assert!(svg_of(&html).contains("#a63603"), "the darkest orange for the highest share");
+        assert!(!html.contains("#08519c"), "no population blues");
     }
 
     #[test]
@@ -634,9 +754,10 @@ mod tests {
             // Wide and flat.
             vec![square("a", 100.0, 20.0, 0.001, 1, 0), square("b", 101.0, 20.0, 0.001, 2, 0)],
         ] {
-            let svg = render_map(&areas, Measure::Population, &href, &ZH);
-            let (w, h) = view_box(&svg);
-            let points = path_points(&svg);
+            let html = map_html(&areas, Measure::Population, &ZH);
+            let svg = svg_of(&html);
+            let (w, h) = view_box(svg);
+            let points = path_points(svg);
             assert_eq!(points.len(), areas.len() * 5);
             for (x, y) in points {
                 assert!(
@@ -647,8 +768,8 @@ mod tests {
         }
         // A square of 0.01° at 39.9° N is cos(39.9°) as wide as it is tall.
         let areas = vec![square("一", 116.30, 39.90, 0.01, 1, 0)];
-        let svg = render_map(&areas, Measure::Population, &href, &ZH);
-        let points = path_points(&svg);
+        let html = map_html(&areas, Measure::Population, &ZH);
+        let points = path_points(svg_of(&html));
         let width = points[1].0 - points[0].0;
         let height = points[0].1 - points[2].1;
         assert!(height > 0.0, "north is up");
@@ -658,37 +779,168 @@ mod tests {
 
     #[test]
     fn class_breaks_cover_the_minimum_and_maximum() {
-        let values = [300.0, 1234.0, 2500.0, 5678.0, 10.0, 99.0, 4000.0, 750.0];
+        let values = [300, 1234, 2500, 5678, 10, 99, 4000, 750];
         let breaks = class_breaks(&values);
-        assert_eq!(breaks.first(), Some(&10.0));
-        assert_eq!(breaks.last(), Some(&5678.0));
+        assert_eq!(breaks.first(), Some(&10));
+        assert_eq!(breaks.last(), Some(&5678));
         assert!(breaks.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(class_count(&breaks), 5);
-        assert_eq!(class_of(10.0, &breaks), 0);
-        assert_eq!(class_of(5678.0, &breaks), 4);
+        assert_eq!(class_of(10, &breaks), 0);
+        assert_eq!(class_of(5678, &breaks), 4);
         for v in values {
-            let c = class_of(v, &breaks);
-            assert!(breaks[c] <= v && v <= breaks[c + 1]);
+            let (low, high) = class_range(class_of(v, &breaks), &breaks);
+            assert!(low <= v && v <= high, "{v} in {low}–{high}");
         }
-        assert_eq!(class_breaks(&[7.0, 7.0, 7.0]), [7.0]);
-        assert_eq!(class_count(&[7.0]), 1);
-        assert_eq!(class_breaks(&[1.0, 2.0]), [1.0, 2.0]);
+        assert_eq!(class_breaks(&[7, 7, 7]), [7]);
+        assert_eq!(class_count(&[7]), 1);
+        assert_eq!(class_range(0, &[7]), (7, 7));
+        assert_eq!(class_breaks(&[1, 2]), [1, 2]);
+        assert_eq!(class_count(&[1, 2]), 1);
+        assert_eq!(class_range(0, &[1, 2]), (1, 2));
+        assert_eq!(class_range(1, &[1, 5, 9]), (5, 9), "the last class holds the maximum");
+        assert_eq!(class_range(0, &[1, 2, 9]), (1, 1));
         let palette = Measure::Population.palette();
         assert_eq!(class_colour(0, 2, &palette), palette[0]);
         assert_eq!(class_colour(1, 2, &palette), palette[4]);
         assert_eq!(class_colour(0, 1, &palette), palette[2]);
 
-        let svg = render_map(&town(), Measure::Population, &href, &ZH);
-        let legend = &svg[svg.find("class=\"map-legend\"").unwrap()..];
-        assert!(legend.contains(">300 – "), "minimum in the legend");
-        assert!(legend.contains(" – 5,678<"), "maximum in the legend");
+        let legend = render_map(&town(), Measure::Population, &href, &ZH);
+        let legend = legend_of(&legend);
+        assert!(legend.contains("<span>300–1,233</span>"), "minimum in the legend: {legend}");
+        assert!(legend.contains("<span>2,500–5,678</span>"), "maximum in the legend: {legend}");
+    }
+
+    /// The legend's ranges, in order.
+    fn ranges(html: &str) -> Vec<String> {
+        legend_of(html)
+            .split("<span>")
+            .skip(1)
+            .map(|s| s[..s.find("</span>").unwrap()].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn legend_ranges_do_not_overlap() {
+        // The demo sub-district's eight communities.
+        let areas: Vec<_> = [182, 200, 252, 264, 303, 205, 282, 312]
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let (col, row) = ((i % 4) as f64, (i / 4) as f64);
+                square(&format!("社区{i}"), 116.0 + col * 0.01, 39.9 + row * 0.01, 0.01, n, n / 8)
+            })
+            .collect();
+        let html = map_html(&areas, Measure::Population, &ZH);
+        assert_eq!(ranges(&html), ["182–199", "200–204", "205–263", "264–281", "282–312"]);
+        // Each area's colour is the swatch of the range holding its figure.
+        let svg = svg_of(&html);
+        let legend = legend_of(&html);
+        let swatches: Vec<&str> = legend.split("<rect").skip(1).map(|r| attr(r, "fill")).collect();
+        for area in &areas {
+            let n = area.figures.residents;
+            let class = ranges(&html)
+                .iter()
+                .position(|r| {
+                    let (low, high) = r.split_once('–').unwrap();
+                    (low.parse().unwrap()..=high.parse().unwrap()).contains(&n)
+                })
+                .unwrap();
+            assert_eq!(attr(area_element(svg, area), "fill"), swatches[class], "{n}");
+        }
+
+        // Shares: whole tenths of a percent, the same on the map, in the
+        // hover text and in the legend.
+        let shares: Vec<_> =
+            [(1000, 50), (1000, 102), (1000, 150), (999, 201), (1000, 290), (1000, 353)]
+                .into_iter()
+                .enumerate()
+                .map(|(i, (n, k))| {
+                    square(&format!("网格{i}"), 116.0 + i as f64 * 0.01, 39.9, 0.01, n, k)
+                })
+                .collect();
+        let html = map_html(&shares, Measure::KeyGroupShare, &ZH);
+        assert_eq!(
+            ranges(&html),
+            ["5.0%–10.1%", "10.2%–14.9%", "15.0%–20.0%", "20.1%–28.9%", "29.0%–35.3%"]
+        );
+        assert!(html.contains("网格3：重点人群占比 20.1%（201 / 999 人）"), "201/999 = 20.12%");
+    }
+
+    #[test]
+    fn labels_come_in_a_phone_and_a_desktop_size() {
+        let areas = town();
+        let html = map_html(&areas, Measure::Population, &ZH);
+        let svg = svg_of(&html);
+        let narrow = labels(svg, "narrow").unwrap();
+        let wide = labels(svg, "wide").unwrap();
+        assert!(!narrow[..narrow.find('>').unwrap()].contains("display="), "shown by default");
+        assert!(wide[..wide.find('>').unwrap()].contains(" display=\"none\""), "shown by CSS");
+        for (set, size, px_per_unit) in
+            [(narrow, NARROW, 310.0 / 600.0), (wide, WIDE, 736.0 / 600.0)]
+        {
+            let texts = label_texts(set);
+            assert_eq!(texts.iter().filter(|t| t.0.ends_with("社区")).count(), 4, "{set}");
+            for (text, font, _) in texts {
+                let px = font * px_per_unit;
+                assert!((11.0..=16.0).contains(&px), "{text} at {px} px in {}", size.class);
+            }
+        }
+        // Narrow labels read at 12–14 px on a 360 px phone.
+        let name_px = NARROW.name * 310.0 / 600.0;
+        assert!((12.0..=14.0).contains(&name_px), "{name_px}");
+        // White on the dark classes, without the outline that blurs it.
+        let dark = narrow.split("<g fill=\"#fff\"").nth(1).expect("a label on a dark fill");
+        assert!(dark.starts_with(" stroke=\"none\">"), "{dark}");
+        assert!(dark.contains(">长江社区</text>"), "5,678 residents: darkest");
+    }
+
+    #[test]
+    fn long_names_are_shortened_or_left_out() {
+        let names = ["黄河社区第1网格", "黄河社区第2网格", "滨州市人民医院专属网格"];
+        assert_eq!(short_name(names[0], &names).as_deref(), Some("第1网格"));
+        assert_eq!(short_name(names[2], &names), None, "nothing shared");
+        assert_eq!(short_name("Grid 1", &["Grid 1", "Grid 2"]), None, "too little left");
+        assert_eq!(
+            short_name("Lake North", &["Lake North", "Lake South"]).as_deref(),
+            Some("North")
+        );
+
+        // Six narrow grids side by side: on a phone the long names do not
+        // fit, and the short ones do; on a desktop the full names fit.
+        let areas: Vec<_> = [
+            "黄河社区第1网格",
+            "黄河社区第2网格",
+            "黄河社区第3网格",
+            "黄河社区第4网格",
+            "黄河社区第5网格",
+            "滨州市人民医院专属网格",
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| square(name, 116.0 + i as f64 * 0.002, 39.9, 0.002, 10, 1))
+        .collect();
+        let html = map_html(&areas, Measure::Population, &ZH);
+        let svg = svg_of(&html);
+        let narrow: Vec<String> =
+            label_texts(labels(svg, "narrow").unwrap()).into_iter().map(|t| t.0).collect();
+        assert!(narrow.contains(&"第1网格".to_owned()), "{narrow:?}");
+        assert!(!narrow.iter().any(|t| t.contains("滨州")), "left out, not squeezed: {narrow:?}");
+        let wide: Vec<String> =
+            label_texts(labels(svg, "wide").unwrap()).into_iter().map(|t| t.0).collect();
+        assert!(wide.contains(&"黄河社区第1网格".to_owned()), "{wide:?}");
+        for area in &areas {
+            assert!(
+                svg.contains(&format!("<title>{}：10 人</title>", area.name)),
+                "full name on hover"
+            );
+        }
     }
 
     #[test]
     fn the_smallest_and_largest_areas_differ_in_colour() {
         let areas = town();
-        let svg = render_map(&areas, Measure::Population, &href, &ZH);
-        let fill = |a: &AreaWithFigures| attr(area_element(&svg, a), "fill").to_owned();
+        let html = map_html(&areas, Measure::Population, &ZH);
+        let fill = |a: &AreaWithFigures| attr(area_element(&html, a), "fill").to_owned();
         let palette = Measure::Population.palette();
         assert_eq!(fill(&areas[2]), palette[0], "300 residents: lightest");
         assert_eq!(fill(&areas[1]), palette[4], "5,678 residents: darkest");
@@ -701,13 +953,12 @@ mod tests {
         let mut missing = square("A&B \"无边界\"", 0.0, 0.0, 1.0, 5, 0);
         missing.rings.clear();
         areas.push(missing);
-        let svg = render_map(&areas, Measure::Population, &href, &ZH);
-        assert_well_formed(&svg);
-        assert!(!svg.contains("<script>") && !svg.contains("A&B") && !svg.contains("& 'co'"));
+        let html = map_html(&areas, Measure::Population, &ZH);
+        assert!(!html.contains("<script>") && !html.contains("A&B") && !html.contains("& 'co'"));
         assert!(
-            svg.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;")
+            html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;")
         );
-        assert!(svg.contains("A&amp;B &quot;无边界&quot;"));
+        assert!(html.contains("A&amp;B &quot;无边界&quot;"));
     }
 
     #[test]
@@ -716,20 +967,18 @@ mod tests {
         let mut missing = square("无边界社区", 0.0, 0.0, 1.0, 5, 0);
         missing.rings = vec![vec![(f64::NAN, 1.0), (1.0, 1.0)]]; // not drawable
         areas.push(missing.clone());
-        let svg = render_map(&areas, Measure::Population, &href, &ZH);
-        assert_well_formed(&svg);
-        assert_eq!(svg.matches("<a class=\"map-area\"").count(), 4);
-        assert!(svg.contains("尚无边界"));
-        let element = area_element(&svg, &missing);
-        assert!(element.contains(">无边界社区</text>"));
-        assert!(svg.contains(&format!("href=\"/?area={}&amp;measure=x\"", missing.id)));
+        let html = map_html(&areas, Measure::Population, &ZH);
+        assert_eq!(html.matches("<a class=\"map-area\"").count(), 4);
+        let list = &html[html.find("<div class=\"map-unmapped\">").unwrap()..];
+        assert!(list.contains("尚无边界"));
+        assert!(area_element(list, &missing).ends_with(">无边界社区"));
+        assert!(list.contains(&format!("href=\"/?area={}&amp;measure=x\"", missing.id)));
+        assert!(!svg_of(&html).contains("无边界社区"));
 
-        // Nothing drawable at all: only the list, still a valid SVG.
-        let svg = render_map(&[missing], Measure::Population, &href, &EN);
-        assert_well_formed(&svg);
-        assert_eq!(svg.matches("<a class=\"map-area\"").count(), 0);
-        assert!(svg.contains("No boundary"));
-        assert!(!svg.contains("map-legend"));
+        // Nothing drawable at all: only the list.
+        let html = map_html(&[missing], Measure::Population, &EN);
+        assert!(!html.contains("<svg") && !html.contains("legend"));
+        assert!(html.starts_with("<div class=\"map-unmapped\">") && html.contains("No boundary"));
     }
 
     #[test]
@@ -746,20 +995,23 @@ mod tests {
                 )
             })
             .collect();
-        let svg = render_map(&areas, Measure::Population, &href, &ZH);
-        assert_well_formed(&svg);
-        assert_eq!(svg.matches("<a class=\"map-area\"").count(), 40);
-        assert!(!svg.contains("map-labels"));
-        assert!(svg.contains("<title>网格39：39 人</title>"));
+        let html = map_html(&areas, Measure::Population, &ZH);
+        assert_eq!(html.matches("<a class=\"map-area\"").count(), 40);
+        assert!(!html.contains("map-labels"));
+        assert!(html.contains("<title>网格39：39 人</title>"));
         // Few areas: labels drawn, within the drawing.
-        let svg = render_map(&areas[..12], Measure::Population, &href, &ZH);
-        let (w, _) = view_box(&svg);
-        let labels = &svg[svg.find("class=\"map-labels\"").unwrap()..];
-        assert_eq!(labels.matches(">网格").count(), 12);
-        for text in labels.split("<text").skip(1) {
-            let x: f64 = attr(text, "x").parse().unwrap();
-            let size: f64 = attr(text, "font-size").parse().unwrap();
-            assert!((0.0..=w).contains(&x) && (MIN_LABEL_FONT..=16.0).contains(&size), "{text}");
+        let html = map_html(&areas[..12], Measure::Population, &ZH);
+        let svg = svg_of(&html);
+        let (w, _) = view_box(svg);
+        // Eight columns: on a phone "网格10" and "网格11" are too wide.
+        for (size, shown) in [(NARROW, 10), (WIDE, 12)] {
+            let set = labels(svg, size.class.trim_start_matches("map-labels-")).unwrap();
+            let texts = label_texts(set);
+            assert_eq!(texts.iter().filter(|t| t.0.starts_with("网格")).count(), shown);
+            for (text, font, x) in texts {
+                assert!((0.0..=w).contains(&x), "{text} at x = {x}");
+                assert!((size.min..=size.name).contains(&font), "{text} at {font}");
+            }
         }
     }
 

@@ -82,6 +82,9 @@ pub struct Chrome {
     pub section: &'static str,
     /// The current path and query, URL-encoded, for `?next=` links.
     pub path_encoded: String,
+    /// The session's CSRF token, for the hidden `_csrf` field of every POST
+    /// form (empty without a session).
+    pub csrf: String,
 }
 
 impl Chrome {
@@ -95,6 +98,7 @@ impl Chrome {
             }),
             section,
             path_encoded: form_urlencoded::byte_serialize(path.as_bytes()).collect(),
+            csrf: String::new(),
         }
     }
 
@@ -115,11 +119,15 @@ pub struct PageActor {
     pub lang: Lang,
     /// Path and query of this request, for the language switch and `next`.
     pub path: String,
+    /// The session's CSRF token (see [`crate::csrf`]).
+    pub csrf: String,
 }
 
 impl PageActor {
     pub fn chrome(&self, section: &'static str) -> Chrome {
-        Chrome::new(self.lang, Some(&self.actor), section, &self.path)
+        let mut chrome = Chrome::new(self.lang, Some(&self.actor), section, &self.path);
+        chrome.csrf.clone_from(&self.csrf);
+        chrome
     }
 
     pub fn role(&self) -> Role {
@@ -150,7 +158,8 @@ impl FromRequestParts<AppState> for PageActor {
         match state.service.authenticate(&token).await {
             Ok(mut actor) => {
                 actor.client_addr = crate::extract::client_addr(parts);
-                Ok(PageActor { actor, lang, path })
+                let csrf = crate::csrf::csrf_token(state, &token);
+                Ok(PageActor { actor, lang, path, csrf })
             }
             Err(ServiceError::Unauthenticated) => Err(to_login()),
             Err(error) => Err(error_page(lang, error)),
@@ -181,12 +190,15 @@ struct ErrorPage {
 /// so on, with the reason in the visitor's language.
 pub fn error_page(lang: Lang, error: ServiceError) -> Response {
     let api = crate::error::ApiError::from_service(error, lang);
-    let page = ErrorPage {
-        chrome: Chrome::new(lang, None, "", "/"),
-        status: api.status.as_u16(),
-        message: t(lang, &api.code),
-    };
-    (api.status, render(&page)).into_response()
+    message_page(lang, api.status, api.message())
+}
+
+/// A full error page with `status` and a message already in the visitor's
+/// language.
+pub fn message_page(lang: Lang, status: StatusCode, message: String) -> Response {
+    let page =
+        ErrorPage { chrome: Chrome::new(lang, None, "", "/"), status: status.as_u16(), message };
+    (status, render(&page)).into_response()
 }
 
 /// Shorthand for handlers: a service result or the error page.

@@ -3,8 +3,12 @@
 
 mod audit;
 mod demo;
+mod login_limits;
+mod logs;
 mod pages;
 mod scope;
+mod security;
+mod tls;
 mod support;
 mod validation;
 
@@ -38,9 +42,12 @@ async fn login_sets_an_http_only_session_cookie_and_logout_revokes_it() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["user"]["username"], WORKER_A);
     assert_eq!(body["user"]["role"], "grid_worker");
+    let csrf = body["csrf_token"].as_str().expect("a CSRF token").to_owned();
 
     let me = client.get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["csrf_token"], csrf.as_str(), "the token is there again after a reload");
 
     // The same token as a bearer header works for scripts.
     let token = cookie.split(';').next().unwrap().trim_start_matches("epigrid_session=").to_owned();
@@ -48,7 +55,8 @@ async fn login_sets_an_http_only_session_cookie_and_logout_revokes_it() {
         app.anonymous().get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(bearer.status(), StatusCode::OK);
 
-    let logout = client.post(app.url("/api/v1/logout")).send().await.unwrap();
+    let logout =
+        client.post(app.url("/api/v1/logout")).header("x-csrf-token", &csrf).send().await.unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     let after =
         app.anonymous().get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();

@@ -7,23 +7,11 @@ use epigrid_service::Actor;
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, LOCATION};
 
-use crate::support::{ADMIN, App, MEDIC, PASSWORD, VOLUNTEER, WORKER_A, new_resident};
+use crate::support::{ADMIN, App, MEDIC, VOLUNTEER, WORKER_A, new_resident};
 
 /// A logged-in client that does not follow redirects, to see them.
 async fn no_redirect(app: &App, username: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = client
-        .post(app.url("/api/v1/login"))
-        .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "login as {username}");
-    client
+    app.login_no_redirect(username).await
 }
 
 async fn page(client: &reqwest::Client, app: &App, path: &str) -> (StatusCode, String) {

@@ -34,6 +34,31 @@ pub struct Seed {
     pub resident_b: Uuid,
 }
 
+/// A logged-in session: its cookie jar, session token and CSRF token. A
+/// client over the jar acts as the browser that logged in.
+pub struct Session {
+    pub jar: Arc<reqwest::cookie::Jar>,
+    pub token: String,
+    pub csrf: String,
+}
+
+impl Session {
+    /// A client over this session's cookies that sends `csrf` (when given)
+    /// as `X-CSRF-Token` on every request.
+    pub fn client(&self, csrf: Option<&str>, follow_redirects: bool) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(csrf) = csrf {
+            headers.insert("x-csrf-token", csrf.parse().unwrap());
+        }
+        let mut builder =
+            reqwest::Client::builder().cookie_provider(self.jar.clone()).default_headers(headers);
+        if !follow_redirects {
+            builder = builder.redirect(reqwest::redirect::Policy::none());
+        }
+        builder.build().unwrap()
+    }
+}
+
 pub struct App {
     pub base: String,
     pub service: Service,
@@ -44,27 +69,33 @@ pub struct App {
 
 impl App {
     pub async fn spawn() -> App {
+        Self::spawn_with(Settings::default()).await
+    }
+
+    /// The seeded app with other service settings (short sessions…).
+    pub async fn spawn_with(settings: Settings) -> App {
         let (store, guard) = epigrid_testkit::fresh_sqlite().await;
-        Self::spawn_on(store, Some(guard)).await
+        Self::start(store, Some(guard), true, settings).await
     }
 
     /// The app over an empty store (for the demo generator).
     pub async fn spawn_empty() -> App {
         let (store, guard) = epigrid_testkit::fresh_sqlite().await;
-        Self::start(store, Some(guard), false).await
+        Self::start(store, Some(guard), false, Settings::default()).await
     }
 
     pub async fn spawn_on(store: Arc<dyn Store>, guard: Option<epigrid_testkit::TempGuard>) -> App {
-        Self::start(store, guard, true).await
+        Self::start(store, guard, true, Settings::default()).await
     }
 
     async fn start(
         store: Arc<dyn Store>,
         guard: Option<epigrid_testkit::TempGuard>,
         with_seed: bool,
+        settings: Settings,
     ) -> App {
         let key = SecretKey::from_hex(&SecretKey::generate_hex()).unwrap();
-        let service = Service::new(store, FieldCipher::new(&key), Settings::default());
+        let service = Service::new(store, FieldCipher::new(&key), settings);
         let seed = if with_seed { seed(&service).await } else { Seed::default() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -92,13 +123,28 @@ impl App {
         reqwest::Client::builder().cookie_store(true).build().unwrap()
     }
 
-    /// A client holding a session of a seeded account.
+    /// A client holding a session of a seeded account, sending its CSRF
+    /// token with every request as a script (or a page's form) would.
     pub async fn login(&self, username: &str) -> reqwest::Client {
         self.login_as(username, PASSWORD).await
     }
 
     pub async fn login_as(&self, username: &str, password: &str) -> reqwest::Client {
-        let client = self.anonymous();
+        let session = self.session(username, password).await;
+        session.client(Some(&session.csrf), true)
+    }
+
+    /// As `login`, for a client that does not follow redirects, to see them.
+    pub async fn login_no_redirect(&self, username: &str) -> reqwest::Client {
+        let session = self.session(username, PASSWORD).await;
+        session.client(Some(&session.csrf), false)
+    }
+
+    /// Logs in through the API and keeps what a browser would: the cookie,
+    /// and the CSRF token from the answer.
+    pub async fn session(&self, username: &str, password: &str) -> Session {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder().cookie_provider(jar.clone()).build().unwrap();
         let response = client
             .post(self.url("/api/v1/login"))
             .json(&serde_json::json!({ "username": username, "password": password }))
@@ -106,7 +152,16 @@ impl App {
             .await
             .unwrap();
         assert_eq!(response.status(), reqwest::StatusCode::OK, "login as {username}");
-        client
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let token = cookie
+            .split(';')
+            .next()
+            .and_then(|pair| pair.strip_prefix("epigrid_session="))
+            .expect("a session cookie")
+            .to_owned();
+        let body: serde_json::Value = response.json().await.unwrap();
+        let csrf = body["csrf_token"].as_str().expect("a CSRF token in the login answer").to_owned();
+        Session { jar, token, csrf }
     }
 }
 

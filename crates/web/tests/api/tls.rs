@@ -1,0 +1,101 @@
+//! `serve` terminating TLS itself: a self-signed certificate made with the
+//! system's openssl, a request with the system's curl. Both are on every
+//! Debian machine; without them the test says so and passes.
+
+use std::process::Command;
+
+use epigrid_service::{FieldCipher, SecretKey, Service, Settings};
+
+fn have(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
+        || Command::new(tool).arg("version").output().is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn serve_speaks_https_and_marks_cookies_secure() {
+    if !have("openssl") || !have("curl") {
+        eprintln!("skipped: openssl or curl not found");
+        return;
+    }
+    let (store, guard) = epigrid_testkit::fresh_sqlite().await;
+    let (cert, key) = (guard.dir().join("cert.pem"), guard.dir().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
+    let key_hex = SecretKey::generate_hex();
+    let service = Service::new(store, FieldCipher::new(&SecretKey::from_hex(&key_hex).unwrap()), Settings::default());
+    let system = epigrid_service::Actor::system();
+    let root = service
+        .create_area(
+            &system,
+            epigrid_service::registry::NewArea {
+                kind: epigrid_domain::AreaKind::SubDistrict,
+                parent_id: None,
+                code: Some("371602001".into()),
+                name: "市中街道".into(),
+                grid_kind: None,
+                boundary: None,
+                address: None,
+            },
+        )
+        .await
+        .unwrap();
+    let new_admin = epigrid_service::accounts::NewUser {
+        username: "admin".into(),
+        display_name: "管理员".into(),
+        phone: None,
+        password: "tls-test-pass-1".into(),
+        role: epigrid_domain::Role::SubDistrictAdmin,
+        scope_area_id: root.id,
+    };
+    service.create_user(&system, new_admin).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let state = epigrid_web::AppState { service, secure_cookies: false };
+    let (cert_path, key_path) = (cert.clone(), key.clone());
+    tokio::spawn(async move {
+        epigrid_web::serve_tls(listener, state, &cert_path, &key_path, std::future::pending()).await.unwrap();
+    });
+
+    let curl = |args: &[&str]| {
+        let mut command = Command::new("curl");
+        command.args(["-s", "--max-time", "10", "--cacert"]).arg(&cert).args(args);
+        async move { tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap() }
+    };
+    let mut health = curl(&[&format!("https://127.0.0.1:{port}/healthz")]).await;
+    for _ in 0..50 {
+        if health.status.success() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        health = curl(&[&format!("https://127.0.0.1:{port}/healthz")]).await;
+    }
+    assert_eq!(String::from_utf8_lossy(&health.stdout), "ok", "{}", String::from_utf8_lossy(&health.stderr));
+
+    // Plain HTTP on the TLS port is not served.
+    let plain = curl(&[&format!("http://127.0.0.1:{port}/healthz")]).await;
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "ok");
+
+    // Served over TLS, the session cookie is Secure even though the state
+    // asked for plain cookies.
+    let login = curl(&[
+        "-i",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"username":"admin","password":"tls-test-pass-1"}"#,
+        &format!("https://127.0.0.1:{port}/api/v1/login"),
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&login.stdout).to_lowercase();
+    let cookie = text.lines().find(|l| l.starts_with("set-cookie: epigrid_session=")).unwrap_or_default();
+    assert!(cookie.contains("; secure") && cookie.contains("httponly"), "{text}");
+}
