@@ -40,6 +40,9 @@ pub struct FileSettings {
     pub argon2_memory_kib: Option<u32>,
     pub argon2_iterations: Option<u32>,
     pub argon2_parallelism: Option<u32>,
+    /// Roles allowed to unmask ID numbers and phones, e.g.
+    /// `["sub_district_admin", "community_admin"]`.
+    pub unmask_roles: Option<Vec<String>>,
     /// PEM certificate chain and private key: `serve` then speaks HTTPS itself.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -64,6 +67,7 @@ impl FileSettings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("extra_tags")
+                    .with_list_parse_key("unmask_roles")
                     // Test and tooling variables share the prefix but are not settings.
                     .source(Some(
                         env.filter(|(k, _)| {
@@ -168,6 +172,15 @@ impl Resolved {
         argon2.memory_kib = self.file.argon2_memory_kib.unwrap_or(argon2.memory_kib);
         argon2.iterations = self.file.argon2_iterations.unwrap_or(argon2.iterations);
         argon2.parallelism = self.file.argon2_parallelism.unwrap_or(argon2.parallelism);
+        if let Some(roles) = &self.file.unmask_roles {
+            settings.unmask_roles = roles
+                .iter()
+                .map(|r| {
+                    epigrid_domain::Role::parse(r.trim())
+                        .ok_or_else(|| anyhow::anyhow!("unmask_roles: unknown role {r:?}"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
         for tag in &self.file.extra_tags {
             settings.extra_tags.push(
                 epigrid_domain::Tag::parse(tag.trim())

@@ -69,6 +69,10 @@ pub struct Settings {
     pub time_zone_offset: chrono::FixedOffset,
     pub login_limits: LoginLimits,
     pub argon2: Argon2Settings,
+    /// Roles that may see ID numbers and phones in clear (with a reason,
+    /// audited). A deployment decides; the default is the admins and grid
+    /// leaders, who verify identities and contact families.
+    pub unmask_roles: Vec<Role>,
 }
 
 /// How many failed logins are tolerated before further attempts are refused
@@ -116,6 +120,7 @@ impl Default for Settings {
             time_zone_offset: chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid"),
             login_limits: LoginLimits::default(),
             argon2: Argon2Settings::default(),
+            unmask_roles: Role::ALL.into_iter().filter(|r| r.allows(Action::Unmask)).collect(),
         }
     }
 }
@@ -164,6 +169,11 @@ impl Service {
             .filter_map(|t| Tag::parse(t).ok())
             .chain(self.settings.extra_tags.iter().cloned())
             .collect()
+    }
+
+    /// Whether a role may unmask personal fields in this deployment.
+    pub fn may_unmask(&self, role: Role) -> bool {
+        self.settings.unmask_roles.contains(&role)
     }
 
     /// Liveness of the store, for `/readyz`.

@@ -85,7 +85,7 @@ impl Service {
             .ok_or(ServiceError::NotFound)?;
         let target = Target { kind: "resident", id: resident.id, path: Some(&resident.path) };
         let detail = serde_json::json!({ "field": field.as_str(), "reason": reason.as_str() });
-        if !actor.role.allows(Action::Unmask) {
+        if !self.may_unmask(actor.role) {
             self.audit(actor, "resident.unmask", Some(target), "denied", detail).await?;
             return Err(ServiceError::Forbidden);
         }

@@ -484,7 +484,7 @@ async fn resident_page(
         kind: tr.t("household.kind"),
     });
     let others: Vec<ResidentView> = members.into_iter().filter(|m| m.id != resident.id).collect();
-    let can_unmask = actor.role.allows(Action::Unmask);
+    let can_unmask = state.service.may_unmask(actor.role);
     let mut unmask_fields = Vec::new();
     if can_unmask {
         if resident.id_number.is_some() {
