@@ -10,6 +10,7 @@ pub mod identity;
 pub mod mask;
 pub mod phone;
 pub mod resident;
+pub mod tasks;
 
 pub use access::{Action, Role, Scope};
 pub use area::{AreaKind, AreaPath, Boundary, GridKind};
