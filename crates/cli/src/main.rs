@@ -246,7 +246,9 @@ async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
             let listener = listener.into_std()?;
             epigrid_web::serve_tls(listener, state, cert, key, shutdown_signal())
                 .await
-                .with_context(|| format!("serving TLS with {} and {}", cert.display(), key.display()))?;
+                .with_context(|| {
+                    format!("serving TLS with {} and {}", cert.display(), key.display())
+                })?;
         }
         (None, None) => {
             eprintln!("epigrid is serving on http://{address}/ ({backend} store)");

@@ -52,7 +52,7 @@ fn demo_then_stats_user_and_area_commands() {
     let dir = temp_dir();
     let out = epigrid(
         &dir.0,
-        &["demo", "--no-serve", "--residents", "400", "--admin-password", "admin-pass-1"],
+        &["demo", "--no-serve", "--residents", "400", "--admin-password", "office-pass-1"],
         None,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -62,9 +62,27 @@ fn validate_username(username: &str) -> ServiceResult<String> {
 
 /// Passwords people pick first, which every guessing list tries first.
 const COMMON_PASSWORDS: &[&str] = &[
-    "12345678", "123456789", "1234567890", "11111111", "88888888", "66666666", "00000000",
-    "password", "password1", "passw0rd", "qwertyui", "qwerty123", "abc12345", "a1234567",
-    "1qaz2wsx", "iloveyou", "woaini1314", "5201314520", "admin123", "admin888", "epigrid1",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "11111111",
+    "88888888",
+    "66666666",
+    "00000000",
+    "password",
+    "password1",
+    "passw0rd",
+    "qwertyui",
+    "qwerty123",
+    "abc12345",
+    "a1234567",
+    "1qaz2wsx",
+    "iloveyou",
+    "woaini1314",
+    "5201314520",
+    "admin123",
+    "admin888",
+    "epigrid1",
 ];
 
 /// The password policy, after NIST SP 800-63B: long enough, not a known
@@ -108,8 +126,9 @@ fn validate_work_phone(phone: Option<String>) -> ServiceResult<Option<String>> {
 }
 
 fn hasher(settings: &crate::Argon2Settings) -> ServiceResult<Argon2<'static>> {
-    let params = argon2::Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-        .map_err(|e| ServiceError::Internal(format!("argon2 parameters: {e}")))?;
+    let params =
+        argon2::Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| ServiceError::Internal(format!("argon2 parameters: {e}")))?;
     Ok(Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
 }
 
@@ -210,17 +229,22 @@ impl Service {
     /// Refuses a login attempt while the account or the client address has
     /// had too many failures within the window. The answer says how long to
     /// wait: until the oldest counted failure leaves the window.
-    async fn check_login_limits(&self, username: &str, client_addr: Option<&str>) -> ServiceResult<()> {
+    async fn check_login_limits(
+        &self,
+        username: &str,
+        client_addr: Option<&str>,
+    ) -> ServiceResult<()> {
         let limits = self.settings().login_limits;
         let now = self.now();
         let since = now - limits.window;
-        let failures = |actor_name: Option<String>, client_addr: Option<String>| epigrid_store::AuditCount {
-            action: "login".into(),
-            outcome: "failed".into(),
-            actor_name,
-            client_addr,
-            since,
-        };
+        let failures =
+            |actor_name: Option<String>, client_addr: Option<String>| epigrid_store::AuditCount {
+                action: "login".into(),
+                outcome: "failed".into(),
+                actor_name,
+                client_addr,
+                since,
+            };
         let mut wait_until = None;
         let by_account = self
             .store()
@@ -230,7 +254,8 @@ impl Service {
             wait_until = by_account.oldest.map(|t| t + limits.window);
         }
         if let Some(addr) = client_addr {
-            let by_address = self.store().count_audit(&failures(None, Some(addr.to_owned()))).await?;
+            let by_address =
+                self.store().count_audit(&failures(None, Some(addr.to_owned()))).await?;
             if by_address.count >= limits.per_address {
                 let until = by_address.oldest.map(|t| t + limits.window);
                 wait_until = wait_until.max(until);
@@ -238,7 +263,8 @@ impl Service {
         }
         match wait_until {
             Some(until) if until > now => {
-                let retry_after_secs = u64::try_from((until - now).num_seconds()).unwrap_or(0).max(1);
+                let retry_after_secs =
+                    u64::try_from((until - now).num_seconds()).unwrap_or(0).max(1);
                 Err(ServiceError::TooManyAttempts { retry_after_secs })
             }
             _ => Ok(()),

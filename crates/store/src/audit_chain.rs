@@ -183,7 +183,10 @@ pub struct ChainHead {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainVerdict {
     /// Every entry checks out. `head` is `None` for an empty log.
-    Intact { entries: u64, head: Option<ChainHead> },
+    Intact {
+        entries: u64,
+        head: Option<ChainHead>,
+    },
     Broken(ChainBreak),
 }
 
@@ -219,7 +222,8 @@ impl ChainVerifier {
         if link.seq != self.next_seq {
             return Err(fail(BreakReason::SeqGap { expected: self.next_seq }));
         }
-        let entry = link.entry.as_ref().map_err(|why| fail(BreakReason::Unreadable(why.clone())))?;
+        let entry =
+            link.entry.as_ref().map_err(|why| fail(BreakReason::Unreadable(why.clone())))?;
         if link.prev_hash != self.prev_hash {
             return Err(fail(BreakReason::PrevHashMismatch));
         }
@@ -235,8 +239,8 @@ impl ChainVerifier {
 
     /// The verdict on everything accepted so far.
     pub fn finish(&self) -> ChainVerdict {
-        let head = (self.entries > 0)
-            .then(|| ChainHead { seq: self.last_seq(), hash: self.prev_hash });
+        let head =
+            (self.entries > 0).then(|| ChainHead { seq: self.last_seq(), hash: self.prev_hash });
         ChainVerdict::Intact { entries: self.entries, head }
     }
 }

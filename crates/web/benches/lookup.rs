@@ -90,14 +90,26 @@ fn build(backend: &'static str) -> Option<Fixture> {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false };
         tokio::spawn(epigrid_web::serve(listener, state, std::future::pending()));
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        let login = client
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let login = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .build()
+            .unwrap()
             .post(format!("{base}/api/v1/login"))
             .json(&serde_json::json!({ "username": "admin", "password": "bench-password" }))
             .send()
             .await
             .unwrap();
         assert!(login.status().is_success());
+        // The search is a POST made with the cookie: it needs the CSRF token.
+        let body: serde_json::Value = login.json().await.unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-csrf-token", body["csrf_token"].as_str().unwrap().parse().unwrap());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar)
+            .default_headers(headers)
+            .build()
+            .unwrap();
         (client, format!("{base}/api/v1/residents/search"), id_numbers)
     });
     Some(Fixture { runtime, client, search_url, id_numbers, _sqlite: sqlite, _postgres: postgres })

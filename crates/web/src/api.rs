@@ -291,11 +291,7 @@ async fn list_users(
 ) -> ApiResult<impl IntoResponse> {
     let page = state
         .service
-        .list_users(
-            &actor,
-            listing.cursor.filter(|c| !c.is_empty()),
-            listing.limit.unwrap_or(50),
-        )
+        .list_users(&actor, listing.cursor.filter(|c| !c.is_empty()), listing.limit.unwrap_or(50))
         .await
         .map_err(service_error(lang))?;
     Ok(Json(page))

@@ -50,7 +50,13 @@ impl ApiError {
             ServiceError::Unavailable => Some(5),
             _ => None,
         };
-        Self { status, code: error.code().to_owned(), field: error.field().map(str::to_owned), lang, retry_after }
+        Self {
+            status,
+            code: error.code().to_owned(),
+            field: error.field().map(str::to_owned),
+            lang,
+            retry_after,
+        }
     }
 
     /// The message in the caller's language, with `{minutes}` filled in for

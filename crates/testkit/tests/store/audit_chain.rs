@@ -190,7 +190,11 @@ const SQLITE_BEFORE_CHAIN: &[(i64, &str, &str)] = &[
 const POSTGRES_BEFORE_CHAIN: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../../store-postgres/migrations/0001_registry.sql")),
     (2, "audit", include_str!("../../../store-postgres/migrations/0002_audit.sql")),
-    (3, "login attempts", include_str!("../../../store-postgres/migrations/0003_login_attempts.sql")),
+    (
+        3,
+        "login attempts",
+        include_str!("../../../store-postgres/migrations/0003_login_attempts.sql"),
+    ),
 ];
 
 fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
@@ -252,7 +256,8 @@ async fn check_chained_at_migration(store: Arc<dyn Store>, old: &[AuditRecord]) 
     let links = store.audit_chain(0, 100).await.unwrap();
     let ids: Vec<Uuid> = links.iter().map(|l| l.id.unwrap()).collect();
     assert_eq!(ids, old.iter().map(|e| e.id).collect::<Vec<_>>(), "chained in id order");
-    let listed = store.list_audit(&AuditQuery { limit: 100, ..AuditQuery::default() }).await.unwrap();
+    let listed =
+        store.list_audit(&AuditQuery { limit: 100, ..AuditQuery::default() }).await.unwrap();
     assert_eq!(listed, old.iter().rev().cloned().collect::<Vec<_>>(), "every field kept");
     store.append_audit(&entry(99)).await.unwrap();
     assert_intact(store.verify_audit_chain().await.unwrap(), old.len() as u64 + 1);
@@ -276,7 +281,11 @@ async fn sqlite_entries_from_before_the_chain_are_chained_at_migration() {
     let raw = Raw::Sqlite(pool);
     let old: Vec<AuditRecord> = (0..5).map(entry).collect();
     // Written out of id order: the chain follows the order of writing.
-    insert_unchained(&raw, &[old[2].clone(), old[0].clone(), old[4].clone(), old[1].clone(), old[3].clone()]).await;
+    insert_unchained(
+        &raw,
+        &[old[2].clone(), old[0].clone(), old[4].clone(), old[1].clone(), old[3].clone()],
+    )
+    .await;
     raw.close().await;
 
     let store = SqliteStore::open_path(&path).await.unwrap();
@@ -300,7 +309,9 @@ async fn postgres_entries_from_before_the_chain_are_chained_at_migration() {
             let (url, schema) = (self.0.clone(), self.1.clone());
             let _ = std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                runtime.block_on(PostgresStore::drop_schema(&url, &schema)).map_err(std::io::Error::other)
+                runtime
+                    .block_on(PostgresStore::drop_schema(&url, &schema))
+                    .map_err(std::io::Error::other)
             })
             .join();
         }
@@ -314,7 +325,11 @@ async fn postgres_entries_from_before_the_chain_are_chained_at_migration() {
         migrator(POSTGRES_BEFORE_CHAIN).run(pool).await.unwrap();
     }
     let old: Vec<AuditRecord> = (0..5).map(entry).collect();
-    insert_unchained(&raw, &[old[3].clone(), old[1].clone(), old[0].clone(), old[4].clone(), old[2].clone()]).await;
+    insert_unchained(
+        &raw,
+        &[old[3].clone(), old[1].clone(), old[0].clone(), old[4].clone(), old[2].clone()],
+    )
+    .await;
     raw.close().await;
 
     let store = PostgresStore::open_in_schema(&url, &schema).await.unwrap();

@@ -56,6 +56,8 @@ struct AccountRow {
 struct ListPage {
     chrome: Chrome,
     rows: Vec<AccountRow>,
+    /// "By username, 50 a page."
+    order_note: String,
     next_href: Option<String>,
     first_href: Option<String>,
 }
@@ -90,14 +92,13 @@ pub async fn list(
 ) -> Result<Response, Response> {
     require_manager(&page)?;
     let lang = page.lang;
-    let cursor = query.ok().and_then(|Query(q)| q.cursor).filter(|c| !c.is_empty());
-    let after = match cursor.as_deref().map(Uuid::try_parse) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            return Err(error_page(lang, ServiceError::invalid("cursor", "cursor.invalid")));
-        }
-    };
+    // The cursor is the last username of the page before; usernames are
+    // short, so anything long is not one.
+    let after = query.ok().and_then(|Query(q)| q.cursor).filter(|c| !c.is_empty());
+    if after.as_ref().is_some_and(|c| c.len() > 64) {
+        return Err(error_page(lang, ServiceError::invalid("cursor", "cursor.invalid")));
+    }
+    let first_href = after.as_ref().map(|_| "/accounts".to_owned());
     let users = or_error_page(lang, state.service.list_users(&page.actor, after, PAGE_SIZE).await)?;
     let chrome = page.chrome("accounts");
     let tr = chrome.tr;
@@ -118,8 +119,12 @@ pub async fn list(
         .collect();
     Ok(render(&ListPage {
         rows,
-        next_href: users.next_cursor.map(|c| format!("/accounts?cursor={c}")),
-        first_href: after.map(|_| "/accounts".to_owned()),
+        order_note: tr.fill("accounts.order", &[("count", PAGE_SIZE.to_string())]),
+        next_href: users.next_cursor.map(|c| {
+            let c: String = form_urlencoded::byte_serialize(c.as_bytes()).collect();
+            format!("/accounts?cursor={c}")
+        }),
+        first_href,
         chrome,
     }))
 }

@@ -360,8 +360,7 @@ pub fn render_map(
         let labelled = mapped.len() <= MAX_LABELLED_AREAS;
 
         let mut shapes = String::new();
-        let mut narrow = String::new();
-        let mut wide = String::new();
+        let mut labels = Vec::new();
         for ((area, rings), &value) in mapped.iter().zip(&values) {
             let projected: Vec<Vec<Point>> =
                 rings.iter().map(|r| r.iter().map(|&p| projection.apply(p)).collect()).collect();
@@ -375,15 +374,14 @@ pub fn render_map(
                 area.id,
                 path_data(&projected),
             );
-            if labelled {
+            if labelled && let Some(place) = LabelPlace::of(&projected) {
                 let text = LabelText {
                     name: &area.name,
                     short: short_name(&area.name, &names),
                     figure: measure.format(value),
                     on_dark: palette[3..].contains(&colour),
                 };
-                label(&mut narrow, &text, &projected, &NARROW, projection.height);
-                label(&mut wide, &text, &projected, &WIDE, projection.height);
+                labels.push((text, place));
             }
         }
         let title = tr.fill("map.aria", &[("measure", tr.t(measure.name_key()))]);
@@ -398,8 +396,18 @@ pub fn render_map(
             measure.as_str(),
             escape(&title),
         );
-        for (labels, size) in [(&narrow, &NARROW), (&wide, &WIDE)] {
-            if labels.is_empty() {
+        for size in [&NARROW, &WIDE] {
+            // One kind of name for the whole map: if any full name needs
+            // shortening, every name that can be is, so that "第1网格" does
+            // not sit beside "黄河社区第2网格".
+            let short = labels
+                .iter()
+                .any(|(text, place)| text.short.is_some() && !place.fits(text.name, size.name));
+            let mut drawn = String::new();
+            for (text, place) in &labels {
+                label(&mut drawn, text, place, size, short, projection.height);
+            }
+            if drawn.is_empty() {
                 continue;
             }
             // Drawn over every shape; clicks fall through to the area below.
@@ -407,7 +415,7 @@ pub fn render_map(
                 out,
                 "<g class=\"map-labels {}\"{} aria-hidden=\"true\" pointer-events=\"none\" \
                  text-anchor=\"middle\" fill=\"{INK}\" stroke=\"#fff\" stroke-width=\"{}\" \
-                 stroke-linejoin=\"round\" paint-order=\"stroke\">{labels}</g>",
+                 stroke-linejoin=\"round\" paint-order=\"stroke\">{drawn}</g>",
                 size.class,
                 if size.hidden_by_default { " display=\"none\"" } else { "" },
                 num(size.halo),
@@ -433,65 +441,96 @@ struct LabelText<'a> {
     on_dark: bool,
 }
 
-/// The name (and, where there is room, the figure) of an area at the
-/// centroid of its largest ring: shrunk to the ring's width, else shortened,
-/// else left out.
+/// Where an area's label goes: the centroid of its largest ring, and the
+/// room that ring's bounding box gives.
+#[derive(Debug, Clone, Copy)]
+struct LabelPlace {
+    centre: Point,
+    /// Usable width (a margin left on both sides) and height.
+    room: f64,
+    height: f64,
+}
+
+impl LabelPlace {
+    fn of(rings: &[Vec<Point>]) -> Option<LabelPlace> {
+        let ((_, centre), ring) = rings
+            .iter()
+            .map(|ring| (centroid(ring), ring))
+            .max_by(|a, b| a.0.0.abs().total_cmp(&b.0.0.abs()))?;
+        let (min_x, max_x) = ring
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+        let (min_y, max_y) = ring
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+        Some(LabelPlace { centre, room: (max_x - min_x) * 0.9, height: max_y - min_y })
+    }
+
+    /// The font size `name` fits in, at most `font`.
+    fn font_for(&self, name: &str, font: f64) -> f64 {
+        font.min(self.room / text_width(name, 1.0).max(0.5))
+    }
+
+    fn fits(&self, name: &str, font: f64) -> bool {
+        self.font_for(name, font) >= font && self.height >= font
+    }
+}
+
+/// The name (and, where there is room, the figure) of an area: shrunk to
+/// the room there is, or left out. `short` picks the short names of the
+/// map over the full ones.
 fn label(
     out: &mut String,
     text: &LabelText,
-    rings: &[Vec<Point>],
+    place: &LabelPlace,
     size: &LabelSize,
+    short: bool,
     map_height: f64,
 ) {
-    let Some(largest) = rings
-        .iter()
-        .map(|ring| (centroid(ring), ring))
-        .max_by(|a, b| a.0.0.abs().total_cmp(&b.0.0.abs()))
-    else {
+    let name = match &text.short {
+        Some(short_name) if short => short_name.as_str(),
+        _ => text.name,
+    };
+    let Some((lines, font)) = lay_out(name, place, size) else {
         return;
     };
-    let ((_, (cx, cy)), ring) = largest;
-    let (min_x, max_x) = ring
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
-    let (min_y, max_y) = ring
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
-    let room = (max_x - min_x) * 0.9;
-    let height = max_y - min_y;
-    let Some((name, font)) = std::iter::once(text.name)
-        .chain(text.short.as_deref())
-        .map(|name| (name, size.name.min(room / text_width(name, 1.0).max(0.5))))
-        .find(|&(_, font)| font >= size.min && height >= font)
-    else {
-        return;
-    };
+    let (room, height, (cx, cy)) = (place.room, place.height, place.centre);
+    let rows = lines.len() as f64;
     let figure_font = font * size.figure;
     let figure_width = text_width(&text.figure, figure_font);
-    let show_figure = figure_width <= room && height >= 2.6 * font;
-    let block_width = text_width(name, font).max(if show_figure { figure_width } else { 0.0 });
+    let show_figure = figure_width <= room && height >= (rows * LINE + 1.45) * font;
+    let block_width = lines
+        .iter()
+        .map(|line| text_width(line, font))
+        .fold(if show_figure { figure_width } else { 0.0 }, f64::max);
     // Keep the whole label inside the drawing.
     let half = block_width / 2.0 + 2.0;
     let x = cx.clamp(half.min(WIDTH / 2.0), (WIDTH - half).max(WIDTH / 2.0));
-    let block_height = if show_figure { font * 2.1 } else { font };
+    let block_height = if show_figure {
+        rows * LINE * font + figure_font
+    } else {
+        (rows - 1.0) * LINE * font + font
+    };
     let top = (cy - block_height / 2.0).clamp(2.0, (map_height - block_height - 2.0).max(2.0));
     if text.on_dark {
         out.push_str("<g fill=\"#fff\" stroke=\"none\">");
     }
-    let _ = write!(
-        out,
-        "<text x=\"{}\" y=\"{}\" font-size=\"{}\" font-weight=\"600\">{}</text>",
-        num(x),
-        num(top + font * 0.85),
-        num(font),
-        escape(name),
-    );
+    for (row, line) in lines.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" font-weight=\"600\">{}</text>",
+            num(x),
+            num(top + font * 0.85 + row as f64 * LINE * font),
+            num(font),
+            escape(line),
+        );
+    }
     if show_figure {
         let _ = write!(
             out,
             "<text x=\"{}\" y=\"{}\" font-size=\"{}\">{}</text>",
             num(x),
-            num(top + font * 1.15 + figure_font * 0.85),
+            num(top + rows * LINE * font + figure_font * 0.85),
             num(figure_font),
             escape(&text.figure),
         );
@@ -499,6 +538,45 @@ fn label(
     if text.on_dark {
         out.push_str("</g>");
     }
+}
+
+/// Line height of a label, in ems.
+const LINE: f64 = 1.15;
+
+/// A name on one line at the largest size that fits, else on two lines,
+/// else nothing. Two lines break after a place word where one fits (a name
+/// like "滨州市人民医院专属网格" becomes "滨州市人民医院" / "专属网格"), or
+/// at a space, else in the middle of a Chinese name.
+fn lay_out<'a>(name: &'a str, place: &LabelPlace, size: &LabelSize) -> Option<(Vec<&'a str>, f64)> {
+    let font = place.font_for(name, size.name);
+    if font >= size.min && place.height >= font {
+        return Some((vec![name], font));
+    }
+    // The two lines broken at byte `at`, and their size, if both fit.
+    let two_lines = |at: usize| {
+        let (first, second) = (name[..at].trim_end(), name[at..].trim_start());
+        if first.chars().count() < 2 || second.chars().count() < 2 {
+            return None;
+        }
+        let font = place.font_for(first, size.name).min(place.font_for(second, size.name));
+        (font >= size.min && place.height >= (1.0 + LINE) * font)
+            .then(|| (vec![first, second], font))
+    };
+    const PLACE_WORDS: &str = "区院园村镇市县街道路里苑城楼 ";
+    let after_place_word = name
+        .char_indices()
+        .skip(1)
+        .filter(|&(at, _)| name[..at].chars().next_back().is_some_and(|c| PLACE_WORDS.contains(c)))
+        .filter_map(|(at, _)| two_lines(at))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    // Mid-word only for longer names without Latin letters.
+    let chars = name.chars().count();
+    after_place_word.or_else(|| {
+        if chars < 6 || name.chars().any(|c| c.is_ascii_alphabetic()) {
+            return None;
+        }
+        name.char_indices().nth(chars.div_ceil(2)).and_then(|(at, _)| two_lines(at))
+    })
 }
 
 /// The legend under the map, as HTML in the page's font: the measure's
@@ -905,35 +983,79 @@ mod tests {
             Some("North")
         );
 
-        // Six narrow grids side by side: on a phone the long names do not
-        // fit, and the short ones do; on a desktop the full names fit.
-        let areas: Vec<_> = [
+        // Grids side by side. Three: on a phone the grids' full names do not
+        // fit and their short ones do, the hospital's is left out; on a
+        // desktop every full name fits.
+        let row = |names: &[&str]| -> Vec<AreaWithFigures> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| square(name, 116.0 + i as f64 * 0.002, 39.9, 0.002, 10, 1))
+                .collect()
+        };
+        let texts = |svg: &str, set: &str| -> Vec<String> {
+            label_texts(labels(svg, set).unwrap()).into_iter().map(|t| t.0).collect()
+        };
+        let areas = row(&["黄河社区第1网格", "黄河社区第2网格", "滨州市人民医院专属网格"]);
+        let html = map_html(&areas, Measure::Population, &ZH);
+        let svg = svg_of(&html);
+        assert_eq!(
+            texts(svg, "narrow"),
+            ["第1网格", "10", "第2网格", "10", "滨州市人民医院", "专属网格", "10"]
+        );
+        assert_eq!(
+            texts(svg, "wide"),
+            ["黄河社区第1网格", "10", "黄河社区第2网格", "10", "滨州市人民医院专属网格", "10"]
+        );
+        // Six: short names on the desktop too, and then for every grid,
+        // not only for those whose full name would not fit.
+        let mut six = row(&[
             "黄河社区第1网格",
             "黄河社区第2网格",
             "黄河社区第3网格",
             "黄河社区第4网格",
             "黄河社区第5网格",
             "滨州市人民医院专属网格",
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| square(name, 116.0 + i as f64 * 0.002, 39.9, 0.002, 10, 1))
-        .collect();
-        let html = map_html(&areas, Measure::Population, &ZH);
-        let svg = svg_of(&html);
-        let narrow: Vec<String> =
-            label_texts(labels(svg, "narrow").unwrap()).into_iter().map(|t| t.0).collect();
-        assert!(narrow.contains(&"第1网格".to_owned()), "{narrow:?}");
-        assert!(!narrow.iter().any(|t| t.contains("滨州")), "left out, not squeezed: {narrow:?}");
-        let wide: Vec<String> =
-            label_texts(labels(svg, "wide").unwrap()).into_iter().map(|t| t.0).collect();
-        assert!(wide.contains(&"黄河社区第1网格".to_owned()), "{wide:?}");
+        ]);
+        six[0].rings[0][1].0 += 0.002; // wide enough for its full name
+        let html = map_html(&six, Measure::Population, &ZH);
+        for set in ["narrow", "wide"] {
+            let names = texts(svg_of(&html), set);
+            assert!(names.contains(&"第1网格".to_owned()), "{set}: {names:?}");
+            assert!(!names.iter().any(|t| t.starts_with("黄河")), "{set}: {names:?}");
+        }
         for area in &areas {
             assert!(
                 svg.contains(&format!("<title>{}：10 人</title>", area.name)),
                 "full name on hover"
             );
         }
+    }
+
+    #[test]
+    fn names_too_long_for_one_line_take_two() {
+        let place = LabelPlace { centre: (300.0, 300.0), room: 180.0, height: 200.0 };
+        let lines = |name| lay_out(name, &place, &NARROW).map(|(lines, _)| lines);
+        assert_eq!(lines("第1网格"), Some(vec!["第1网格"]));
+        assert_eq!(lines("滨州市人民医院专属网格"), Some(vec!["滨州市人民医院", "专属网格"]));
+        assert_eq!(lines("中心广场周边商户"), Some(vec!["中心广场周边商户"]), "shrunk a little");
+        assert_eq!(
+            lines("阳光花园小区第十二网格"),
+            Some(vec!["阳光花园小区", "第十二网格"]),
+            "the more even of two breaks"
+        );
+        assert_eq!(
+            lines("中心广场周边商户网格"),
+            Some(vec!["中心广场周", "边商户网格"]),
+            "no place word: the middle"
+        );
+        assert_eq!(lines("Riverside North Grid"), Some(vec!["Riverside", "North Grid"]));
+        assert_eq!(lines("Riversidenorthgrid"), None, "no break inside a word");
+        assert_eq!(lines("中心广场周边商户一二三四五六七八九十"), None, "too long even so");
+        let low = LabelPlace { height: 40.0, ..place };
+        assert_eq!(lay_out("滨州市人民医院专属网格", &low, &NARROW), None, "no room for two lines");
+        let (_, font) = lay_out("滨州市人民医院专属网格", &place, &NARROW).unwrap();
+        assert!((NARROW.min..=NARROW.name).contains(&font));
     }
 
     #[test]

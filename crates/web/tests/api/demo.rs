@@ -13,13 +13,13 @@ async fn demo_accounts_log_in_and_see_their_own_part() {
     let app = App::spawn_empty().await;
     let options = DemoOptions {
         residents: 1_500,
-        admin_password: Some("demo-admin-1".into()),
+        admin_password: Some("demo-office-1".into()),
         ..DemoOptions::default()
     };
     let summary = app.service.generate_demo(&options, &|_| {}).await.unwrap();
     assert_eq!(summary.residents, 1_500);
 
-    let admin = app.login_as("admin", "demo-admin-1").await;
+    let admin = app.login_as("admin", "demo-office-1").await;
     let stats: Value =
         admin.get(app.url("/api/v1/stats")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["residents"], 1_500);

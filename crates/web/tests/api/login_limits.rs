@@ -53,7 +53,11 @@ async fn server(limits: LoginLimits) -> (String, epigrid_testkit::TempGuard) {
     (base, guard)
 }
 
-async fn attempt(base: &str, username: &str, password: &str) -> (StatusCode, Option<String>, Value) {
+async fn attempt(
+    base: &str,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, Value) {
     let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/login"))
         .json(&json!({ "username": username, "password": password }))
@@ -61,8 +65,7 @@ async fn attempt(base: &str, username: &str, password: &str) -> (StatusCode, Opt
         .await
         .unwrap();
     let status = response.status();
-    let retry_after =
-        response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
     (status, retry_after, response.json().await.unwrap_or(Value::Null))
 }
 

@@ -72,8 +72,11 @@ async fn no_id_number_or_phone_reaches_the_logs() {
         .await
         .unwrap();
     assert_eq!(created.status(), reqwest::StatusCode::CREATED);
-    for query in ["id_number=11010519491231002X", "phone=13800138000", "id_number=370102199003071234"] {
-        let response = worker.get(app.url(&format!("/api/v1/residents?{query}"))).send().await.unwrap();
+    for query in
+        ["id_number=11010519491231002X", "phone=13800138000", "id_number=370102199003071234"]
+    {
+        let response =
+            worker.get(app.url(&format!("/api/v1/residents?{query}"))).send().await.unwrap();
         assert!(response.status().is_success() || response.status().is_client_error());
     }
     worker
@@ -108,7 +111,11 @@ async fn no_id_number_or_phone_reaches_the_logs() {
         .unwrap();
 
     let text = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
-    assert!(text.contains("http"), "the capture sees the server's request logs:\n{}", &text[..text.len().min(2000)]);
+    assert!(
+        text.contains("http"),
+        "the capture sees the server's request logs:\n{}",
+        &text[..text.len().min(2000)]
+    );
     for secret in secrets.iter().chain(["37010219900307123X", "440524188001010014"].iter()) {
         let hits: Vec<&str> = text.lines().filter(|l| l.contains(secret)).take(3).collect();
         assert!(hits.is_empty(), "{secret} is in the logs: {hits:?}");

@@ -8,8 +8,8 @@ mod logs;
 mod pages;
 mod scope;
 mod security;
-mod tls;
 mod support;
+mod tls;
 mod validation;
 
 use reqwest::StatusCode;

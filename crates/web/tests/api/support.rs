@@ -69,7 +69,8 @@ pub struct App {
 
 impl App {
     pub async fn spawn() -> App {
-        Self::spawn_with(Settings::default()).await
+        let (store, guard) = epigrid_testkit::fresh_sqlite().await;
+        Self::spawn_on(store, Some(guard)).await
     }
 
     /// The seeded app with other service settings (short sessions…).
@@ -160,7 +161,8 @@ impl App {
             .expect("a session cookie")
             .to_owned();
         let body: serde_json::Value = response.json().await.unwrap();
-        let csrf = body["csrf_token"].as_str().expect("a CSRF token in the login answer").to_owned();
+        let csrf =
+            body["csrf_token"].as_str().expect("a CSRF token in the login answer").to_owned();
         Session { jar, token, csrf }
     }
 }

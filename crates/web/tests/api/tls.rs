@@ -20,7 +20,17 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     let (store, guard) = epigrid_testkit::fresh_sqlite().await;
     let (cert, key) = (guard.dir().join("cert.pem"), guard.dir().join("key.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
         .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")
         .arg(&key)
@@ -31,7 +41,11 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
 
     let key_hex = SecretKey::generate_hex();
-    let service = Service::new(store, FieldCipher::new(&SecretKey::from_hex(&key_hex).unwrap()), Settings::default());
+    let service = Service::new(
+        store,
+        FieldCipher::new(&SecretKey::from_hex(&key_hex).unwrap()),
+        Settings::default(),
+    );
     let system = epigrid_service::Actor::system();
     let root = service
         .create_area(
@@ -62,7 +76,9 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     let state = epigrid_web::AppState { service, secure_cookies: false };
     let (cert_path, key_path) = (cert.clone(), key.clone());
     tokio::spawn(async move {
-        epigrid_web::serve_tls(listener, state, &cert_path, &key_path, std::future::pending()).await.unwrap();
+        epigrid_web::serve_tls(listener, state, &cert_path, &key_path, std::future::pending())
+            .await
+            .unwrap();
     });
 
     let curl = |args: &[&str]| {
@@ -78,7 +94,12 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         health = curl(&[&format!("https://127.0.0.1:{port}/healthz")]).await;
     }
-    assert_eq!(String::from_utf8_lossy(&health.stdout), "ok", "{}", String::from_utf8_lossy(&health.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&health.stdout),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
 
     // Plain HTTP on the TLS port is not served.
     let plain = curl(&[&format!("http://127.0.0.1:{port}/healthz")]).await;
@@ -96,6 +117,7 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     ])
     .await;
     let text = String::from_utf8_lossy(&login.stdout).to_lowercase();
-    let cookie = text.lines().find(|l| l.starts_with("set-cookie: epigrid_session=")).unwrap_or_default();
+    let cookie =
+        text.lines().find(|l| l.starts_with("set-cookie: epigrid_session=")).unwrap_or_default();
     assert!(cookie.contains("; secure") && cookie.contains("httponly"), "{text}");
 }

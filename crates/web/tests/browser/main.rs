@@ -16,7 +16,9 @@ use epigrid_domain::identity::check_character;
 use epigrid_service::chrono::{Datelike, NaiveDate};
 use epigrid_service::registry::ResidentSearch;
 use epigrid_service::{Actor, Service};
-use support::{ADMIN_PASSWORD, App, DESKTOP, ONE_BROWSER, PHONE, chromedriver, with_browser};
+use support::{
+    ADMIN_PASSWORD, App, Browser, DESKTOP, ONE_BROWSER, PHONE, chromedriver, with_browser,
+};
 use uuid::Uuid;
 
 /// The demo's first grid worker.
@@ -45,6 +47,7 @@ async fn grid_worker_sees_only_their_grid_and_fixes_an_id_number() {
         assert_eq!(page.lang, "zh-CN", "the login page in Chinese");
         let page = browser.log_in(WORKER, &password).await;
         assert!(page.href.ends_with('/'), "to the dashboard after login, not {}", page.href);
+        check_header(&browser, "zh-CN").await;
 
         // 2a. The map shows the worker's own grid and nothing else.
         let areas = browser.find_all("svg.map-svg a.map-area").await;
@@ -94,11 +97,15 @@ async fn grid_worker_sees_only_their_grid_and_fixes_an_id_number() {
         let page = browser.click_css("a.household-link").await;
         assert!(page.href.contains("/households/"), "a household page, not {}", page.href);
         browser.screenshot("household-360").await;
+        let section = browser.text("header nav a[aria-current='page']").await;
+        assert_eq!(section, "总览", "a household is part of the drill-down from the map");
         let member = browser.find("#members a.resident-link").await;
         let resident_id = id_after(&browser.attr(&member, "href").await, "/residents/");
         browser.click_through(&member).await;
         let page = browser.click_css(&format!("a[href='/residents/{resident_id}/edit']")).await;
         assert!(page.href.ends_with("/edit"), "the edit page, not {}", page.href);
+        let section = browser.text("header nav a[aria-current='page']").await;
+        assert_eq!(section, "居民", "editing a resident is in the residents section");
 
         // … and enter an ID number with a wrong check character.
         let before = service.get_resident(&Actor::system(), resident_id).await.unwrap();
@@ -156,6 +163,7 @@ async fn grid_worker_sees_only_their_grid_and_fixes_an_id_number() {
         let nav = browser.text("header nav").await;
         assert!(nav.contains("Residents"), "English navigation: {nav:?}");
         browser.screenshot("resident-en-360").await;
+        check_header(&browser, "en").await;
 
         eprintln!("grid worker journey: {shown} search results for {surname}, all in the grid");
         browser.finish();
@@ -180,11 +188,14 @@ async fn admin_drills_down_from_the_map_to_a_building() {
         let communities = browser.find_all("svg.map-svg a.map-area").await;
         assert_eq!(communities.len(), 8, "the demo's eight communities on the admin's map");
         browser.screenshot("dashboard-admin-360").await;
+        check_map_text(&browser, "360 px").await;
+        check_header(&browser, "zh-CN").await;
 
         // The same dashboard on a desktop screen, checked and pictured.
         browser.set_viewport(DESKTOP.0, DESKTOP.1).await;
         browser.landed().await;
         browser.screenshot("dashboard-admin-desktop").await;
+        check_map_text(&browser, "desktop").await;
         browser.set_viewport(PHONE.0, PHONE.1).await;
 
         // A community on the map opens its own map of grids.
@@ -224,6 +235,17 @@ async fn admin_drills_down_from_the_map_to_a_building() {
 
         // The rest of what an admin reaches from the header, for the checks.
         browser.click_css("header a[href='/accounts']").await;
+        browser.screenshot("accounts-360").await;
+        let accounts = browser.find_all("#accounts a.account-link").await;
+        let mut usernames = Vec::new();
+        for account in &accounts {
+            usernames.push(account.text().await.unwrap());
+        }
+        assert!(usernames.is_sorted(), "accounts by username: {usernames:?}");
+        assert!(accounts.len() <= 50, "50 a page, not {}", accounts.len());
+        let (_, y0, _, h0) = accounts[0].rectangle().await.unwrap();
+        let (_, y1, _, _) = accounts[1].rectangle().await.unwrap();
+        assert!(y1 - y0 < 3.5 * h0, "one line an account on a phone: {} px apart", y1 - y0);
         browser.click_css("#accounts a.account-link").await;
         browser.click_css("header a[href='/accounts']").await;
         browser.click_css("#new-account").await;
@@ -246,6 +268,61 @@ async fn admin_drills_down_from_the_map_to_a_building() {
     })
     .await;
     eprintln!("admin journey: setup {setup:.1?}, total {:.1?}", started.elapsed());
+}
+
+/// The map's labels read at 11–16 px on screen, whatever the map's width
+/// (SVG text scales with the drawing), and its legend is page text no
+/// larger than the page's own.
+async fn check_map_text(browser: &Browser, screen: &str) {
+    const JS: &str = r#"
+const svg = document.querySelector('svg.map-svg');
+const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+const shown = [...svg.querySelectorAll('.map-labels text')]
+  .filter(t => t.getBoundingClientRect().width > 0)
+  .map(t => parseFloat(t.getAttribute('font-size')) * scale);
+const px = (css) => parseFloat(getComputedStyle(document.querySelector(css)).fontSize);
+return { labels: shown, legend: px('.legend-title'), h1: px('h1'), body: px('body') };
+"#;
+    let facts = browser.client.execute(JS, vec![]).await.unwrap();
+    let labels: Vec<f64> =
+        facts["labels"].as_array().unwrap().iter().filter_map(|v| v.as_f64()).collect();
+    assert!(!labels.is_empty(), "{screen}: the map's names are shown");
+    for px in &labels {
+        assert!((11.0..=16.5).contains(px), "{screen}: a map label at {px:.1} px");
+    }
+    let (legend, h1, body) = (
+        facts["legend"].as_f64().unwrap(),
+        facts["h1"].as_f64().unwrap(),
+        facts["body"].as_f64().unwrap(),
+    );
+    assert!(legend <= body && legend < h1, "{screen}: legend at {legend} px, heading {h1} px");
+}
+
+/// The header on a phone: username, logout and the language switch on one
+/// row on a shared baseline, the sections on the row below.
+async fn check_header(browser: &Browser, lang: &str) {
+    const JS: &str = r#"
+const box = (css) => { const r = document.querySelector(css).getBoundingClientRect(); return [r.top, r.bottom]; };
+return { who: box('.who > span'), logout: box('.who button'), lang: box('.lang a'),
+         brand: box('.brand'), nav: box('header nav') };
+"#;
+    let facts = browser.client.execute(JS, vec![]).await.unwrap();
+    let edge = |name: &str, i: usize| facts[name][i].as_f64().unwrap();
+    assert!(
+        (edge("who", 1) - edge("logout", 1)).abs() <= 1.0,
+        "{lang}: logout {:?} level with the username {:?}",
+        facts["logout"],
+        facts["who"]
+    );
+    for item in ["who", "lang", "brand"] {
+        assert!(
+            edge(item, 1) <= edge("nav", 0) + 1.0,
+            "{lang}: {item} {:?} on the row above the sections {:?}",
+            facts[item],
+            facts["nav"]
+        );
+    }
+    assert!((edge("lang", 1) - edge("who", 1)).abs() <= 1.0, "{lang}: one row: {facts}");
 }
 
 /// A URL without its query and fragment.

@@ -18,7 +18,7 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const PHONE: (u32, u32) = (360, 740);
 pub const DESKTOP: (u32, u32) = (1280, 900);
 /// The demo's `admin` password, fixed so the journey can type it.
-pub const ADMIN_PASSWORD: &str = "demo-admin-1";
+pub const ADMIN_PASSWORD: &str = "demo-office-1";
 
 /// One Chromium at a time: the machine has two cores and each browser takes
 /// most of one, so parallel journeys only make each other time out.
@@ -178,6 +178,11 @@ where
         visited: Arc::new(Mutex::new(Vec::new())),
     };
     browser.set_viewport(size.0, size.1).await;
+    // Before any page script runs, note whatever the Content-Security-Policy
+    // blocks (an inline script or style would be): each page reports it.
+    browser
+        .devtools("Page.addScriptToEvaluateOnNewDocument", json!({ "source": CSP_WATCH_JS }))
+        .await;
     let outcome = tokio::spawn(journey(browser)).await;
     let _ = client.close().await;
     drop(driver);
@@ -252,6 +257,15 @@ pub struct Browser {
     visited: Arc<Mutex<Vec<String>>>,
 }
 
+/// Collects the page's Content-Security-Policy violations.
+const CSP_WATCH_JS: &str = r#"
+window.__epigridCsp = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__epigridCsp.push(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') +
+    (e.sourceFile ? ' at ' + e.sourceFile + ':' + e.lineNumber : ''));
+});
+"#;
+
 /// Checks run in the page: where it is, what it loaded, how wide it is and,
 /// when too wide, which elements stick out.
 const PAGE_FACTS_JS: &str = r#"
@@ -277,6 +291,7 @@ return {
   redirected: !!(nav && nav.redirectCount > 0),
   lang: document.documentElement.lang,
   resources: performance.getEntriesByType('resource').map(e => e.name),
+  csp: window.__epigridCsp || null,
   scrollWidth: document.documentElement.scrollWidth,
   innerWidth: width,
   wide: wide,
@@ -344,6 +359,17 @@ impl Browser {
         }
         if status >= 500 {
             self.problem(format!("{href}: HTTP {status}"));
+        }
+        match facts["csp"].as_array() {
+            Some(violations) => {
+                for violation in violations {
+                    self.problem(format!(
+                        "{href}: CSP violation: {}",
+                        violation.as_str().unwrap_or("?")
+                    ));
+                }
+            }
+            None => self.problem(format!("{href}: the CSP watch did not run")),
         }
         let mut visited = self.visited.lock().unwrap();
         if status == 200 && (by_get || facts["redirected"] == true) && !visited.contains(&href) {
