@@ -3,10 +3,11 @@
 //!
 //! Hand-written SVG rather than a plotting crate: the shapes are simple bars,
 //! and text is left to the browser's own (Chinese) fonts instead of needing
-//! an embedded font for text metrics. Every chart is 600 units wide with a
-//! `viewBox` and no fixed size, so CSS scales it to the card; font sizes of
-//! 18–20 units stay readable at the ~0.55 scale of a 360 px phone. All text
-//! goes through [`escape`]; names come from users.
+//! an embedded font for text metrics. Every chart is [`CHART_WIDTH`] units
+//! wide with a `viewBox` and no fixed size, so CSS scales it to the card:
+//! about 310 px on a 360 px phone and about 350 px in a third of a desktop
+//! row, so a unit is close to a pixel on both and text of 14–15 units reads
+//! at 12–15 px. All text goes through [`escape`]; names come from users.
 
 use std::fmt::Write as _;
 
@@ -15,8 +16,10 @@ use epigrid_store::TagCount;
 
 use super::Tr;
 
-/// Width of every chart and of the map, in viewBox units.
+/// Width of the map's drawing, in viewBox units.
 pub(super) const WIDTH: f64 = 600.0;
+/// Width of every chart, in viewBox units: near its width on screen.
+const CHART_WIDTH: f64 = 360.0;
 /// The page's own font stack, so a standalone render looks like the page.
 pub(super) const FONT_FAMILY: &str = "system-ui, -apple-system, 'PingFang SC', 'Hiragino Sans GB', \
      'Microsoft YaHei', 'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif";
@@ -29,9 +32,10 @@ const FIRST_SERIES: &str = "#2f6db5";
 const SECOND_SERIES: &str = "#c2410c";
 const BAR: &str = "#0b5cad";
 
-const LABEL_FONT: f64 = 20.0;
-const SMALL_FONT: f64 = 18.0;
-const PAD: f64 = 10.0;
+const LABEL_FONT: f64 = 15.0;
+const SMALL_FONT: f64 = 14.0;
+/// The card has its own padding; this only keeps strokes off the edge.
+const PAD: f64 = 4.0;
 
 /// Escapes text for SVG/XML content and attribute values.
 pub(super) fn escape(text: &str) -> String {
@@ -73,7 +77,7 @@ pub(super) fn percent(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
 }
 
-/// A coordinate with one decimal: enough at 600 units, and short.
+/// A coordinate with one decimal: enough at a few hundred units, and short.
 pub(super) fn num(value: f64) -> String {
     format!("{value:.1}")
 }
@@ -137,25 +141,27 @@ fn open_chart(height: f64, label: &str) -> String {
     format!(
         "<svg class=\"chart-svg\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" \
          role=\"img\" aria-label=\"{label}\" font-family=\"{FONT_FAMILY}\"><title>{label}</title>",
-        w = num(WIDTH),
+        w = num(CHART_WIDTH),
         h = num(height),
     )
 }
 
+const LEGEND_BOX: f64 = 14.0;
+
 /// A legend entry: a colour box and its name; returns the x after it.
 fn legend_item(out: &mut String, x: f64, y: f64, colour: &str, text: &str) -> f64 {
-    let box_size = 20.0;
+    let box_size = LEGEND_BOX;
     let _ = write!(
         out,
         "<rect x=\"{}\" y=\"{}\" width=\"{box_size}\" height=\"{box_size}\" fill=\"{colour}\"/>\
          <text x=\"{}\" y=\"{}\" font-size=\"{SMALL_FONT}\" fill=\"{INK}\">{}</text>",
         num(x),
         num(y),
-        num(x + box_size + 6.0),
-        num(y + 16.0),
+        num(x + box_size + 5.0),
+        num(y + 12.0),
         escape(text),
     );
-    x + box_size + 6.0 + text_width(text, SMALL_FONT) + 20.0
+    x + box_size + 5.0 + text_width(text, SMALL_FONT) + 16.0
 }
 
 /// A round step (1, 2, 2.5 or 5 × 10ⁿ, a whole number) for a scale from 0
@@ -195,59 +201,73 @@ pub fn age_pyramid(bands: &[AgeBand], tr: &Tr) -> String {
     let mut rows: Vec<&AgeBand> = bands.iter().collect();
     rows.sort_by_key(|band| std::cmp::Reverse(band.from));
 
-    let side_pad = 30.0;
-    let centre_width = 70.0;
-    let centre = WIDTH / 2.0;
+    let step = axis_step(max as f64);
+    let top = step * (max as f64 / step).ceil();
+    // Room for half the widest scale value beyond each bar's end, and for
+    // the widest age band between the two sides.
+    let tick_width = text_width(&thousands(top as i64), SMALL_FONT);
+    let side_pad = PAD + tick_width / 2.0;
+    let centre_width =
+        rows.iter().map(|band| text_width(&band_label(band), SMALL_FONT)).fold(0.0, f64::max)
+            + 10.0;
+    let centre = CHART_WIDTH / 2.0;
     let left_origin = centre - centre_width / 2.0;
     let right_origin = centre + centre_width / 2.0;
     let bar_max = left_origin - side_pad;
-    let step = axis_step(max as f64);
-    let top = step * (max as f64 / step).ceil();
     let scale = bar_max / top;
-    let row_height = 24.0;
-    let bar_height = 18.0;
-    let rows_top = 44.0;
+    let row_height = 22.0;
+    let bar_height = 17.0;
+    let rows_top = 28.0;
     let rows_bottom = rows_top + row_height * rows.len() as f64;
-    let height = rows_bottom + 62.0;
+    let height = rows_bottom + 46.0;
 
     let male = tr.t("sex.male");
     let female = tr.t("sex.female");
     let mut out = open_chart(height, &tr.t("chart.age_pyramid"));
 
     // Legend: each sex over its own side, so position says it as well as colour.
-    legend_item(&mut out, side_pad, 8.0, FIRST_SERIES, &format!("← {male}"));
+    legend_item(&mut out, PAD, 4.0, FIRST_SERIES, &format!("← {male}"));
     let right_text = format!("{female} →");
-    let right_x = WIDTH - side_pad - 26.0 - text_width(&right_text, SMALL_FONT);
-    legend_item(&mut out, right_x, 8.0, SECOND_SERIES, &right_text);
+    let right_x = CHART_WIDTH - PAD - LEGEND_BOX - 5.0 - text_width(&right_text, SMALL_FONT);
+    legend_item(&mut out, right_x, 4.0, SECOND_SERIES, &right_text);
     let _ = write!(
         out,
-        "<text x=\"{}\" y=\"24\" font-size=\"{SMALL_FONT}\" text-anchor=\"middle\" fill=\"{MUTED}\">{}</text>",
+        "<text x=\"{}\" y=\"16\" font-size=\"{SMALL_FONT}\" text-anchor=\"middle\" fill=\"{MUTED}\">{}</text>",
         num(centre),
         escape(&tr.t("chart.age")),
     );
 
-    // Scale: grid lines and values on both sides.
+    // Scale: grid lines on both sides, and their values where they have
+    // room; else only the ends of the scale.
     let ticks = (top / step).round() as i64;
+    let crowded = step * scale < tick_width + 8.0;
     for k in 0..=ticks {
         let value = step * k as f64;
+        let labelled = !crowded || k == 0 || k == ticks;
         for x in [left_origin - value * scale, right_origin + value * scale] {
             let _ = write!(
                 out,
-                "<line x1=\"{x}\" y1=\"{y1}\" x2=\"{x}\" y2=\"{y2}\" stroke=\"{GRID_LINE}\" stroke-width=\"1\"/>\
-                 <text x=\"{x}\" y=\"{ty}\" font-size=\"{SMALL_FONT}\" text-anchor=\"middle\" fill=\"{MUTED}\">{v}</text>",
+                "<line x1=\"{x}\" y1=\"{y1}\" x2=\"{x}\" y2=\"{y2}\" stroke=\"{GRID_LINE}\" stroke-width=\"1\"/>",
                 x = num(x),
                 y1 = num(rows_top),
                 y2 = num(rows_bottom + 4.0),
-                ty = num(rows_bottom + 24.0),
-                v = thousands(value as i64),
             );
+            if labelled {
+                let _ = write!(
+                    out,
+                    "<text x=\"{}\" y=\"{}\" font-size=\"{SMALL_FONT}\" text-anchor=\"middle\" fill=\"{MUTED}\">{}</text>",
+                    num(x),
+                    num(rows_bottom + 20.0),
+                    thousands(value as i64),
+                );
+            }
         }
     }
     let _ = write!(
         out,
         "<text x=\"{}\" y=\"{}\" font-size=\"{SMALL_FONT}\" text-anchor=\"middle\" fill=\"{MUTED}\">{}</text>",
         num(centre),
-        num(rows_bottom + 52.0),
+        num(rows_bottom + 40.0),
         escape(&tr.t("chart.axis.residents")),
     );
 
@@ -278,7 +298,7 @@ pub fn age_pyramid(bands: &[AgeBand], tr: &Tr) -> String {
             out,
             "<text x=\"{}\" y=\"{}\" font-size=\"{SMALL_FONT}\" text-anchor=\"middle\" fill=\"{INK}\">{}</text></g>",
             num(centre),
-            num(bar_y + 15.0),
+            num(bar_y + 13.5),
             escape(&label),
         );
     }
@@ -292,26 +312,50 @@ fn tag_label(tag: &str, tr: &Tr) -> String {
     if crate::i18n::has_key(tr.0, &key) { tr.t(&key) } else { tag.to_owned() }
 }
 
-/// One row of a bar list: the label on the left and the figure on the right
-/// above a full-width track for the bar(s). Returns the bar's y.
-fn row_heading(out: &mut String, y: f64, label: &str, figure: &str) -> f64 {
-    let figure_width = text_width(figure, SMALL_FONT);
-    let label = fit_text(label, WIDTH - 2.0 * PAD - figure_width - 16.0, LABEL_FONT);
+/// Space between a row's label and its figure, in viewBox units.
+const HEADING_GAP: f64 = 12.0;
+const BAR_HEIGHT: f64 = 14.0;
+
+/// Whether a bar list puts each row's figure on a line of its own under the
+/// label: when some label would otherwise be cut short to fit beside its
+/// figure. One layout for every row, so the bars stay evenly spaced.
+fn stacked_headings<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+    rows.into_iter().any(|(label, figure)| {
+        text_width(label, LABEL_FONT)
+            > CHART_WIDTH - 2.0 * PAD - text_width(figure, SMALL_FONT) - HEADING_GAP
+    })
+}
+
+/// Height of one row of a bar list: its heading, bar and the space after.
+fn row_height(stacked: bool) -> f64 {
+    if stacked { 62.0 } else { 44.0 }
+}
+
+/// One row of a bar list: the label on the left and the figure on the
+/// right, or under the label when `stacked`, above a full-width track for
+/// the bar(s). Returns the bar's y.
+fn row_heading(out: &mut String, y: f64, label: &str, figure: &str, stacked: bool) -> f64 {
+    let full = CHART_WIDTH - 2.0 * PAD;
+    let label_y = y + 15.0;
+    let (room, figure_x, figure_y, anchor) = if stacked {
+        (full, PAD, label_y + 18.0, "start")
+    } else {
+        (full - text_width(figure, SMALL_FONT) - HEADING_GAP, CHART_WIDTH - PAD, label_y, "end")
+    };
+    let label = fit_text(label, room, LABEL_FONT);
+    let figure = fit_text(figure, full, SMALL_FONT);
     let _ = write!(
         out,
         "<text x=\"{PAD}\" y=\"{}\" font-size=\"{LABEL_FONT}\" fill=\"{INK}\">{}</text>\
-         <text x=\"{}\" y=\"{}\" font-size=\"{SMALL_FONT}\" text-anchor=\"end\" fill=\"{INK}\">{}</text>",
-        num(y + 20.0),
+         <text x=\"{}\" y=\"{}\" font-size=\"{SMALL_FONT}\" text-anchor=\"{anchor}\" fill=\"{INK}\">{}</text>",
+        num(label_y),
         escape(&label),
-        num(WIDTH - PAD),
-        num(y + 20.0),
-        escape(figure),
+        num(figure_x),
+        num(figure_y),
+        escape(&figure),
     );
-    y + 28.0
+    figure_y + 6.0
 }
-
-const ROW_HEIGHT: f64 = 58.0;
-const BAR_HEIGHT: f64 = 18.0;
 
 /// Residents per key-group tag, the largest first, each count as text.
 pub fn tag_bars(tags: &[TagCount], tr: &Tr) -> String {
@@ -320,16 +364,21 @@ pub fn tag_bars(tags: &[TagCount], tr: &Tr) -> String {
     }
     let mut rows: Vec<&TagCount> = tags.iter().collect();
     rows.sort_by(|a, b| b.residents.cmp(&a.residents).then_with(|| a.tag.cmp(&b.tag)));
-    let max = rows[0].residents.max(1) as f64;
-    let track = WIDTH - 2.0 * PAD;
-    let height = 8.0 + ROW_HEIGHT * rows.len() as f64;
+    let rows: Vec<(&TagCount, String, String)> = rows
+        .into_iter()
+        .map(|row| (row, tag_label(&row.tag, tr), thousands(row.residents)))
+        .collect();
+    let stacked = stacked_headings(rows.iter().map(|(_, l, c)| (l.as_str(), c.as_str())));
+    let max = rows[0].0.residents.max(1) as f64;
+    let track = CHART_WIDTH - 2.0 * PAD;
+    let top = 2.0;
+    let height = top + row_height(stacked) * rows.len() as f64;
     let mut out = open_chart(height, &tr.t("chart.by_tag"));
-    for (i, row) in rows.iter().enumerate() {
-        let label = tag_label(&row.tag, tr);
-        let count = thousands(row.residents);
+    for (i, (row, label, count)) in rows.iter().enumerate() {
         let _ = write!(out, "<g class=\"bar-row\" data-tag=\"{}\">", escape(&row.tag));
-        let bar_y = row_heading(&mut out, 4.0 + ROW_HEIGHT * i as f64, &label, &count);
-        let title = tr.fill("chart.tag.bar", &[("tag", label.clone()), ("value", count)]);
+        let y = top + row_height(stacked) * i as f64;
+        let bar_y = row_heading(&mut out, y, label, count, stacked);
+        let title = tr.fill("chart.tag.bar", &[("tag", label.clone()), ("value", count.clone())]);
         let _ = write!(
             out,
             "<rect x=\"{PAD}\" y=\"{}\" width=\"{}\" height=\"{BAR_HEIGHT}\" fill=\"{GRID_LINE}\" opacity=\"0.5\"/>\
@@ -360,27 +409,37 @@ pub fn residence_bars(areas: &[AreaWithFigures], tr: &Tr) -> String {
     rows.sort_by(|a, b| {
         b.figures.residents.cmp(&a.figures.residents).then_with(|| a.name.cmp(&b.name))
     });
+    let rows: Vec<(&AreaWithFigures, i64, i64, String)> = rows
+        .into_iter()
+        .map(|area| {
+            let (registered, floating) = split(area);
+            let figure = tr.fill(
+                "chart.residence.counts",
+                &[("registered", thousands(registered)), ("floating", thousands(floating))],
+            );
+            (area, registered, floating, figure)
+        })
+        .collect();
+    let stacked = stacked_headings(
+        rows.iter().map(|(area, _, _, figure)| (area.name.as_str(), figure.as_str())),
+    );
     let registered_name = tr.t("residence.registered");
     let floating_name = tr.t("residence.floating");
-    let track = WIDTH - 2.0 * PAD;
+    let track = CHART_WIDTH - 2.0 * PAD;
     let scale = track / max as f64;
-    let top = 40.0;
-    let height = top + 4.0 + ROW_HEIGHT * rows.len() as f64;
+    let top = 4.0 + LEGEND_BOX + 8.0;
+    let height = top + row_height(stacked) * rows.len() as f64;
     let mut out = open_chart(height, &tr.t("chart.residence"));
-    let next = legend_item(&mut out, PAD, 8.0, FIRST_SERIES, &registered_name);
-    legend_item(&mut out, next, 8.0, SECOND_SERIES, &floating_name);
-    for (i, area) in rows.iter().enumerate() {
-        let (registered, floating) = split(area);
-        let figure = tr.fill(
-            "chart.residence.counts",
-            &[("registered", thousands(registered)), ("floating", thousands(floating))],
-        );
+    let next = legend_item(&mut out, PAD, 4.0, FIRST_SERIES, &registered_name);
+    legend_item(&mut out, next, 4.0, SECOND_SERIES, &floating_name);
+    for (i, (area, registered, floating, figure)) in rows.iter().enumerate() {
         let _ = write!(out, "<g class=\"bar-row\" data-area-id=\"{}\">", area.id);
-        let bar_y = row_heading(&mut out, top + ROW_HEIGHT * i as f64, &area.name, &figure);
+        let y = top + row_height(stacked) * i as f64;
+        let bar_y = row_heading(&mut out, y, &area.name, figure, stacked);
         let mut x = PAD;
         for (kind, count, colour) in [
-            (&registered_name, registered, FIRST_SERIES),
-            (&floating_name, floating, SECOND_SERIES),
+            (&registered_name, *registered, FIRST_SERIES),
+            (&floating_name, *floating, SECOND_SERIES),
         ] {
             let width = count as f64 * scale;
             let title = tr.fill(
@@ -556,7 +615,8 @@ mod tests {
         assert_well_formed(&svg);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("role=\"img\"") && svg.contains("aria-label=\"人口年龄结构\""));
-        assert!(!svg.contains(" width=\"600") && svg.contains("viewBox=\"0 0 600.0 "));
+        let open = &svg[..svg.find('>').unwrap()];
+        assert!(!open.contains(" width=") && open.contains("viewBox=\"0 0 360.0 "), "{open}");
         assert_eq!(svg.matches("class=\"pyramid-row\"").count(), bands.len());
         let rows: Vec<&str> =
             svg.split("data-band=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
@@ -600,7 +660,7 @@ mod tests {
             .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
             .collect();
         assert!(
-            xs[0] + widths[0] <= WIDTH / 2.0 && xs[1] >= WIDTH / 2.0,
+            xs[0] + widths[0] <= CHART_WIDTH / 2.0 && xs[1] >= CHART_WIDTH / 2.0,
             "male left, female right"
         );
         assert!(svg.contains("Male, aged 0–4: 300"));
@@ -664,8 +724,79 @@ mod tests {
             .take(2)
             .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
             .collect();
-        let track = WIDTH - 2.0 * PAD;
+        let track = CHART_WIDTH - 2.0 * PAD;
         assert!((widths[0] - track * 0.25).abs() < 0.2 && (widths[1] - track / 12.0).abs() < 0.2);
+    }
+
+    #[test]
+    fn chart_text_reads_at_12_to_15_px_on_phone_and_desktop() {
+        let mut bands = age_bands(&[], 2026);
+        for (i, band) in bands.iter_mut().enumerate() {
+            band.male = 40 + i as i64;
+            band.female = 12_000 - i as i64;
+        }
+        let tags = [TagCount { tag: "elderly_alone".into(), residents: 120 }];
+        let areas = [area("黄河社区", 1000, 250)];
+        for tr in [ZH, EN] {
+            for svg in [age_pyramid(&bands, &tr), tag_bars(&tags, &tr), residence_bars(&areas, &tr)]
+            {
+                assert_well_formed(&svg);
+                let sizes: Vec<f64> = svg
+                    .split("font-size=\"")
+                    .skip(1)
+                    .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
+                    .collect();
+                assert!(!sizes.is_empty());
+                // A chart is ~310 px wide in a phone's card, ~350 px in a
+                // third of a 1280 px desktop row.
+                for size in sizes {
+                    let (phone, desktop) = (size * 310.0 / CHART_WIDTH, size * 352.0 / CHART_WIDTH);
+                    assert!(
+                        phone >= 12.0 && desktop <= 15.0,
+                        "{size} units: {phone:.1}–{desktop:.1} px"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn crowded_pyramid_scales_label_only_their_ends() {
+        let mut bands = age_bands(&[], 2026);
+        bands[0].male = 12_345;
+        let svg = age_pyramid(&bands, &EN);
+        // 0 and 15,000 on each side; 5,000 and 10,000 would touch.
+        assert_eq!(svg.matches(">15,000<").count(), 2, "{svg}");
+        assert_eq!(svg.matches(">0<").count(), 2);
+        assert!(!svg.contains(">5,000<"));
+        assert_eq!(svg.matches("<line ").count(), 8, "every grid line still drawn");
+    }
+
+    #[test]
+    fn long_names_put_the_figures_under_them() {
+        let short = residence_bars(&[area("黄河社区", 1000, 250)], &EN);
+        // The y of every line of text at the left edge: names and figures.
+        let rows = |svg: &str| -> Vec<f64> {
+            svg.split("<text x=\"")
+                .skip(1)
+                .filter(|s| s[..s.find('"').unwrap()].parse::<f64>().unwrap() == PAD)
+                .map(|s| {
+                    let y = &s[s.find("y=\"").unwrap() + 3..];
+                    y[..y.find('"').unwrap()].parse().unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(rows(&short).len(), 1);
+        assert!(short.contains(">750 registered · 250 floating<"));
+        assert!(short.contains("text-anchor=\"end\""), "figure beside the name");
+        let name = "黄河街道第二社区居民委员会";
+        let long = residence_bars(&[area(name, 1000, 250), area("黄河社区", 10, 0)], &EN);
+        assert_well_formed(&long);
+        assert!(long.contains(&format!(">{name}<")), "the whole name");
+        assert!(long.contains(">750 registered · 250 floating<"));
+        assert!(!long.contains("text-anchor=\"end\""), "figures under the names");
+        let ys = rows(&long);
+        assert!(ys.len() == 4 && ys.windows(2).all(|w| w[0] < w[1]), "{ys:?}");
     }
 
     #[test]
