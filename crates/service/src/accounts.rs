@@ -35,6 +35,9 @@ pub struct UserChanges {
     pub role: Option<Role>,
     pub scope_area_id: Option<Uuid>,
     pub disabled: Option<bool>,
+    /// End every open session of the account (a lost phone, a left job).
+    #[serde(default)]
+    pub revoke_sessions: bool,
 }
 
 /// A logged-in session: the cookie value to hand out, and who it is.
@@ -404,6 +407,10 @@ impl Service {
         if let Some(password) = changes.password {
             validate_password(&password, &user.username)?;
             user.password_hash = hash_password(password, self.settings().argon2).await?;
+            revoke = true;
+        }
+        if changes.revoke_sessions {
+            fields.push("sessions");
             revoke = true;
         }
         if let Some(disabled) = changes.disabled {

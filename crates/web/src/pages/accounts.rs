@@ -383,6 +383,7 @@ pub async fn update(
         ),
         "disable" => (UserChanges { disabled: Some(true), ..UserChanges::default() }, "disabled"),
         "enable" => (UserChanges { disabled: Some(false), ..UserChanges::default() }, "enabled"),
+        "revoke" => (UserChanges { revoke_sessions: true, ..UserChanges::default() }, "revoked"),
         _ => {
             let parsed = input.role(lang).and_then(|role| Ok((role, input.scope(lang)?)));
             let (role, scope_area_id) = match parsed {

@@ -104,3 +104,32 @@ async fn writes_and_logins_are_audited_without_personal_data() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn an_admin_ends_every_session_of_an_account() {
+    let app = App::spawn().await;
+    let worker = app.login(WORKER_A).await;
+    let worker_elsewhere = app.login(WORKER_A).await;
+    assert_eq!(worker.get(app.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::OK);
+    let admin = app.login(ADMIN).await;
+    let users: Value = admin.get(app.url("/api/v1/users?limit=200")).send().await.unwrap().json().await.unwrap();
+    let id = users["items"].as_array().unwrap().iter().find(|u| u["username"] == WORKER_A).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = admin
+        .patch(app.url(&format!("/api/v1/users/{id}")))
+        .json(&json!({ "revoke_sessions": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for client in [&worker, &worker_elsewhere] {
+        assert_eq!(client.get(app.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    // The password still works: a new login gets a new session.
+    let again = app.login(WORKER_A).await;
+    assert_eq!(again.get(app.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::OK);
+    let entries = audit(&app, "action=account.update").await;
+    assert!(entries.iter().any(|e| e["detail"]["sessions_revoked"] == true), "{entries:?}");
+}
