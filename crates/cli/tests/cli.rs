@@ -139,3 +139,95 @@ fn migrate_reports_the_backend() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("sqlite"));
 }
+
+/// Runs raw SQL on the database the binary uses, returning the id of the
+/// audit entry at `seq` before the statement runs.
+fn audit_id_then_run(database: &str, seq: i64, statement: &str) -> uuid::Uuid {
+    use sqlx::AssertSqlSafe;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let id_sql = format!("SELECT id FROM audit_log WHERE seq = {seq}");
+        if let Some(path) = database.strip_prefix("sqlite://") {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            let id: uuid::Uuid =
+                sqlx::query_scalar(AssertSqlSafe(id_sql)).fetch_one(&pool).await.unwrap();
+            sqlx::query(AssertSqlSafe(statement.to_owned())).execute(&pool).await.unwrap();
+            pool.close().await;
+            id
+        } else {
+            let pool = sqlx::PgPool::connect(database).await.unwrap();
+            let id: uuid::Uuid =
+                sqlx::query_scalar(AssertSqlSafe(id_sql)).fetch_one(&pool).await.unwrap();
+            sqlx::query(AssertSqlSafe(statement.to_owned())).execute(&pool).await.unwrap();
+            pool.close().await;
+            id
+        }
+    })
+}
+
+/// Demo data (whose areas and accounts are audited), `audit verify` passes;
+/// one audit row edited in the database, `audit verify` fails and names it.
+fn audit_verify_names_an_edited_row(dir: &Path, database: &str) {
+    let db = ["--database", database];
+    let out =
+        epigrid(dir, &[&db[..], &["demo", "--no-serve", "--residents", "200"]].concat(), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = epigrid(dir, &[&db[..], &["audit", "verify"]].concat(), None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let entries: u64 = stdout
+        .strip_prefix("audit log intact: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output {stdout:?}"));
+    assert!(entries > 5, "the demo's areas and accounts are audited ({entries})");
+    assert!(stdout.contains(&format!("head: seq={entries} hash=")), "{stdout}");
+
+    let id =
+        audit_id_then_run(database, 5, "UPDATE audit_log SET outcome = 'denied' WHERE seq = 5");
+    let out = epigrid(dir, &[&db[..], &["audit", "verify"]].concat(), None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with(&format!("audit log broken at entry seq=5 id={id} : ")), "{stdout}");
+    assert!(stdout.contains("changed"), "{stdout}");
+}
+
+#[test]
+fn audit_verify_detects_an_edited_row_on_sqlite() {
+    let dir = temp_dir();
+    let database = format!("sqlite://{}", dir.0.join("epigrid.db").display());
+    audit_verify_names_an_edited_row(&dir.0, &database);
+}
+
+#[test]
+fn audit_verify_detects_an_edited_row_on_postgres() {
+    let Some(url) = std::env::var("EPIGRID_TEST_PG").ok().filter(|u| !u.trim().is_empty()) else {
+        eprintln!("skipped: EPIGRID_TEST_PG is not set");
+        return;
+    };
+    use sqlx::AssertSqlSafe;
+    let schema = format!("t_cli_{}", uuid::Uuid::now_v7().simple());
+    let admin = |sql: String| {
+        let url = url.clone();
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+            pool.close().await;
+        });
+    };
+    admin(format!("CREATE SCHEMA {schema}"));
+    struct DropSchema<F: Fn()>(F);
+    impl<F: Fn()> Drop for DropSchema<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _drop = DropSchema(|| admin(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")));
+    // Every table of this run lives in its own schema.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let database = format!("{url}{separator}options[search_path]={schema}");
+    let dir = temp_dir();
+    audit_verify_names_an_edited_row(&dir.0, &database);
+}

@@ -128,16 +128,29 @@ impl Service {
             None | Some(AreaKind::SubDistrict) => AreaKind::Community,
             Some(_) => AreaKind::Grid,
         };
-        let counts = self.store().level_counts(within).await?;
-        let figures = self.store().area_figures(within, map_level).await?;
-        let map_areas = self.map_areas(within, map_level, &figures).await?;
-        // Personal aggregates are for roles that may read residents.
-        let (age_bands, tags) = if actor.role.allows(Action::ReadResidents) {
-            let years = self.store().birth_year_counts(within).await?;
-            (age_bands(&years, self.today().year()), self.store().tag_counts(within).await?)
-        } else {
-            (Vec::new(), Vec::new())
+        // The queries are independent; run them side by side so the page
+        // waits for the slowest, not for their sum (SQLite has a pool of
+        // readers, PostgreSQL a pool of connections).
+        let personal = actor.role.allows(Action::ReadResidents);
+        let store = self.store();
+        let (counts, figures, years, tags) = tokio::try_join!(
+            store.area_level_counts(within),
+            store.area_figures(within, map_level),
+            async {
+                if personal { store.birth_year_counts(within).await } else { Ok(Vec::new()) }
+            },
+            async { if personal { store.tag_counts(within).await } else { Ok(Vec::new()) } },
+        )?;
+        // Residents and households come from the per-area figures, which
+        // read them once: the map level partitions the scope.
+        let counts = LevelCounts {
+            residents: figures.iter().map(|f| f.residents).sum(),
+            households: figures.iter().map(|f| f.households).sum(),
+            ..counts
         };
+        let map_areas = self.map_areas(within, map_level, &figures).await?;
+        let age_bands =
+            if personal { age_bands(&years, self.today().year()) } else { Vec::new() };
         Ok(Dashboard {
             area: area.as_ref().map(|a| AreaRecordView {
                 id: a.id,

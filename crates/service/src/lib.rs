@@ -11,6 +11,7 @@ pub mod error;
 pub mod navigation;
 pub mod privacy;
 pub mod registry;
+pub mod tasks;
 pub mod views;
 
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub struct Settings {
     /// audited). A deployment decides; the default is the admins and grid
     /// leaders, who verify identities and contact families.
     pub unmask_roles: Vec<Role>,
+    /// The closed loop's catalogue, calendar, dispatch and escalation rules.
+    pub tasks: tasks::TaskSettings,
 }
 
 /// How many failed logins are tolerated before further attempts are refused
@@ -121,6 +124,7 @@ impl Default for Settings {
             login_limits: LoginLimits::default(),
             argon2: Argon2Settings::default(),
             unmask_roles: Role::ALL.into_iter().filter(|r| r.allows(Action::Unmask)).collect(),
+            tasks: tasks::TaskSettings::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ const BIRTH_YEAR_SQL: &str = "CAST(EXTRACT(YEAR FROM birth_date) AS BIGINT)";
 /// advisory lock needs no privilege on the table, which may be granted
 /// INSERT and SELECT only.
 const AUDIT_BEGIN_SQL: &str = "BEGIN";
-const AUDIT_LOCK_SQL: &str = "SELECT 1";
+const AUDIT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(7309458088244372481)";
 /// 1 while entries written before the chain still wait to be chained.
 const UNCHAINED_AUDIT_SQL: &str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
     WHERE schemaname = current_schema() AND tablename = 'audit_log_unchained'";
@@ -124,6 +124,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "audit", include_str!("../migrations/0002_audit.sql")),
     (3, "login attempts", include_str!("../migrations/0003_login_attempts.sql")),
     (4, "audit chain", include_str!("../migrations/0004_audit_chain.sql")),
+    (5, "tasks", include_str!("../migrations/0005_tasks.sql")),
+    (6, "dashboard index", include_str!("../migrations/0006_dashboard_index.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

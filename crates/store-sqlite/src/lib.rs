@@ -107,6 +107,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "audit", include_str!("../migrations/0002_audit.sql")),
     (3, "login attempts", include_str!("../migrations/0003_login_attempts.sql")),
     (4, "audit chain", include_str!("../migrations/0004_audit_chain.sql")),
+    (5, "tasks", include_str!("../migrations/0005_tasks.sql")),
+    (6, "dashboard index", include_str!("../migrations/0006_dashboard_index.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

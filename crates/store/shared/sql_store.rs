@@ -18,6 +18,8 @@ use epigrid_domain::{
     Role, Scope, Sex, Tag,
 };
 use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
+use epigrid_domain::tasks::{EventState, Priority, Stage};
+use epigrid_store::{TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, WorkloadRow};
 use epigrid_store::{
     page_size, AuditLink, path_column, AuditCount, AuditQuery, AuditRecord, AuditTally, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
     ResidentQuery, ResidentRecord, SealedField, SessionRecord, Store, StoreError, StoreResult,
@@ -847,6 +849,20 @@ impl Store for SqlStore {
     }
 
     async fn level_counts(&self, within: Option<Scope>) -> StoreResult<LevelCounts> {
+        let mut counts = self.area_level_counts(within).await?;
+        for (table, slot) in
+            [("households", &mut counts.households), ("residents", &mut counts.residents)]
+        {
+            let mut b =
+                QueryBuilder::<Db>::new(format!("SELECT COUNT(*) AS n FROM {table} WHERE 1 = 1"));
+            push_scope(&mut b, within);
+            let row = b.build().fetch_one(&self.reader).await.map_err(map_error)?;
+            *slot = get(&row, "n")?;
+        }
+        Ok(counts)
+    }
+
+    async fn area_level_counts(&self, within: Option<Scope>) -> StoreResult<LevelCounts> {
         let mut b = QueryBuilder::<Db>::new("SELECT kind, COUNT(*) AS n FROM areas WHERE 1 = 1");
         push_scope(&mut b, within);
         b.push(" GROUP BY kind");
@@ -863,12 +879,6 @@ impl Store for SqlStore {
                 Some(AreaKind::Unit) => counts.units = n,
                 None => return Err(corrupt("area kind", &kind)),
             }
-        }
-        for (table, slot) in [("households", &mut counts.households), ("residents", &mut counts.residents)] {
-            let mut b = QueryBuilder::<Db>::new(format!("SELECT COUNT(*) AS n FROM {table} WHERE 1 = 1"));
-            push_scope(&mut b, within);
-            let row = b.build().fetch_one(&self.reader).await.map_err(map_error)?;
-            *slot = get(&row, "n")?;
         }
         Ok(counts)
     }
@@ -1010,4 +1020,300 @@ impl Store for SqlStore {
             .map_err(map_error)?;
         rows.iter().map(audit_link_from_row).collect()
     }
+
+    // ---- tasks -------------------------------------------------------------
+
+    async fn insert_task(&self, t: &TaskRecord, first: &TaskHistoryRecord) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_error)?;
+        let sql = format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({})", placeholders(TASK_COLUMN_COUNT));
+        bind_task(sqlx::query(AssertSqlSafe(sql)), t).execute(&mut *tx).await.map_err(map_error)?;
+        insert_task_history(&mut tx, first).await?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn get_task(&self, id: Uuid) -> StoreResult<Option<TaskRecord>> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn get_task_by_idempotency_key(&self, key: &str) -> StoreResult<Option<TaskRecord>> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE idempotency_key = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(key.to_owned())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn list_tasks(&self, q: &TaskQuery) -> StoreResult<Vec<TaskRecord>> {
+        let mut b = QueryBuilder::<Db>::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1"));
+        push_scope(&mut b, q.within);
+        if !q.states.is_empty() {
+            b.push(" AND state IN (");
+            let mut list = b.separated(", ");
+            for state in &q.states {
+                list.push_bind(state.as_str());
+            }
+            b.push(")");
+        }
+        if let Some(category) = &q.category {
+            b.push(" AND category = ").push_bind(category.clone());
+        }
+        if let Some(grid) = q.grid {
+            b.push(" AND grid_id = ").push_bind(grid);
+        }
+        if let Some(assignee) = q.assignee {
+            b.push(" AND assignee_account_id = ").push_bind(assignee);
+        }
+        if let Some(at) = q.overdue_at {
+            b.push(" AND stage_deadline < ").push_bind(at);
+        }
+        if let Some(after) = q.after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(q.limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn list_task_history(&self, task_id: Uuid) -> StoreResult<Vec<TaskHistoryRecord>> {
+        let sql = format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE task_id = $1 ORDER BY at, id");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(task_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_error)?;
+        rows.iter().map(task_history_from_row).collect()
+    }
+
+    async fn apply_task_step(
+        &self,
+        t: &TaskRecord,
+        expected_version: i64,
+        step: &TaskHistoryRecord,
+    ) -> StoreResult<TaskWrite> {
+        let mut tx = self.writer.begin().await.map_err(map_error)?;
+        if let Some(key) = &step.idempotency_key {
+            let sql = format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE idempotency_key = $1");
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(key.clone())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            if let Some(row) = row {
+                return Ok(TaskWrite::Replayed(task_history_from_row(&row)?));
+            }
+        }
+        let sets = TASK_COLUMNS
+            .split(',')
+            .map(str::trim)
+            .enumerate()
+            .skip(1)
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE tasks SET {sets} WHERE id = $1 AND version = ${}",
+            TASK_COLUMN_COUNT + 1
+        );
+        let done = bind_task(sqlx::query(AssertSqlSafe(sql)), t)
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if done.rows_affected() == 0 {
+            return Ok(TaskWrite::Stale);
+        }
+        insert_task_history(&mut tx, step).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(TaskWrite::Applied)
+    }
+
+    async fn grid_workload(&self, grid_id: Uuid) -> StoreResult<Vec<WorkloadRow>> {
+        let rows = sqlx::query(
+            "SELECT assignee_account_id, priority, COUNT(*) AS n FROM tasks \
+             WHERE grid_id = $1 AND state IN ('dispatched', 'in_progress') \
+             AND assignee_account_id IS NOT NULL \
+             GROUP BY assignee_account_id, priority",
+        )
+        .bind(grid_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_error)?;
+        rows.iter()
+            .map(|row| {
+                let priority: String = get(row, "priority")?;
+                let n: i64 = get(row, "n")?;
+                Ok(WorkloadRow {
+                    account_id: get(row, "assignee_account_id")?,
+                    priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
+                    count: u32::try_from(n).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    async fn tasks_due_for_escalation(
+        &self,
+        now: DateTime<Utc>,
+        max_level: u8,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<TaskRecord>> {
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE state IN \
+             ('reported', 'verified', 'filed', 'dispatched', 'in_progress', 'handled_reported', 'reopened') \
+             AND stage_deadline < "
+        ));
+        b.push_bind(now);
+        b.push(" AND escalation_level < ").push_bind(i32::from(max_level));
+        if let Some(after) = after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(task_from_row).collect()
+    }
+}
+
+
+// ---- tasks -------------------------------------------------------------------
+
+const TASK_COLUMNS: &str = "id, category, priority, state, source_kind, source_detail, \
+    subject_kind, subject_id, sub_district_id, community_id, grid_id, building_id, unit_id, \
+    assignee_account_id, reserve_pool_community_id, stage, stage_started_at, stage_deadline, \
+    escalation_level, filed_at, handled_at, handled_by, handle_deadline, handling_seconds, \
+    closed_at, reopened, created_at, updated_at, version, idempotency_key";
+const TASK_COLUMN_COUNT: usize = 30;
+const TASK_HISTORY_COLUMNS: &str = "id, task_id, community_id, transition, from_state, to_state, \
+    actor_account_id, actor_name, at, note, idempotency_key";
+
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+type DbQuery<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// Binds every column of `TASK_COLUMNS`, in order.
+fn bind_task<'q>(q: DbQuery<'q>, t: &TaskRecord) -> DbQuery<'q> {
+    q.bind(t.id)
+        .bind(t.category.clone())
+        .bind(t.priority.as_str())
+        .bind(t.state.as_str())
+        .bind(t.source_kind.clone())
+        .bind(t.source_detail.clone())
+        .bind(t.subject_kind.clone())
+        .bind(t.subject_id)
+        .bind(t.path.sub_district)
+        .bind(t.path.community)
+        .bind(t.path.grid)
+        .bind(t.path.building)
+        .bind(t.path.unit)
+        .bind(t.assignee_account_id)
+        .bind(t.reserve_pool_community_id)
+        .bind(t.stage.map(Stage::as_str))
+        .bind(t.stage_started_at)
+        .bind(t.stage_deadline)
+        .bind(i32::from(t.escalation_level))
+        .bind(t.filed_at)
+        .bind(t.handled_at)
+        .bind(t.handled_by)
+        .bind(t.handle_deadline)
+        .bind(t.handling_seconds)
+        .bind(t.closed_at)
+        .bind(i32::try_from(t.reopened).unwrap_or(i32::MAX))
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .bind(t.version)
+        .bind(t.idempotency_key.clone())
+}
+
+fn parse_state(value: &str) -> StoreResult<EventState> {
+    EventState::parse(value).ok_or_else(|| corrupt("task state", value))
+}
+
+fn task_from_row(row: &DbRow) -> StoreResult<TaskRecord> {
+    let priority: String = get(row, "priority")?;
+    let state: String = get(row, "state")?;
+    let stage: Option<String> = get(row, "stage")?;
+    let level: i32 = get(row, "escalation_level")?;
+    let reopened: i32 = get(row, "reopened")?;
+    Ok(TaskRecord {
+        id: get(row, "id")?,
+        category: get(row, "category")?,
+        priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
+        state: parse_state(&state)?,
+        source_kind: get(row, "source_kind")?,
+        source_detail: get(row, "source_detail")?,
+        subject_kind: get(row, "subject_kind")?,
+        subject_id: get(row, "subject_id")?,
+        path: read_path(row)?,
+        assignee_account_id: get(row, "assignee_account_id")?,
+        reserve_pool_community_id: get(row, "reserve_pool_community_id")?,
+        stage: match stage {
+            Some(s) => Some(Stage::parse(&s).ok_or_else(|| corrupt("stage", &s))?),
+            None => None,
+        },
+        stage_started_at: get(row, "stage_started_at")?,
+        stage_deadline: get(row, "stage_deadline")?,
+        escalation_level: u8::try_from(level).map_err(|_| corrupt("escalation level", &level.to_string()))?,
+        filed_at: get(row, "filed_at")?,
+        handled_at: get(row, "handled_at")?,
+        handled_by: get(row, "handled_by")?,
+        handle_deadline: get(row, "handle_deadline")?,
+        handling_seconds: get(row, "handling_seconds")?,
+        closed_at: get(row, "closed_at")?,
+        reopened: u32::try_from(reopened).unwrap_or(0),
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+        version: get(row, "version")?,
+        idempotency_key: get(row, "idempotency_key")?,
+    })
+}
+
+fn task_history_from_row(row: &DbRow) -> StoreResult<TaskHistoryRecord> {
+    let from: Option<String> = get(row, "from_state")?;
+    let to: String = get(row, "to_state")?;
+    Ok(TaskHistoryRecord {
+        id: get(row, "id")?,
+        task_id: get(row, "task_id")?,
+        community_id: get(row, "community_id")?,
+        transition: get(row, "transition")?,
+        from_state: from.as_deref().map(parse_state).transpose()?,
+        to_state: parse_state(&to)?,
+        actor_account_id: get(row, "actor_account_id")?,
+        actor_name: get(row, "actor_name")?,
+        at: get(row, "at")?,
+        note: get(row, "note")?,
+        idempotency_key: get(row, "idempotency_key")?,
+    })
+}
+
+async fn insert_task_history(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    h: &TaskHistoryRecord,
+) -> StoreResult<()> {
+    let sql = format!("INSERT INTO task_history ({TASK_HISTORY_COLUMNS}) VALUES ({})", placeholders(11));
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(h.id)
+        .bind(h.task_id)
+        .bind(h.community_id)
+        .bind(h.transition.clone())
+        .bind(h.from_state.map(EventState::as_str))
+        .bind(h.to_state.as_str())
+        .bind(h.actor_account_id)
+        .bind(h.actor_name.clone())
+        .bind(h.at)
+        .bind(h.note.clone())
+        .bind(h.idempotency_key.clone())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    Ok(())
 }

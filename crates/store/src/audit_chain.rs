@@ -332,19 +332,19 @@ mod tests {
     fn every_field_and_the_position_are_hashed() {
         let base = entry(1);
         let hash = |e: &AuditRecord| chain_hash(&GENESIS_HASH, 1, e);
-        let changes: Vec<Box<dyn Fn(&mut AuditRecord)>> = vec![
-            Box::new(|e| e.id = Uuid::from_bytes([9; 16])),
-            Box::new(|e| e.at += chrono::Duration::microseconds(1)),
-            Box::new(|e| e.actor_user_id = None),
-            Box::new(|e| e.actor_name.push('x')),
-            Box::new(|e| e.actor_role = Some(Role::SubDistrictAdmin)),
-            Box::new(|e| e.action = "resident.unmask".into()),
-            Box::new(|e| e.target_kind = Some("household".into())),
-            Box::new(|e| e.target_id = None),
-            Box::new(|e| e.community_id = Some(Uuid::from_bytes([7; 16]))),
-            Box::new(|e| e.client_addr = Some("10.0.0.8".into())),
-            Box::new(|e| e.outcome = "denied".into()),
-            Box::new(|e| e.detail = "{}".into()),
+        let changes: Vec<fn(&mut AuditRecord)> = vec![
+            |e| e.id = Uuid::from_bytes([9; 16]),
+            |e| e.at += chrono::Duration::microseconds(1),
+            |e| e.actor_user_id = None,
+            |e| e.actor_name.push('x'),
+            |e| e.actor_role = Some(Role::SubDistrictAdmin),
+            |e| e.action = "resident.unmask".into(),
+            |e| e.target_kind = Some("household".into()),
+            |e| e.target_id = None,
+            |e| e.community_id = Some(Uuid::from_bytes([7; 16])),
+            |e| e.client_addr = Some("10.0.0.8".into()),
+            |e| e.outcome = "denied".into(),
+            |e| e.detail = "{}".into(),
         ];
         for (i, change) in changes.iter().enumerate() {
             let mut changed = base.clone();

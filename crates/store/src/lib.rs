@@ -8,9 +8,11 @@
 
 pub mod audit_chain;
 mod records;
+pub mod tasks;
 
 pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
 pub use records::*;
+pub use tasks::{TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, WorkloadRow};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -124,6 +126,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn level_counts(&self, within: Option<epigrid_domain::Scope>)
     -> StoreResult<LevelCounts>;
 
+    /// Like `level_counts` for the area levels only (households and
+    /// residents left at 0): dashboards take those two from `area_figures`,
+    /// which reads the residents once instead of twice.
+    async fn area_level_counts(
+        &self,
+        within: Option<epigrid_domain::Scope>,
+    ) -> StoreResult<LevelCounts>;
+
     /// Residents, households, floating residents and residents in a key
     /// group, per area of level `by` (e.g. per grid) within a scope.
     async fn area_figures(
@@ -141,4 +151,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Residents per key-group tag within a scope.
     async fn tag_counts(&self, within: Option<epigrid_domain::Scope>)
     -> StoreResult<Vec<TagCount>>;
+
+    // ---- tasks ---------------------------------------------------------------
+    /// Inserts a task and its first history row in one transaction. A reused
+    /// `idempotency_key` is a `Conflict` on `tasks_idempotency_key`.
+    async fn insert_task(&self, task: &TaskRecord, first: &TaskHistoryRecord) -> StoreResult<()>;
+    async fn get_task(&self, id: Uuid) -> StoreResult<Option<TaskRecord>>;
+    async fn get_task_by_idempotency_key(&self, key: &str) -> StoreResult<Option<TaskRecord>>;
+    /// Tasks matching the filters, in id order after `query.after`.
+    async fn list_tasks(&self, query: &TaskQuery) -> StoreResult<Vec<TaskRecord>>;
+    /// The task's history, oldest first.
+    async fn list_task_history(&self, task_id: Uuid) -> StoreResult<Vec<TaskHistoryRecord>>;
+    /// Writes `task` (whose `version` must be `expected_version + 1`) if the
+    /// stored version is still `expected_version`, and appends `step`, in one
+    /// transaction. A step whose idempotency key is already recorded writes
+    /// nothing and returns the recorded step.
+    async fn apply_task_step(
+        &self,
+        task: &TaskRecord,
+        expected_version: i64,
+        step: &TaskHistoryRecord,
+    ) -> StoreResult<TaskWrite>;
+    /// Open tasks (dispatched or in progress) held by workers of a grid, per
+    /// worker and priority.
+    async fn grid_workload(&self, grid_id: Uuid) -> StoreResult<Vec<WorkloadRow>>;
+    /// Open tasks whose stage deadline is before `now` and whose escalation
+    /// level is below `max_level`, in id order after `after`.
+    async fn tasks_due_for_escalation(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        max_level: u8,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<TaskRecord>>;
 }

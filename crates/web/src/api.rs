@@ -44,6 +44,11 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit_log))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(get_user).patch(update_user))
+        .route("/tasks", get(task_board).post(report_task))
+        .route("/tasks/{id}", get(get_task))
+        .route("/tasks/{id}/transitions", post(transition_task))
+        .route("/my-tasks", get(my_tasks))
+        .route("/evaluation", get(task_evaluation))
         .fallback(not_found)
 }
 
@@ -400,4 +405,152 @@ async fn audit_log(
         })
         .collect();
     Ok(Json(serde_json::json!({ "items": items })))
+}
+
+// ---- tasks (the closed loop) ---------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportTaskRequest {
+    category: String,
+    priority: Option<epigrid_domain::tasks::Priority>,
+    subject: epigrid_domain::tasks::Subject,
+    note: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+/// The `Idempotency-Key` header, when the body names no key.
+fn idempotency_header(headers: &HeaderMap) -> Option<String> {
+    headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+async fn report_task(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<ReportTaskRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let event = epigrid_service::tasks::ReportEvent {
+        category: request.category,
+        priority: request.priority,
+        subject: request.subject,
+        note: request.note,
+        idempotency_key: request.idempotency_key.or_else(|| idempotency_header(&headers)),
+    };
+    let task = state.service.report_event(&actor, event).await.map_err(service_error(lang))?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoardListing {
+    /// Comma-separated states, e.g. `dispatched,in_progress`.
+    state: Option<String>,
+    category: Option<String>,
+    grid: Option<Uuid>,
+    overdue: Option<bool>,
+    /// The `next_cursor` of the page before: a task id.
+    cursor: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+async fn task_board(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    QueryParams(listing): QueryParams<BoardListing>,
+) -> ApiResult<impl IntoResponse> {
+    let mut states = Vec::new();
+    for name in listing.state.iter().flat_map(|s| s.split(',')).map(str::trim) {
+        if name.is_empty() {
+            continue;
+        }
+        let parsed = epigrid_domain::tasks::EventState::parse(name).ok_or_else(|| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "task.unknown_state", lang)
+        })?;
+        states.push(parsed);
+    }
+    let limit = listing.limit.unwrap_or(50).clamp(1, 500);
+    let filter = epigrid_service::tasks::BoardFilter {
+        states,
+        category: listing.category.filter(|c| !c.is_empty()),
+        grid: listing.grid,
+        overdue: listing.overdue.unwrap_or(false),
+        after: listing.cursor,
+        limit,
+    };
+    let items = state.service.task_board(&actor, filter).await.map_err(service_error(lang))?;
+    let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|t| t.id)).flatten();
+    Ok(Json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+async fn get_task(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    Ok(Json(state.service.task_detail(&actor, id).await.map_err(service_error(lang))?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionBody {
+    /// `{"kind": "verify"}`, `{"kind": "reject", "reason": "…"}`, …
+    transition: epigrid_domain::tasks::Transition,
+    note: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+async fn transition_task(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TransitionBody>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, lang)?;
+    let request = epigrid_service::tasks::TransitionRequest {
+        transition: body.transition,
+        note: body.note,
+        idempotency_key: body.idempotency_key.or_else(|| idempotency_header(&headers)),
+    };
+    let outcome =
+        state.service.transition_task(&actor, id, request).await.map_err(service_error(lang))?;
+    Ok(Json(outcome))
+}
+
+async fn my_tasks(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+) -> ApiResult<impl IntoResponse> {
+    let items = state.service.my_tasks(&actor).await.map_err(service_error(lang))?;
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluationQuery {
+    from: epigrid_service::chrono::DateTime<epigrid_service::chrono::Utc>,
+    to: epigrid_service::chrono::DateTime<epigrid_service::chrono::Utc>,
+    group_by: Option<epigrid_domain::tasks::GroupBy>,
+}
+
+async fn task_evaluation(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    QueryParams(query): QueryParams<EvaluationQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let group_by = query.group_by.unwrap_or(epigrid_domain::tasks::GroupBy::Worker);
+    let rows = state
+        .service
+        .evaluation(&actor, query.from, query.to, group_by)
+        .await
+        .map_err(service_error(lang))?;
+    Ok(Json(serde_json::json!({ "group_by": group_by, "rows": rows })))
 }

@@ -11,3 +11,4 @@ mod counts;
 mod households;
 mod residents;
 mod support;
+mod tasks;

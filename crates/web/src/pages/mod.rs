@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod areas;
+pub mod audit;
 pub mod charts;
 pub mod dashboard;
 pub mod households;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts", get(accounts::list))
         .route("/accounts/new", get(accounts::new_form).post(accounts::create))
         .route("/accounts/{id}", get(accounts::show).post(accounts::update))
+        .route("/audit", get(audit::show))
 }
 
 /// Translations for templates: `{{ tr.t("key") }}`.

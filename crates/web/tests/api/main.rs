@@ -2,6 +2,7 @@
 //! real HTTP client with a cookie jar. One test binary for the crate.
 
 mod audit;
+mod audit_page;
 mod demo;
 mod login_limits;
 mod logs;
@@ -9,6 +10,7 @@ mod pages;
 mod scope;
 mod security;
 mod support;
+mod tasks;
 mod tls;
 mod validation;
 

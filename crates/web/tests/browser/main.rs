@@ -249,6 +249,10 @@ async fn admin_drills_down_from_the_map_to_a_building() {
         browser.click_css("#accounts a.account-link").await;
         browser.click_css("header a[href='/accounts']").await;
         browser.click_css("#new-account").await;
+        browser.click_css("header a[href='/audit']").await;
+        browser.find("#audit-entries").await;
+        browser.screenshot("audit-360").await;
+        browser.click_css("#audit-entries a.audit-actor").await;
         browser.click_css("header a[href='/residents']").await;
         let missing = browser.goto(&format!("/residents/{}", Uuid::now_v7())).await;
         assert_eq!(
