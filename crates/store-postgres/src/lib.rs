@@ -13,13 +13,14 @@ const BACKEND: &str = "postgres";
 
 const BIRTH_YEAR_SQL: &str = "CAST(EXTRACT(YEAR FROM birth_date) AS BIGINT)";
 
-/// Audit appends hold a transaction-scoped advisory lock (the key is
-/// "epigrid\x01" read as a big-endian integer), so server instances sharing
-/// the database never chain two entries from the same predecessor. An
-/// advisory lock needs no privilege on the table, which may be granted
-/// INSERT and SELECT only.
 const AUDIT_BEGIN_SQL: &str = "BEGIN";
-const AUDIT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(7309458088244372481)";
+/// Audit appends hold a transaction-scoped advisory lock, so server instances
+/// sharing the database never chain two entries from the same predecessor. An
+/// advisory lock needs no privilege on the table, which may be granted INSERT
+/// and SELECT only. Advisory locks are database-wide, so the key includes the
+/// schema: deployments (or parallel tests) in separate schemas of one database
+/// keep separate chains and never wait on each other.
+const AUDIT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(7309458, hashtext(current_schema()))";
 /// 1 while entries written before the chain still wait to be chained.
 const UNCHAINED_AUDIT_SQL: &str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
     WHERE schemaname = current_schema() AND tablename = 'audit_log_unchained'";
