@@ -136,9 +136,7 @@ impl Service {
         let (counts, figures, years, tags) = tokio::try_join!(
             store.area_level_counts(within),
             store.area_figures(within, map_level),
-            async {
-                if personal { store.birth_year_counts(within).await } else { Ok(Vec::new()) }
-            },
+            async { if personal { store.birth_year_counts(within).await } else { Ok(Vec::new()) } },
             async { if personal { store.tag_counts(within).await } else { Ok(Vec::new()) } },
         )?;
         // Residents and households come from the per-area figures, which
@@ -149,8 +147,7 @@ impl Service {
             ..counts
         };
         let map_areas = self.map_areas(within, map_level, &figures).await?;
-        let age_bands =
-            if personal { age_bands(&years, self.today().year()) } else { Vec::new() };
+        let age_bands = if personal { age_bands(&years, self.today().year()) } else { Vec::new() };
         Ok(Dashboard {
             area: area.as_ref().map(|a| AreaRecordView {
                 id: a.id,

@@ -164,6 +164,9 @@ impl Service {
         let areas = self.write_areas(&plan, progress).await?;
         let accounts = self.write_accounts(&plan, &areas, progress).await?;
         let (households, residents) = self.write_residents(&plan, &areas, progress).await?;
+        // Fresh statistics, so the planner knows the whole load shares one
+        // sub-district before the first page is served.
+        self.store().refresh_statistics().await?;
         tracing::info!(
             communities = plan.communities.len(),
             grids = areas.grids.len(),

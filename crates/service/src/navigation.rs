@@ -285,17 +285,37 @@ impl Service {
         ids: &[Uuid],
     ) -> ServiceResult<HashMap<Uuid, AreaView>> {
         actor.require(Action::ReadAreas)?;
-        let mut out = HashMap::new();
-        for id in ids {
-            if out.contains_key(id) {
-                continue;
-            }
-            if let Some(area) = self.store().get_area(*id).await?.filter(|a| actor.covers(&a.path))
-            {
-                out.insert(*id, AreaView::from(&area));
-            }
-        }
-        Ok(out)
+        let mut unique: Vec<Uuid> = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        Ok(self
+            .store()
+            .get_areas(&unique)
+            .await?
+            .iter()
+            .filter(|a| actor.covers(&a.path))
+            .map(|a| (a.id, AreaView::from(a)))
+            .collect())
+    }
+
+    /// Room numbers of several households at once, within the scope.
+    pub async fn household_rooms(
+        &self,
+        actor: &Actor,
+        ids: &[Uuid],
+    ) -> ServiceResult<HashMap<Uuid, String>> {
+        actor.require(Action::ReadResidents)?;
+        let mut unique: Vec<Uuid> = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        Ok(self
+            .store()
+            .get_households(&unique)
+            .await?
+            .into_iter()
+            .filter(|h| actor.covers(&h.path))
+            .map(|h| (h.id, h.room))
+            .collect())
     }
 
     async fn all_areas(&self, query: AreaQuery) -> ServiceResult<Vec<AreaRecord>> {

@@ -72,6 +72,9 @@ impl SqlStore {
                 .connect_lazy_with(options.read_only(true)),
         };
         epigrid_store::Store::migrate(&store).await?;
+        // SQLite's advice for long-lived connections: let it analyze what
+        // changed since the planner statistics were last gathered.
+        sqlx::query("PRAGMA optimize=0x10002").execute(&store.writer).await.map_err(map_error)?;
         Ok(store)
     }
 }

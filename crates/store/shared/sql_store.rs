@@ -258,6 +258,16 @@ fn tags_text(tags: &[Tag]) -> String {
     tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(",")
 }
 
+/// Appends `$1, $2, …)` for an `IN (` list; `ids` is never empty here
+/// because callers chunk a non-empty slice.
+fn push_id_list(builder: &mut QueryBuilder<Db>, ids: &[Uuid]) {
+    let mut list = builder.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    builder.push(")");
+}
+
 /// Appends `AND <level column> = $n` for a scope filter.
 fn push_scope(builder: &mut QueryBuilder<Db>, within: Option<Scope>) {
     if let Some(scope) = within {
@@ -463,6 +473,11 @@ impl Store for SqlStore {
         chain_unchained_audit(&self.writer).await
     }
 
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        sqlx::query("ANALYZE").execute(&self.writer).await.map_err(map_error)?;
+        Ok(())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_error)?;
         Ok(())
@@ -503,6 +518,33 @@ impl Store for SqlStore {
             .await
             .map_err(map_error)?;
         row.as_ref().map(area_from_row).transpose()
+    }
+
+    async fn get_areas(&self, ids: &[Uuid]) -> StoreResult<Vec<AreaRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BULK_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!("SELECT {AREA_COLUMNS} FROM areas WHERE id IN ("));
+            push_id_list(&mut b, chunk);
+            let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+            for row in &rows {
+                out.push(area_from_row(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_households(&self, ids: &[Uuid]) -> StoreResult<Vec<HouseholdRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BULK_CHUNK) {
+            let mut b =
+                QueryBuilder::<Db>::new(format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id IN ("));
+            push_id_list(&mut b, chunk);
+            let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+            for row in &rows {
+                out.push(household_from_row(row)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn get_area_by_code(&self, code: &str) -> StoreResult<Option<AreaRecord>> {

@@ -42,6 +42,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Applies the embedded migrations. Safe to run again.
     async fn migrate(&self) -> StoreResult<()>;
 
+    /// Refreshes the query planner's statistics. Call after a bulk load: an
+    /// index that looks selective on empty tables (every resident shares one
+    /// sub-district) must not be chosen over the name index afterwards.
+    async fn refresh_statistics(&self) -> StoreResult<()>;
+
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -49,6 +54,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn insert_area(&self, area: &AreaRecord) -> StoreResult<()>;
     async fn get_area(&self, id: Uuid) -> StoreResult<Option<AreaRecord>>;
     async fn get_area_by_code(&self, code: &str) -> StoreResult<Option<AreaRecord>>;
+    /// Several areas at once (missing ids are left out), so a page listing
+    /// fifty residents with their addresses makes one query, not a hundred.
+    async fn get_areas(&self, ids: &[Uuid]) -> StoreResult<Vec<AreaRecord>>;
     async fn list_areas(&self, query: &AreaQuery) -> StoreResult<Vec<AreaRecord>>;
     /// Updates name, code, grid kind, boundary and address. The parent of an
     /// area never changes: paths are denormalised onto every record below it.
@@ -57,6 +65,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // ---- households --------------------------------------------------------
     async fn insert_household(&self, household: &HouseholdRecord) -> StoreResult<()>;
     async fn get_household(&self, id: Uuid) -> StoreResult<Option<HouseholdRecord>>;
+    async fn get_households(&self, ids: &[Uuid]) -> StoreResult<Vec<HouseholdRecord>>;
     async fn list_households(&self, query: &HouseholdQuery) -> StoreResult<Vec<HouseholdRecord>>;
     async fn update_household(&self, household: &HouseholdRecord) -> StoreResult<bool>;
 

@@ -147,4 +147,28 @@ epigrid_testkit::store_contract_tests! {
         assert_eq!(tag_counts, vec![expect("aged_80_plus", 1), expect("elderly_alone", 1), expect("infant", 1)]);
         assert_eq!(store.tag_counts(scope(&a1)).await.unwrap().len(), 2, "the infant lives in the other grid");
     }
+
+    async fn several_areas_and_households_are_read_at_once(store: Arc<dyn Store>) {
+        let root = sub_district("批量");
+        let a = child_area(&root, AreaKind::Community, "甲");
+        let grid = child_area(&a, AreaKind::Grid, "甲一");
+        let building = child_area(&grid, AreaKind::Building, "1");
+        let unit = child_area(&building, AreaKind::Unit, "1");
+        for area in [&root, &a, &grid, &building, &unit] {
+            insert_area(&*store, area).await;
+        }
+        let homes: Vec<HouseholdRecord> = (1..=3).map(|i| household(&unit, &format!("{i}01"))).collect();
+        store.insert_bulk(&homes, &[]).await.unwrap();
+        let wanted = [grid.id, unit.id, Uuid::now_v7()];
+        let mut found: Vec<Uuid> = store.get_areas(&wanted).await.unwrap().iter().map(|x| x.id).collect();
+        found.sort();
+        let mut expected = vec![grid.id, unit.id];
+        expected.sort();
+        assert_eq!(found, expected, "unknown ids are left out");
+        let ids: Vec<Uuid> = homes.iter().map(|h| h.id).chain([Uuid::now_v7()]).collect();
+        let mut rooms: Vec<String> = store.get_households(&ids).await.unwrap().into_iter().map(|h| h.room).collect();
+        rooms.sort();
+        assert_eq!(rooms, ["101", "201", "301"]);
+        assert!(store.get_areas(&[]).await.unwrap().is_empty());
+    }
 }

@@ -162,10 +162,8 @@ async fn addresses(
     residents: &[ResidentView],
     tr: &Tr,
 ) -> Result<HashMap<Uuid, String>, ServiceError> {
-    let mut rooms = HashMap::new();
-    for id in residents.iter().map(|r| r.household_id).collect::<HashSet<_>>() {
-        rooms.insert(id, service.get_household(actor, id).await?.room);
-    }
+    let household_ids: Vec<Uuid> = residents.iter().map(|r| r.household_id).collect();
+    let rooms = service.household_rooms(actor, &household_ids).await?;
     let area_ids: Vec<Uuid> = residents
         .iter()
         .flat_map(|r| [r.grid_id, r.building_id, r.unit_id])

@@ -112,8 +112,10 @@ async fn an_admin_ends_every_session_of_an_account() {
     let worker_elsewhere = app.login(WORKER_A).await;
     assert_eq!(worker.get(app.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::OK);
     let admin = app.login(ADMIN).await;
-    let users: Value = admin.get(app.url("/api/v1/users?limit=200")).send().await.unwrap().json().await.unwrap();
-    let id = users["items"].as_array().unwrap().iter().find(|u| u["username"] == WORKER_A).unwrap()["id"]
+    let users: Value =
+        admin.get(app.url("/api/v1/users?limit=200")).send().await.unwrap().json().await.unwrap();
+    let id = users["items"].as_array().unwrap().iter().find(|u| u["username"] == WORKER_A).unwrap()
+        ["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -125,7 +127,10 @@ async fn an_admin_ends_every_session_of_an_account() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     for client in [&worker, &worker_elsewhere] {
-        assert_eq!(client.get(app.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            client.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     // The password still works: a new login gets a new session.
     let again = app.login(WORKER_A).await;
