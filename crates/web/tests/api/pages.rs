@@ -7,7 +7,7 @@ use epigrid_service::Actor;
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, LOCATION};
 
-use crate::support::{ADMIN, App, MEDIC, VOLUNTEER, WORKER_A, new_resident};
+use crate::support::{ADMIN, App, MEDIC, VOLUNTEER, WORKER_A, form_body, new_resident, post_form};
 
 /// A logged-in client that does not follow redirects, to see them.
 async fn no_redirect(app: &App, username: &str) -> reqwest::Client {
@@ -18,25 +18,6 @@ async fn page(client: &reqwest::Client, app: &App, path: &str) -> (StatusCode, S
     let response = client.get(app.url(path)).send().await.unwrap();
     let status = response.status();
     (status, response.text().await.unwrap())
-}
-
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
-}
-
-async fn post_form(
-    client: &reqwest::Client,
-    app: &App,
-    path: &str,
-    pairs: &[(&str, &str)],
-) -> reqwest::Response {
-    client
-        .post(app.url(path))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(pairs))
-        .send()
-        .await
-        .unwrap()
 }
 
 /// A resident as the JSON API returns them, to check what was saved.

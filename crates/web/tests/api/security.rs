@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{ADMIN, App, PASSWORD, Session, WORKER_A, WORKER_B};
+use crate::support::{ADMIN, App, PASSWORD, Session, WORKER_A, WORKER_B, form_body, post_form};
 
 /// A community admin of a second community, and a grid leader of grid A
 /// (who may unmask): actors with the permission a route needs but not the
@@ -763,25 +763,6 @@ async fn a_hostile_username_on_the_login_page_is_shown_escaped() {
 }
 
 // ---- the HTML forms --------------------------------------------------------------
-
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
-}
-
-async fn post_form(
-    client: &reqwest::Client,
-    app: &App,
-    path: &str,
-    pairs: &[(&str, &str)],
-) -> reqwest::Response {
-    client
-        .post(app.url(path))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(pairs))
-        .send()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_form_post_without_its_csrf_field_is_a_403_page_and_saves_nothing() {

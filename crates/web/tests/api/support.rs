@@ -289,3 +289,24 @@ async fn seed(service: &Service) -> Seed {
 fn chrono_date(y: i32, m: u32, d: u32) -> epigrid_service::chrono::NaiveDate {
     epigrid_service::chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
+
+/// A URL-encoded form body, as a browser sends it.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+/// Posts an HTML form (the client's CSRF header rides along).
+pub async fn post_form(
+    client: &reqwest::Client,
+    app: &App,
+    path: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(pairs))
+        .send()
+        .await
+        .unwrap()
+}
