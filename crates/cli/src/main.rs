@@ -251,7 +251,39 @@ async fn build_service(settings: &Resolved, create_key: bool) -> anyhow::Result<
     Ok(Service::new(store, FieldCipher::new(&key), settings.service_settings()?))
 }
 
+/// How often overdue tasks are looked for. Escalation is computed from stored
+/// deadlines and levels, so a pass after a restart or a missed tick catches
+/// up without escalating anything twice.
+const ESCALATION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the escalation pass every minute for as long as the server runs.
+/// Several instances may run it at once: each escalation is a compare-and-set
+/// on the task's version, so only one of them applies it.
+fn spawn_escalation_job(service: Service) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(ESCALATION_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match service.escalation_pass(epigrid_service::chrono::Utc::now()).await {
+                Ok(counts) if counts.to_grid_leader + counts.to_community_admin > 0 => {
+                    tracing::info!(
+                        to_grid_leader = counts.to_grid_leader,
+                        to_community_admin = counts.to_community_admin,
+                        "overdue tasks escalated"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "escalation pass failed; retrying next minute")
+                }
+            }
+        }
+    });
+}
+
 async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
+    spawn_escalation_job(service.clone());
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
