@@ -60,6 +60,25 @@ async fn run_migrations(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
         .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
 }
 
+/// The row of `sql` (one `$1` parameter, bound to `value`) if there is one,
+/// decoded: every "get by id / by key" of the store.
+async fn fetch_optional_by<V, T>(
+    pool: &sqlx::Pool<Db>,
+    sql: String,
+    value: V,
+    decode: fn(&DbRow) -> StoreResult<T>,
+) -> StoreResult<Option<T>>
+where
+    V: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send + 'static,
+{
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(value)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_error)?;
+    row.as_ref().map(decode).transpose()
+}
+
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Other(format!("stored {what} is not valid: {value:?}"))
 }
@@ -512,12 +531,7 @@ impl Store for SqlStore {
 
     async fn get_area(&self, id: Uuid) -> StoreResult<Option<AreaRecord>> {
         let sql = format!("SELECT {AREA_COLUMNS} FROM areas WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(area_from_row).transpose()
+        fetch_optional_by(&self.reader, sql, id, area_from_row).await
     }
 
     async fn get_areas(&self, ids: &[Uuid]) -> StoreResult<Vec<AreaRecord>> {
@@ -549,12 +563,7 @@ impl Store for SqlStore {
 
     async fn get_area_by_code(&self, code: &str) -> StoreResult<Option<AreaRecord>> {
         let sql = format!("SELECT {AREA_COLUMNS} FROM areas WHERE code = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(code.to_owned())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(area_from_row).transpose()
+        fetch_optional_by(&self.reader, sql, code.to_owned(), area_from_row).await
     }
 
     async fn list_areas(&self, q: &AreaQuery) -> StoreResult<Vec<AreaRecord>> {
@@ -598,12 +607,7 @@ impl Store for SqlStore {
 
     async fn get_household(&self, id: Uuid) -> StoreResult<Option<HouseholdRecord>> {
         let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(household_from_row).transpose()
+        fetch_optional_by(&self.reader, sql, id, household_from_row).await
     }
 
     async fn list_households(&self, q: &HouseholdQuery) -> StoreResult<Vec<HouseholdRecord>> {
@@ -662,12 +666,7 @@ impl Store for SqlStore {
 
     async fn get_resident(&self, id: Uuid) -> StoreResult<Option<ResidentRecord>> {
         let sql = format!("SELECT {RESIDENT_COLUMNS} FROM residents WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(resident_from_row).transpose()
+        fetch_optional_by(&self.reader, sql, id, resident_from_row).await
     }
 
     async fn update_resident(&self, r: &ResidentRecord) -> StoreResult<bool> {
@@ -776,22 +775,12 @@ impl Store for SqlStore {
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(user_from_row).transpose()
+        fetch_optional_by(&self.reader, sql, id, user_from_row).await
     }
 
     async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(username.to_owned())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(user_from_row).transpose()
+        fetch_optional_by(&self.reader, sql, username.to_owned(), user_from_row).await
     }
 
     async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<UserRecord>> {
@@ -1075,22 +1064,12 @@ impl Store for SqlStore {
 
     async fn get_task(&self, id: Uuid) -> StoreResult<Option<TaskRecord>> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(task_from_row).transpose()
+        fetch_optional_by(&self.reader, sql, id, task_from_row).await
     }
 
     async fn get_task_by_idempotency_key(&self, key: &str) -> StoreResult<Option<TaskRecord>> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE idempotency_key = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(key.to_owned())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(task_from_row).transpose()
+        fetch_optional_by(&self.reader, sql, key.to_owned(), task_from_row).await
     }
 
     async fn list_tasks(&self, q: &TaskQuery) -> StoreResult<Vec<TaskRecord>> {
