@@ -7,6 +7,8 @@ pub mod access;
 pub mod area;
 pub mod codes;
 pub mod identity;
+pub mod import;
+pub mod intake;
 pub mod mask;
 pub mod phone;
 pub mod resident;
