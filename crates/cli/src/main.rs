@@ -68,6 +68,20 @@ enum Command {
     Audit(AuditCommand),
     /// Print a new random secret key (64 hex characters)
     Keygen,
+    /// Print a built-in rule set as JSON, to copy and adapt
+    /// (`catalogue_file`, `calendar_file`)
+    Defaults {
+        #[arg(value_enum)]
+        which: DefaultsKind,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DefaultsKind {
+    /// The task catalogue: categories, priorities, time limits, handlers
+    Catalogue,
+    /// The working-time calendar: office hours, holidays, make-up days
+    Calendar,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +167,14 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen => {
             println!("{}", epigrid_service::SecretKey::generate_hex());
+            Ok(())
+        }
+        Command::Defaults { which } => {
+            let json = match which {
+                DefaultsKind::Catalogue => epigrid_domain::tasks::DEFAULT_CATALOGUE_JSON,
+                DefaultsKind::Calendar => epigrid_domain::tasks::DEFAULT_CALENDAR_JSON,
+            };
+            print!("{json}");
             Ok(())
         }
         Command::Migrate => {

@@ -46,6 +46,15 @@ pub struct FileSettings {
     /// PEM certificate chain and private key: `serve` then speaks HTTPS itself.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// A task catalogue (JSON, the shape of `epigrid defaults catalogue`)
+    /// replacing the built-in epidemic catalogue.
+    pub catalogue_file: Option<PathBuf>,
+    /// A working-time calendar (JSON, the shape of `epigrid defaults
+    /// calendar`) replacing the built-in one, e.g. to add next year's holidays.
+    pub calendar_file: Option<PathBuf>,
+    /// Days of emergency mode (every hour counts), added to the calendar:
+    /// `emergency_days = ["2026-12-01"]` or `EPIGRID_EMERGENCY_DAYS=2026-12-01,…`.
+    pub emergency_days: Vec<String>,
 }
 
 impl FileSettings {
@@ -68,6 +77,7 @@ impl FileSettings {
                     .list_separator(",")
                     .with_list_parse_key("extra_tags")
                     .with_list_parse_key("unmask_roles")
+                    .with_list_parse_key("emergency_days")
                     // Test and tooling variables share the prefix but are not settings.
                     .source(Some(
                         env.filter(|(k, _)| {
@@ -181,6 +191,8 @@ impl Resolved {
                 })
                 .collect::<anyhow::Result<_>>()?;
         }
+        settings.tasks.catalogue = self.catalogue()?;
+        settings.tasks.calendar = self.calendar()?;
         for tag in &self.file.extra_tags {
             settings.extra_tags.push(
                 epigrid_domain::Tag::parse(tag.trim())
@@ -188,6 +200,48 @@ impl Resolved {
             );
         }
         Ok(settings)
+    }
+}
+
+impl Resolved {
+    /// The configured catalogue, or the built-in one.
+    pub fn catalogue(&self) -> anyhow::Result<epigrid_domain::tasks::Catalogue> {
+        match &self.file.catalogue_file {
+            None => Ok(epigrid_domain::tasks::Catalogue::default_epidemic()),
+            Some(path) => {
+                let json = std::fs::read_to_string(path)
+                    .with_context(|| format!("catalogue_file: reading {}", path.display()))?;
+                epigrid_domain::tasks::Catalogue::from_json(&json)
+                    .with_context(|| format!("catalogue_file {}", path.display()))
+            }
+        }
+    }
+
+    /// The configured calendar (or the built-in one) with the configured
+    /// emergency days added.
+    pub fn calendar(&self) -> anyhow::Result<epigrid_domain::tasks::WorkCalendar> {
+        use epigrid_domain::tasks::WorkCalendar;
+        let base = match &self.file.calendar_file {
+            None => WorkCalendar::default_china(),
+            Some(path) => {
+                let json = std::fs::read_to_string(path)
+                    .with_context(|| format!("calendar_file: reading {}", path.display()))?;
+                WorkCalendar::from_json(&json)
+                    .with_context(|| format!("calendar_file {}", path.display()))?
+            }
+        };
+        if self.file.emergency_days.is_empty() {
+            return Ok(base);
+        }
+        let mut config = base.config().clone();
+        for day in &self.file.emergency_days {
+            let date = epigrid_service::chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+                .with_context(|| {
+                format!("emergency_days: {day:?} is not a date (YYYY-MM-DD)")
+            })?;
+            config.emergency_days.insert(date);
+        }
+        WorkCalendar::new(config).context("emergency_days")
     }
 }
 
@@ -278,6 +332,50 @@ mod tests {
             FileSettings::load_from(missing, env(&[("EPIGRID_SECRET_KEY", &"ab".repeat(32))]))
                 .unwrap();
         assert!(!format!("{file:?}").contains("abab"));
+    }
+
+    #[test]
+    fn rule_files_and_emergency_days_are_read_and_bad_ones_named() {
+        let dir =
+            std::env::temp_dir().join(format!("epigrid-config-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let calendar = dir.join("calendar.json");
+        std::fs::write(
+            &calendar,
+            r#"{"weekly_hours": {"sat": ["09:00-12:00"]}, "holidays": ["2026-12-05"]}"#,
+        )
+        .unwrap();
+        let path = dir.join("epigrid.toml");
+        std::fs::write(
+            &path,
+            format!("calendar_file = {:?}\nemergency_days = [\"2026-12-12\"]\n", calendar),
+        )
+        .unwrap();
+        let file = FileSettings::load_from(&path, env(&[])).unwrap();
+        let tasks = Resolved::new(file, None, None, None).service_settings().unwrap().tasks;
+        let day = |text: &str| {
+            epigrid_service::chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+        };
+        use epigrid_domain::tasks::DayKind;
+        assert_eq!(tasks.calendar.day_kind(day("2026-12-05")), DayKind::Holiday);
+        assert_eq!(tasks.calendar.day_kind(day("2026-12-12")), DayKind::Emergency);
+        // Built-in catalogue when none is configured.
+        assert!(tasks.catalogue.get("door_to_door_check").is_some());
+
+        std::fs::write(dir.join("catalogue.json"), "{\"categories\": []}").unwrap();
+        let file = FileSettings::load_from(
+            &path,
+            env(&[("EPIGRID_CATALOGUE_FILE", dir.join("catalogue.json").to_str().unwrap())]),
+        )
+        .unwrap();
+        let error = Resolved::new(file, None, None, None).service_settings().unwrap_err();
+        assert!(format!("{error:#}").contains("catalogue_file"), "{error:#}");
+
+        let file = FileSettings::load_from(&path, env(&[("EPIGRID_EMERGENCY_DAYS", "2026-13-01")]))
+            .unwrap();
+        let error = Resolved::new(file, None, None, None).service_settings().unwrap_err();
+        assert!(format!("{error:#}").contains("2026-13-01"), "{error:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -109,7 +109,8 @@ impl crate::ReasonCode for CalendarError {
 
 /// The default calendar: office hours 08:30–12:00 and 13:30–17:30 Monday to
 /// Friday, with the public holidays and make-up days of the State Council
-/// notices for 2022–2025. Add each new year's notice when it is published.
+/// notices for 2022–2026 (国办发明电, the 2026 notice of 4 Nov 2025). Add each
+/// new year's notice when it is published, or configure `calendar_file`.
 pub const DEFAULT_CALENDAR_JSON: &str = include_str!("default_calendar.json");
 
 fn weekday_key(day: Weekday) -> &'static str {
@@ -520,6 +521,18 @@ mod tests {
         assert_eq!(cal.add_working_time(at("2025-09-30 17:00"), hours(1)), at("2025-10-09 09:00"));
         assert_eq!(cal.day_kind(date("2025-09-28")), DayKind::MakeUpWorkday);
         assert_eq!(cal.day_kind(date("2025-10-11")), DayKind::MakeUpWorkday);
+    }
+
+    #[test]
+    fn spring_festival_2026_is_nine_days_with_two_saturdays_worked() {
+        let cal = WorkCalendar::default_china();
+        // Saturday 14 Feb is worked; 15–23 Feb off; Tuesday 24 Feb works.
+        assert_eq!(cal.day_kind(date("2026-02-14")), DayKind::MakeUpWorkday);
+        assert_eq!(cal.add_working_time(at("2026-02-14 17:00"), hours(1)), at("2026-02-24 09:00"));
+        assert_eq!(cal.day_kind(date("2026-02-28")), DayKind::MakeUpWorkday);
+        // National Day 2026: 1–7 Oct off, Saturday 10 Oct worked.
+        assert_eq!(cal.add_working_time(at("2026-09-30 17:00"), hours(1)), at("2026-10-08 09:00"));
+        assert_eq!(cal.day_kind(date("2026-10-10")), DayKind::MakeUpWorkday);
     }
 
     #[test]

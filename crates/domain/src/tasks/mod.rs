@@ -14,10 +14,13 @@ pub mod evaluation;
 pub mod event;
 pub mod state;
 
-pub use calendar::{CalendarConfig, CalendarError, DayKind, WeeklyHours, WorkCalendar, WorkPeriod};
+pub use calendar::{
+    CalendarConfig, CalendarError, DEFAULT_CALENDAR_JSON, DayKind, WeeklyHours, WorkCalendar,
+    WorkPeriod,
+};
 pub use catalogue::{
     Catalogue, CatalogueDocument, CatalogueError, CatalogueHistory, Category, CategoryDocument,
-    StageLimit, StageLimitOverrides, StageLimits, TimeLimit,
+    DEFAULT_CATALOGUE_JSON, StageLimit, StageLimitOverrides, StageLimits, TimeLimit,
 };
 pub use dispatch::{
     Candidate, DispatchDecision, DispatchPolicy, DispatchPolicyError, PriorityWeights,
