@@ -20,6 +20,7 @@ use epigrid_domain::{
 use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
 use epigrid_domain::tasks::{EventState, Priority, Stage};
 use epigrid_store::{TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, WorkloadRow};
+use epigrid_store::{EvaluationCounts, EvaluationKey, GridTaskFigures};
 use epigrid_store::{
     page_size, AuditLink, path_column, AuditCount, AuditQuery, AuditRecord, AuditTally, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
     ResidentQuery, ResidentRecord, SealedField, SessionRecord, Store, StoreError, StoreResult,
@@ -1201,6 +1202,180 @@ impl Store for SqlStore {
         let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
         rows.iter().map(task_from_row).collect()
     }
+
+    async fn insert_tasks_bulk(&self, tasks: &[(TaskRecord, TaskHistoryRecord)]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(map_error)?;
+        for chunk in tasks.chunks(TASK_BULK_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!("INSERT INTO tasks ({TASK_COLUMNS}) "));
+            b.push_values(chunk, |mut row, (t, _)| {
+                row.push_bind(t.id)
+                    .push_bind(t.category.clone())
+                    .push_bind(t.priority.as_str())
+                    .push_bind(t.state.as_str())
+                    .push_bind(t.source_kind.clone())
+                    .push_bind(t.source_detail.clone())
+                    .push_bind(t.subject_kind.clone())
+                    .push_bind(t.subject_id);
+                push_path(&mut row, &t.path);
+                row.push_bind(t.assignee_account_id)
+                    .push_bind(t.reserve_pool_community_id)
+                    .push_bind(t.stage.map(Stage::as_str))
+                    .push_bind(t.stage_started_at)
+                    .push_bind(t.stage_deadline)
+                    .push_bind(i32::from(t.escalation_level))
+                    .push_bind(t.filed_at)
+                    .push_bind(t.handled_at)
+                    .push_bind(t.handled_by)
+                    .push_bind(t.handle_deadline)
+                    .push_bind(t.handling_seconds)
+                    .push_bind(t.closed_at)
+                    .push_bind(i32::try_from(t.reopened).unwrap_or(i32::MAX))
+                    .push_bind(t.created_at)
+                    .push_bind(t.updated_at)
+                    .push_bind(t.version)
+                    .push_bind(t.idempotency_key.clone());
+            });
+            b.build().execute(&mut *tx).await.map_err(map_error)?;
+            let mut b =
+                QueryBuilder::<Db>::new(format!("INSERT INTO task_history ({TASK_HISTORY_COLUMNS}) "));
+            b.push_values(chunk, |mut row, (_, h)| {
+                row.push_bind(h.id)
+                    .push_bind(h.task_id)
+                    .push_bind(h.community_id)
+                    .push_bind(h.transition.clone())
+                    .push_bind(h.from_state.map(EventState::as_str))
+                    .push_bind(h.to_state.as_str())
+                    .push_bind(h.actor_account_id)
+                    .push_bind(h.actor_name.clone())
+                    .push_bind(h.at)
+                    .push_bind(h.note.clone())
+                    .push_bind(h.idempotency_key.clone());
+            });
+            b.build().execute(&mut *tx).await.map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn grid_task_figures(
+        &self,
+        within: Option<Scope>,
+        now: DateTime<Utc>,
+        day_start: DateTime<Utc>,
+    ) -> StoreResult<Vec<GridTaskFigures>> {
+        // Closed tasks pile up over the years; only open ones, those closed
+        // today and those escalated today are read.
+        let mut sql = format!(
+            "SELECT t.community_id AS community_id, t.grid_id AS grid_id, \
+             CAST(COALESCE(SUM(CASE WHEN t.state IN ({OPEN_STATES}) THEN 1 ELSE 0 END), 0) AS BIGINT) AS open_n, \
+             CAST(COALESCE(SUM(CASE WHEN t.state IN ({OPEN_STATES}) AND t.stage_deadline < $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue_n, \
+             CAST(COALESCE(SUM(CASE WHEN t.closed_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS closed_n, \
+             CAST(COALESCE(SUM(CASE WHEN t.state IN ({OPEN_STATES}) AND t.escalation_level > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS escalated_n, \
+             CAST(COALESCE(SUM(e.n), 0) AS BIGINT) AS escalations_n \
+             FROM tasks t LEFT JOIN (SELECT task_id, COUNT(*) AS n FROM task_history \
+             WHERE transition = 'escalate' AND at >= $2 GROUP BY task_id) e ON e.task_id = t.id \
+             WHERE (t.state IN ({OPEN_STATES}) OR t.closed_at >= $2 OR e.n IS NOT NULL)"
+        );
+        if let Some(scope) = within {
+            sql.push_str(&format!(" AND t.{} = $3", path_column(scope.kind)));
+        }
+        sql.push_str(" GROUP BY t.community_id, t.grid_id");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(day_start);
+        if let Some(scope) = within {
+            q = q.bind(scope.area_id);
+        }
+        let rows = q.fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(GridTaskFigures {
+                    community_id: get(row, "community_id")?,
+                    grid_id: get(row, "grid_id")?,
+                    open: get(row, "open_n")?,
+                    overdue: get(row, "overdue_n")?,
+                    closed_today: get(row, "closed_n")?,
+                    escalated_open: get(row, "escalated_n")?,
+                    escalations_today: get(row, "escalations_n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn task_evaluation(
+        &self,
+        within: Option<Scope>,
+        by: EvaluationKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<EvaluationCounts>> {
+        let key = match by {
+            EvaluationKey::Worker => "COALESCE(handled_by, assignee_account_id)",
+            EvaluationKey::Grid => "grid_id",
+            EvaluationKey::Community => "community_id",
+        };
+        let sum = |condition: &str, value: &str| {
+            format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN {value} ELSE 0 END), 0) AS BIGINT)")
+        };
+        let handled = "handled_at >= $1 AND handled_at < $2";
+        let filed = "filed_at >= $1 AND filed_at < $2";
+        let closed = "closed_at >= $1 AND closed_at < $2";
+        // `due` is the deadline of the handle stage a report of handling
+        // ended, or of the one still running (as `TaskSummary` has it).
+        let mut sql = format!(
+            "SELECT group_id, {} AS handled, {} AS handled_on_time, {} AS timed, {} AS total_seconds, \
+             {} AS filed, {} AS filed_and_closed, {} AS closed, {} AS closed_after_rework, \
+             {} AS overdue FROM (SELECT {key} AS group_id, handled_at, handling_seconds, filed_at, \
+             closed_at, reopened, CASE WHEN handled_at IS NOT NULL THEN handle_deadline \
+             WHEN stage = 'handle' THEN stage_deadline END AS due \
+             FROM tasks WHERE grid_id IS NOT NULL AND {key} IS NOT NULL",
+            sum(handled, "1"),
+            sum(&format!("{handled} AND (due IS NULL OR handled_at <= due)"), "1"),
+            sum(&format!("{handled} AND handling_seconds IS NOT NULL"), "1"),
+            sum(&format!("{handled} AND handling_seconds IS NOT NULL"), "handling_seconds"),
+            sum(filed, "1"),
+            sum(&format!("{filed} AND closed_at < $2"), "1"),
+            sum(closed, "1"),
+            sum(&format!("{closed} AND reopened > 0"), "1"),
+            sum("due >= $1 AND due < $2 AND due < $3 AND (handled_at IS NULL OR handled_at > due)", "1"),
+        );
+        if let Some(scope) = within {
+            sql.push_str(&format!(" AND {} = $4", path_column(scope.kind)));
+        }
+        sql.push_str(") t GROUP BY group_id ORDER BY group_id");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(from).bind(to).bind(now);
+        if let Some(scope) = within {
+            q = q.bind(scope.area_id);
+        }
+        let rows = q.fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(EvaluationCounts {
+                    group_id: get(row, "group_id")?,
+                    handled: get(row, "handled")?,
+                    handled_on_time: get(row, "handled_on_time")?,
+                    filed: get(row, "filed")?,
+                    filed_and_closed: get(row, "filed_and_closed")?,
+                    closed: get(row, "closed")?,
+                    closed_after_rework: get(row, "closed_after_rework")?,
+                    overdue: get(row, "overdue")?,
+                    timed: get(row, "timed")?,
+                    total_handling_seconds: get(row, "total_seconds")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<UserRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BULK_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id IN ("));
+            push_id_list(&mut b, chunk);
+            let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+            for row in &rows {
+                out.push(user_from_row(row)?);
+            }
+        }
+        Ok(out)
+    }
 }
 
 
@@ -1212,6 +1387,11 @@ const TASK_COLUMNS: &str = "id, category, priority, state, source_kind, source_d
     escalation_level, filed_at, handled_at, handled_by, handle_deadline, handling_seconds, \
     closed_at, reopened, created_at, updated_at, version, idempotency_key";
 const TASK_COLUMN_COUNT: usize = 30;
+// 30 columns × 500 rows stays under SQLite's 32,766 bind parameters.
+const TASK_BULK_CHUNK: usize = 500;
+/// The states of `EventState::is_open`, as SQL.
+const OPEN_STATES: &str =
+    "'reported', 'verified', 'filed', 'dispatched', 'in_progress', 'handled_reported', 'reopened'";
 const TASK_HISTORY_COLUMNS: &str = "id, task_id, community_id, transition, from_state, to_state, \
     actor_account_id, actor_name, at, note, idempotency_key";
 

@@ -12,7 +12,10 @@ pub mod tasks;
 
 pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
 pub use records::*;
-pub use tasks::{TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, WorkloadRow};
+pub use tasks::{
+    EvaluationCounts, EvaluationKey, GridTaskFigures, TaskHistoryRecord, TaskQuery, TaskRecord,
+    TaskWrite, WorkloadRow,
+};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -193,4 +196,33 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         after: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<TaskRecord>>;
+    /// Inserts many tasks, each with its first history row, in one
+    /// transaction: all or none (bulk loads and benches).
+    async fn insert_tasks_bulk(&self, tasks: &[(TaskRecord, TaskHistoryRecord)])
+    -> StoreResult<()>;
+    /// Task figures per (community, grid) within a scope, in one grouped
+    /// query: open, overdue at `now`, closed since `day_start`, escalated
+    /// open tasks and escalation steps since `day_start`. Groups with no task
+    /// are left out.
+    async fn grid_task_figures(
+        &self,
+        within: Option<epigrid_domain::Scope>,
+        now: chrono::DateTime<chrono::Utc>,
+        day_start: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<GridTaskFigures>>;
+    /// Evaluation counts per group over `[from, to)` for the tasks of a
+    /// scope that have a grid, as `Metrics::over` defines them; `now`
+    /// decides which deadlines have passed. Groups with no task in scope
+    /// are left out; a group whose tasks fall outside the period has zeros.
+    async fn task_evaluation(
+        &self,
+        within: Option<epigrid_domain::Scope>,
+        by: EvaluationKey,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<EvaluationCounts>>;
+    /// Several accounts at once (missing ids are left out): the names of a
+    /// page's assignees in one query.
+    async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<UserRecord>>;
 }

@@ -93,3 +93,48 @@ pub struct WorkloadRow {
     pub priority: Priority,
     pub count: u32,
 }
+
+/// Task figures of one grid (and its community), for dashboards: counted in
+/// one grouped query, never by loading tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GridTaskFigures {
+    pub community_id: Uuid,
+    /// `None` for tasks about a community as a whole.
+    pub grid_id: Option<Uuid>,
+    /// Open tasks: not rejected, closed or evaluated.
+    pub open: i64,
+    /// Open tasks whose stage deadline has passed.
+    pub overdue: i64,
+    /// Tasks closed since the start of the day.
+    pub closed_today: i64,
+    /// Open tasks escalated at least once on their current stage clock.
+    pub escalated_open: i64,
+    /// Escalation steps recorded since the start of the day.
+    pub escalations_today: i64,
+}
+
+/// What evaluation groups tasks by, as a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvaluationKey {
+    /// The account credited: the one who reported it handled, else the
+    /// assignee.
+    Worker,
+    Grid,
+    Community,
+}
+
+/// The counts of one evaluation group, as `epigrid_domain::tasks::Metrics`
+/// defines them, computed by the database over a period `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvaluationCounts {
+    pub group_id: Uuid,
+    pub handled: i64,
+    pub handled_on_time: i64,
+    pub filed: i64,
+    pub filed_and_closed: i64,
+    pub closed: i64,
+    pub closed_after_rework: i64,
+    pub overdue: i64,
+    pub timed: i64,
+    pub total_handling_seconds: i64,
+}

@@ -11,4 +11,5 @@ mod counts;
 mod households;
 mod residents;
 mod support;
+mod task_figures;
 mod tasks;
