@@ -8,7 +8,9 @@ pub mod crypto;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod field_work;
 pub mod navigation;
+pub mod photos;
 pub mod privacy;
 pub mod registry;
 pub mod tasks;
@@ -76,6 +78,8 @@ pub struct Settings {
     pub unmask_roles: Vec<Role>,
     /// The closed loop's catalogue, calendar, dispatch and escalation rules.
     pub tasks: tasks::TaskSettings,
+    /// Limits on photos attached to task steps.
+    pub photos: photos::PhotoSettings,
 }
 
 /// How many failed logins are tolerated before further attempts are refused
@@ -125,6 +129,7 @@ impl Default for Settings {
             argon2: Argon2Settings::default(),
             unmask_roles: Role::ALL.into_iter().filter(|r| r.allows(Action::Unmask)).collect(),
             tasks: tasks::TaskSettings::default(),
+            photos: photos::PhotoSettings::default(),
         }
     }
 }

@@ -152,18 +152,23 @@ fn now_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
+/// The subject a stored task concerns.
+pub(crate) fn subject_of(t: &TaskRecord) -> Subject {
+    match t.subject_kind.as_str() {
+        "resident" => Subject::Resident(t.subject_id),
+        "household" => Subject::Household(t.subject_id),
+        "building" => Subject::Building(t.subject_id),
+        _ => Subject::Area(t.subject_id),
+    }
+}
+
 fn task_view(t: &TaskRecord, now: DateTime<Utc>) -> TaskView {
     let assignee = match (t.assignee_account_id, t.reserve_pool_community_id) {
         (Some(account_id), _) => Some(Assignee::Worker { account_id }),
         (None, Some(community_id)) => Some(Assignee::ReservePool { community_id }),
         _ => None,
     };
-    let subject = match t.subject_kind.as_str() {
-        "resident" => Subject::Resident(t.subject_id),
-        "household" => Subject::Household(t.subject_id),
-        "building" => Subject::Building(t.subject_id),
-        _ => Subject::Area(t.subject_id),
-    };
+    let subject = subject_of(t);
     TaskView {
         id: t.id,
         category: t.category.clone(),
@@ -199,7 +204,7 @@ fn history_view(h: &TaskHistoryRecord) -> HistoryView {
     }
 }
 
-fn check_note(note: Option<String>) -> ServiceResult<Option<String>> {
+pub(crate) fn check_note(note: Option<String>) -> ServiceResult<Option<String>> {
     let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
         return Err(ServiceError::invalid("note", "task.note_too_long"));
@@ -272,7 +277,7 @@ impl Service {
     }
 
     /// A task the actor may see: within their scope, or assigned to them.
-    async fn visible_task(&self, actor: &Actor, id: Uuid) -> ServiceResult<TaskRecord> {
+    pub(crate) async fn visible_task(&self, actor: &Actor, id: Uuid) -> ServiceResult<TaskRecord> {
         let task = self.store().get_task(id).await?.ok_or(ServiceError::NotFound)?;
         let assigned = actor.user_id.is_some() && task.assignee_account_id == actor.user_id;
         // Volunteers see areas, never personal records: only their own tasks.
@@ -426,6 +431,19 @@ impl Service {
         task_id: Uuid,
         request: TransitionRequest,
     ) -> ServiceResult<TransitionOutcome> {
+        self.transition_task_with_photos(actor, task_id, request, Vec::new()).await
+    }
+
+    /// As `transition_task`, with photos taken for the step (raw bytes; see
+    /// `crate::photos` for the limits). They are checked before anything is
+    /// written and stored in the step's transaction.
+    pub async fn transition_task_with_photos(
+        &self,
+        actor: &Actor,
+        task_id: Uuid,
+        request: TransitionRequest,
+        photos: Vec<Vec<u8>>,
+    ) -> ServiceResult<TransitionOutcome> {
         let task = self.visible_task(actor, task_id).await?;
         let key = check_key(request.idempotency_key)?.map(|k| format!("{task_id}:{k}"));
         if let Some(key) = &key {
@@ -438,6 +456,8 @@ impl Service {
             }
         }
         let note = check_note(request.note)?;
+        let photos = crate::photos::check_photos(&self.settings().photos, photos)?;
+        let photo_count = photos.len();
         let transition = request.transition;
         let party = match actor.user_id {
             None => Party::System,
@@ -453,7 +473,8 @@ impl Service {
         if let Some(assignee) = transition.new_assignee() {
             self.check_assignee(&task, assignee).await?;
         }
-        let (task, replayed) = self.apply_step(actor, task, &transition, next, note, key).await?;
+        let (task, replayed) =
+            self.apply_step(actor, task, &transition, next, note, key, photos).await?;
         if replayed {
             return Ok(TransitionOutcome { task: task_view(&task, self.now()), replayed });
         }
@@ -462,7 +483,8 @@ impl Service {
             &format!("task.{}", transition.kind().as_str()),
             Some(Target { kind: "task", id: task.id, path: Some(&task.path) }),
             "ok",
-            json!({ "to_state": task.state.as_str(), "assignee": transition.new_assignee() }),
+            json!({ "to_state": task.state.as_str(), "assignee": transition.new_assignee(),
+                    "photos": photo_count }),
         )
         .await?;
         // A filed task, and a reopened one, goes out again at once.
@@ -476,7 +498,8 @@ impl Service {
 
     /// Writes one step: the new state, the stage clock, the figures for
     /// evaluation, and the history row.
-    async fn apply_step(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply_step(
         &self,
         actor: &Actor,
         task: TaskRecord,
@@ -484,6 +507,7 @@ impl Service {
         next: EventState,
         note: Option<String>,
         key: Option<String>,
+        photos: Vec<crate::photos::CheckedPhoto>,
     ) -> ServiceResult<(TaskRecord, bool)> {
         let now = now_micros(self.now());
         let mut updated = task.clone();
@@ -557,7 +581,8 @@ impl Service {
             note,
             idempotency_key: key,
         };
-        match self.store().apply_task_step(&updated, task.version, &step).await? {
+        let photos = crate::photos::photo_records(&step, photos);
+        match self.store().apply_task_step_with_photos(&updated, task.version, &step, &photos).await? {
             TaskWrite::Applied => Ok((updated, false)),
             TaskWrite::Replayed(_) => {
                 let current =
@@ -588,7 +613,8 @@ impl Service {
             .apply(&transition)
             .map_err(|e| ServiceError::invalid("transition", e.code()))?;
         let system = Actor::system();
-        let (task, _) = self.apply_step(&system, task, &transition, next, None, None).await?;
+        let (task, _) =
+            self.apply_step(&system, task, &transition, next, None, None, Vec::new()).await?;
         self.audit(
             &system,
             "task.dispatch",

@@ -112,6 +112,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "audit chain", include_str!("../migrations/0004_audit_chain.sql")),
     (5, "tasks", include_str!("../migrations/0005_tasks.sql")),
     (6, "dashboard index", include_str!("../migrations/0006_dashboard_index.sql")),
+    (7, "task photos", include_str!("../migrations/0007_task_photos.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

@@ -20,6 +20,7 @@ use epigrid_domain::{
 use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
 use epigrid_domain::tasks::{EventState, Priority, Stage};
 use epigrid_store::{TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, WorkloadRow};
+use epigrid_store::{TaskPhotoMeta, TaskPhotoRecord};
 use epigrid_store::{EvaluationCounts, EvaluationKey, GridTaskFigures};
 use epigrid_store::{
     page_size, AuditLink, path_column, AuditCount, AuditQuery, AuditRecord, AuditTally, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
@@ -1120,6 +1121,16 @@ impl Store for SqlStore {
         expected_version: i64,
         step: &TaskHistoryRecord,
     ) -> StoreResult<TaskWrite> {
+        self.apply_task_step_with_photos(t, expected_version, step, &[]).await
+    }
+
+    async fn apply_task_step_with_photos(
+        &self,
+        t: &TaskRecord,
+        expected_version: i64,
+        step: &TaskHistoryRecord,
+        photos: &[TaskPhotoRecord],
+    ) -> StoreResult<TaskWrite> {
         let mut tx = self.writer.begin().await.map_err(map_error)?;
         if let Some(key) = &step.idempotency_key {
             let sql = format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE idempotency_key = $1");
@@ -1153,8 +1164,28 @@ impl Store for SqlStore {
             return Ok(TaskWrite::Stale);
         }
         insert_task_history(&mut tx, step).await?;
+        for photo in photos {
+            insert_task_photo(&mut tx, photo).await?;
+        }
         tx.commit().await.map_err(map_error)?;
         Ok(TaskWrite::Applied)
+    }
+
+    async fn get_task_photo(&self, id: Uuid) -> StoreResult<Option<TaskPhotoRecord>> {
+        let sql = format!("SELECT {TASK_PHOTO_COLUMNS}, data FROM task_photos WHERE id = $1");
+        fetch_optional_by(&self.reader, sql, id, task_photo_from_row).await
+    }
+
+    async fn list_task_photos(&self, task_id: Uuid) -> StoreResult<Vec<TaskPhotoMeta>> {
+        let sql = format!(
+            "SELECT {TASK_PHOTO_COLUMNS} FROM task_photos WHERE task_id = $1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(task_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_error)?;
+        rows.iter().map(task_photo_meta_from_row).collect()
     }
 
     async fn grid_workload(&self, grid_id: Uuid) -> StoreResult<Vec<WorkloadRow>> {
@@ -1378,6 +1409,57 @@ impl Store for SqlStore {
     }
 }
 
+
+// ---- task photos ---------------------------------------------------------------
+
+/// Every column but the bytes, which only `get_task_photo` reads.
+const TASK_PHOTO_COLUMNS: &str =
+    "id, task_id, history_id, community_id, content_type, byte_size, created_at";
+
+async fn insert_task_photo(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    p: &TaskPhotoRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO task_photos (id, task_id, history_id, community_id, content_type, \
+         byte_size, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(p.id)
+    .bind(p.task_id)
+    .bind(p.history_id)
+    .bind(p.community_id)
+    .bind(p.content_type.clone())
+    .bind(i64::try_from(p.data.len()).unwrap_or(i64::MAX))
+    .bind(p.created_at)
+    .bind(p.data.clone())
+    .execute(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+fn task_photo_meta_from_row(row: &DbRow) -> StoreResult<TaskPhotoMeta> {
+    Ok(TaskPhotoMeta {
+        id: get(row, "id")?,
+        task_id: get(row, "task_id")?,
+        history_id: get(row, "history_id")?,
+        content_type: get(row, "content_type")?,
+        byte_size: get(row, "byte_size")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn task_photo_from_row(row: &DbRow) -> StoreResult<TaskPhotoRecord> {
+    Ok(TaskPhotoRecord {
+        id: get(row, "id")?,
+        task_id: get(row, "task_id")?,
+        history_id: get(row, "history_id")?,
+        community_id: get(row, "community_id")?,
+        content_type: get(row, "content_type")?,
+        data: get(row, "data")?,
+        created_at: get(row, "created_at")?,
+    })
+}
 
 // ---- tasks -------------------------------------------------------------------
 

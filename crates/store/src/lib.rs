@@ -8,10 +8,12 @@
 
 pub mod audit_chain;
 mod records;
+pub mod photos;
 pub mod tasks;
 
 pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
 pub use records::*;
+pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
 pub use tasks::{
     EvaluationCounts, EvaluationKey, GridTaskFigures, TaskHistoryRecord, TaskQuery, TaskRecord,
     TaskWrite, WorkloadRow,
@@ -187,6 +189,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Open tasks (dispatched or in progress) held by workers of a grid, per
     /// worker and priority.
     async fn grid_workload(&self, grid_id: Uuid) -> StoreResult<Vec<WorkloadRow>>;
+    /// As `apply_task_step`, and stores `photos` (taken for `step`) in the
+    /// same transaction: a refused or replayed step keeps none of them.
+    async fn apply_task_step_with_photos(
+        &self,
+        task: &TaskRecord,
+        expected_version: i64,
+        step: &TaskHistoryRecord,
+        photos: &[TaskPhotoRecord],
+    ) -> StoreResult<TaskWrite>;
+    /// One photo with its bytes.
+    async fn get_task_photo(&self, id: Uuid) -> StoreResult<Option<TaskPhotoRecord>>;
+    /// A task's photos without their bytes, oldest first.
+    async fn list_task_photos(&self, task_id: Uuid) -> StoreResult<Vec<TaskPhotoMeta>>;
     /// Open tasks whose stage deadline is before `now` and whose escalation
     /// level is below `max_level`, in id order after `after`.
     async fn tasks_due_for_escalation(
