@@ -7,11 +7,13 @@
 //! ciphertext plus a keyed blind index, so no backend ever sees them in clear.
 
 pub mod audit_chain;
+pub mod import;
 mod records;
 pub mod photos;
 pub mod tasks;
 
 pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
+pub use import::{ImportChunk, ImportJobRecord, ImportStore};
 pub use records::*;
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
 pub use tasks::{
@@ -40,7 +42,7 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: ImportStore + Send + Sync + std::fmt::Debug + 'static {
     /// Backend name for logs and test output: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
