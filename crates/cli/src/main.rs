@@ -304,8 +304,31 @@ fn spawn_escalation_job(service: Service) {
     });
 }
 
+/// Starts the intake writer, and creates the tasks of any report whose
+/// tasks a crash left uncreated: now, then every minute.
+fn spawn_intake(service: Service) {
+    service.start_intake();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(ESCALATION_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match service.intake_catch_up().await {
+                Ok(done) if done.tasks_created > 0 => {
+                    tracing::info!(tasks = done.tasks_created, "intake tasks caught up")
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "intake catch-up failed; retrying next minute")
+                }
+            }
+        }
+    });
+}
+
 async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
     spawn_escalation_job(service.clone());
+    spawn_intake(service.clone());
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;

@@ -46,6 +46,25 @@ pub struct FileSettings {
     /// PEM certificate chain and private key: `serve` then speaks HTTPS itself.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Intake (self-service reports): submissions waiting for the writer at
+    /// most (beyond, 503 at once), how long the writer waits to fill a batch
+    /// (microseconds), and the most submissions per transaction.
+    pub intake_queue_capacity: Option<usize>,
+    pub intake_batch_window_micros: Option<u64>,
+    pub intake_batch_max: Option<usize>,
+    /// A temperature at or above this (°C) becomes a fever follow-up task.
+    pub intake_fever_celsius: Option<f64>,
+    /// The plausible range of a temperature reading (°C).
+    pub intake_temperature_min: Option<f64>,
+    pub intake_temperature_max: Option<f64>,
+    /// How long a resident stays identified (minutes).
+    pub intake_pass_minutes: Option<i64>,
+    /// Public routes: requests in flight at once (beyond, 503), timeout,
+    /// and the per-client-address rate (0: off) and burst.
+    pub public_concurrency: Option<usize>,
+    pub public_timeout_seconds: Option<u64>,
+    pub public_rate_per_client: Option<u32>,
+    pub public_burst_per_client: Option<u32>,
     /// A task catalogue (JSON, the shape of `epigrid defaults catalogue`)
     /// replacing the built-in epidemic catalogue.
     pub catalogue_file: Option<PathBuf>,
@@ -193,6 +212,7 @@ impl Resolved {
         }
         settings.tasks.catalogue = self.catalogue()?;
         settings.tasks.calendar = self.calendar()?;
+        self.apply_intake(&mut settings.intake)?;
         for tag in &self.file.extra_tags {
             settings.extra_tags.push(
                 epigrid_domain::Tag::parse(tag.trim())
@@ -242,6 +262,49 @@ impl Resolved {
             config.emergency_days.insert(date);
         }
         WorkCalendar::new(config).context("emergency_days")
+    }
+}
+
+impl Resolved {
+    fn apply_intake(
+        &self,
+        intake: &mut epigrid_service::intake::IntakeSettings,
+    ) -> anyhow::Result<()> {
+        let f = &self.file;
+        if let Some(n) = f.intake_queue_capacity {
+            intake.queue_capacity = usize::try_from(positive("intake_queue_capacity", n as i64)?)?;
+        }
+        if let Some(micros) = f.intake_batch_window_micros {
+            intake.batch_window = std::time::Duration::from_micros(micros);
+        }
+        if let Some(n) = f.intake_batch_max {
+            intake.batch_max = usize::try_from(positive("intake_batch_max", n as i64)?)?;
+        }
+        let rules = &mut intake.rules;
+        rules.fever_at = f.intake_fever_celsius.unwrap_or(rules.fever_at);
+        rules.temperature_min = f.intake_temperature_min.unwrap_or(rules.temperature_min);
+        rules.temperature_max = f.intake_temperature_max.unwrap_or(rules.temperature_max);
+        if !(rules.temperature_min < rules.fever_at && rules.fever_at < rules.temperature_max) {
+            bail!(
+                "intake temperatures must satisfy temperature_min < fever_celsius < temperature_max"
+            );
+        }
+        if let Some(minutes) = f.intake_pass_minutes {
+            intake.pass_lifetime = chrono_minutes(minutes)?;
+        }
+        let public = &mut intake.public;
+        if let Some(n) = f.public_concurrency {
+            public.concurrency = usize::try_from(positive("public_concurrency", n as i64)?)?;
+        }
+        if let Some(seconds) = f.public_timeout_seconds {
+            public.timeout = std::time::Duration::from_secs(positive(
+                "public_timeout_seconds",
+                seconds as i64,
+            )? as u64);
+        }
+        public.rate_per_client = f.public_rate_per_client.unwrap_or(public.rate_per_client);
+        public.burst_per_client = f.public_burst_per_client.unwrap_or(public.burst_per_client);
+        Ok(())
     }
 }
 

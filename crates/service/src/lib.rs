@@ -8,11 +8,13 @@ pub mod crypto;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod intake;
 pub mod field_work;
 pub mod navigation;
 pub mod photos;
 pub mod privacy;
 pub mod registry;
+pub mod selfservice;
 pub mod tasks;
 pub mod views;
 
@@ -78,6 +80,8 @@ pub struct Settings {
     pub unmask_roles: Vec<Role>,
     /// The closed loop's catalogue, calendar, dispatch and escalation rules.
     pub tasks: tasks::TaskSettings,
+    /// Self-service intake: rules, queue and batching, passes.
+    pub intake: intake::IntakeSettings,
     /// Limits on photos attached to task steps.
     pub photos: photos::PhotoSettings,
 }
@@ -129,6 +133,7 @@ impl Default for Settings {
             argon2: Argon2Settings::default(),
             unmask_roles: Role::ALL.into_iter().filter(|r| r.allows(Action::Unmask)).collect(),
             tasks: tasks::TaskSettings::default(),
+            intake: intake::IntakeSettings::default(),
             photos: photos::PhotoSettings::default(),
         }
     }
@@ -137,13 +142,23 @@ impl Default for Settings {
 #[derive(Debug, Clone)]
 pub struct Service {
     store: Arc<dyn Store>,
+    /// The intake queue and the key self-service tokens are signed with.
+    intake: Arc<intake::IntakeEngine>,
     cipher: FieldCipher,
     settings: Arc<Settings>,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, cipher: FieldCipher, settings: Settings) -> Self {
-        Self { store, cipher, settings: Arc::new(settings) }
+        // A sub-key for building tokens and resident passes, derived (HMAC
+        // as a PRF) from the blind-index key, so it too comes from the one
+        // configured secret and can neither decrypt nor index anything.
+        let intake_key: [u8; 32] = cipher
+            .blind_index("epigrid intake token key", "v1")
+            .try_into()
+            .expect("an HMAC-SHA256 is 32 bytes");
+        let intake = Arc::new(intake::IntakeEngine::new(intake_key));
+        Self { store, intake, cipher, settings: Arc::new(settings) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -8,12 +8,17 @@
 
 pub mod audit_chain;
 pub mod import;
+pub mod intake;
 mod records;
 pub mod photos;
 pub mod tasks;
 
 pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
 pub use import::{ImportChunk, ImportJobRecord, ImportStore};
+pub use intake::{
+    GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, ReportQuery, ReportRecord,
+    ReportedResident,
+};
 pub use records::*;
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
 pub use tasks::{
@@ -42,7 +47,7 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait Store: ImportStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: IntakeStore + ImportStore + Send + Sync + std::fmt::Debug + 'static {
     /// Backend name for logs and test output: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod i18n;
 pub mod pages;
+pub mod public_api;
 
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes().merge(public_api::routes(&state)))
         .merge(pages::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -4,6 +4,7 @@
 mod audit;
 mod audit_page;
 mod demo;
+mod intake;
 mod login_limits;
 mod logs;
 mod pages;

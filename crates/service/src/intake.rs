@@ -1,0 +1,833 @@
+//! The intake path (DESIGN.md "Intake under load"): every self-service and
+//! door-to-door submission goes into one bounded queue; one writer task
+//! takes whatever has arrived (waiting at most `batch_window` for more, up to
+//! `batch_max`) and commits it as ONE transaction; each caller is answered
+//! only after that commit, so an acknowledged report is durable
+//! (`synchronous=FULL` on SQLite, a committed transaction on PostgreSQL).
+//!
+//! - A full queue is refused at once (`ServiceError::Unavailable`, which the
+//!   web layer answers with 503 and `Retry-After`): memory stays bounded and
+//!   the server never slows to a crawl.
+//! - Idempotency keys are unique in the store (scoped to the household), so
+//!   a retry, a double tap, a duplicate in the same batch or a retry after a
+//!   restart all get the original reference and store nothing.
+//! - Tasks the rules call for (fever, help, arrival) are created after the
+//!   commit, off the writer's path, with keys derived from the report id; a
+//!   report keeps `tasks_pending` until they exist, and a catch-up pass (at
+//!   start and every minute) creates whatever a crash left out.
+//! - Audit: ONE chained entry per batch, in the batch's own transaction,
+//!   with counts only (no personal data). One entry per submission would
+//!   take the audit chain's lock and hash once per report, halving the
+//!   throughput target; the reports themselves are append-only records of
+//!   who (household or account), what and when.
+
+use std::sync::OnceLock;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, NaiveDate, SubsecRound, TimeZone, Utc};
+use epigrid_domain::intake::{
+    Arrival, FieldError, HealthEntry, HelpRequest, IntakeRules, Submission, SubmissionKind,
+    VolunteerOffer, WorkSubject, check_idempotency_key, reference,
+};
+use epigrid_domain::mask::mask_name;
+use epigrid_domain::tasks::{EventState, Source, Subject};
+use epigrid_domain::{Action, AreaKind, AreaPath, Role, Scope};
+use epigrid_store::{
+    AuditRecord, IntakeOutcome, IntakeWrite, ReportRecord, ReportedResident, StoreError,
+    TaskHistoryRecord, TaskRecord,
+};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::audit::Target;
+use crate::selfservice::{IdentifyLimits, ResidentPass, household_actor_name};
+use crate::{Actor, Service, ServiceError, ServiceResult};
+
+/// Intake's configuration.
+#[derive(Debug, Clone)]
+pub struct IntakeSettings {
+    pub rules: IntakeRules,
+    /// Submissions waiting for the writer at most; beyond, 503 at once.
+    pub queue_capacity: usize,
+    /// How long the writer waits for more after the first of a batch. Zero:
+    /// take only what is already queued (batches still grow under load,
+    /// because submissions queue while the previous commit runs).
+    pub batch_window: StdDuration,
+    /// Most submissions per transaction.
+    pub batch_max: usize,
+    /// How long a resident pass stays valid.
+    pub pass_lifetime: chrono::Duration,
+    pub identify_limits: IdentifyLimits,
+    /// Limits the web layer puts on the public routes.
+    pub public: PublicLimits,
+}
+
+/// Overload protection of the public (self-service) routes.
+#[derive(Debug, Clone)]
+pub struct PublicLimits {
+    /// Requests in flight at once; beyond, 503 at once (load shedding).
+    pub concurrency: usize,
+    /// A request taking longer is answered 503.
+    pub timeout: StdDuration,
+    /// Requests per second per client address, sustained (0: no limit).
+    /// Generous by default: a compound's residents often share one address
+    /// behind carrier NAT.
+    pub rate_per_client: u32,
+    pub burst_per_client: u32,
+}
+
+impl Default for PublicLimits {
+    fn default() -> Self {
+        Self {
+            concurrency: 1024,
+            timeout: StdDuration::from_secs(10),
+            rate_per_client: 50,
+            burst_per_client: 200,
+        }
+    }
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self {
+            rules: IntakeRules::default(),
+            queue_capacity: 4096,
+            batch_window: StdDuration::from_micros(500),
+            batch_max: 512,
+            pass_lifetime: chrono::Duration::hours(2),
+            identify_limits: IdentifyLimits::default(),
+            public: PublicLimits::default(),
+        }
+    }
+}
+
+/// One queued submission and where to send its answer.
+struct Job {
+    write: IntakeWrite,
+    reply: oneshot::Sender<ServiceResult<IntakeOutcome>>,
+}
+
+/// The queue's sending side, started on first use (inside the runtime that
+/// serves requests), and the key tokens are signed with.
+pub struct IntakeEngine {
+    sender: OnceLock<mpsc::Sender<Job>>,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for IntakeEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntakeEngine").field("started", &self.sender.get().is_some()).finish()
+    }
+}
+
+impl IntakeEngine {
+    /// `key` signs building tokens and resident passes.
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { sender: OnceLock::new(), key }
+    }
+}
+
+/// What a submission answers: the reference to show, and whether this was a
+/// replay of an earlier submission (nothing new stored).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Receipt {
+    pub reference: String,
+    pub replayed: bool,
+}
+
+impl From<IntakeOutcome> for Receipt {
+    fn from(outcome: IntakeOutcome) -> Self {
+        match outcome {
+            IntakeOutcome::Stored { reference, .. } => Self { reference, replayed: false },
+            IntakeOutcome::Duplicate { reference, .. } => Self { reference, replayed: true },
+        }
+    }
+}
+
+/// A daily health entry as a form sends it (strings, so "abc" is named as
+/// the temperature's fault, not as a JSON error).
+#[derive(Debug, Clone, Default)]
+pub struct HealthEntryForm {
+    pub resident_id: Uuid,
+    pub temperature: String,
+    pub symptoms: Vec<String>,
+    pub whereabouts: String,
+}
+
+/// The four forms.
+#[derive(Debug, Clone)]
+pub enum SubmissionForm {
+    Health {
+        entries: Vec<HealthEntryForm>,
+    },
+    Arrival {
+        resident_id: Uuid,
+        origin: String,
+        arrived_on: String,
+        travel: String,
+        note: Option<String>,
+    },
+    Help {
+        resident_id: Option<Uuid>,
+        kind: String,
+        urgency: String,
+        note: Option<String>,
+    },
+    Volunteer {
+        resident_id: Uuid,
+        skills: Vec<String>,
+        availability: Vec<String>,
+        note: Option<String>,
+    },
+}
+
+/// A grid worker's report for a household at the door.
+#[derive(Debug, Clone)]
+pub enum StaffHealthForm {
+    /// "Whole household normal" in one tap: every member, 36.5 °C, no
+    /// symptoms, at home.
+    WholeHouseholdNormal,
+    Entries(Vec<HealthEntryForm>),
+}
+
+/// A resident in the "not reported today" list.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreportedResident {
+    pub id: Uuid,
+    pub masked_name: String,
+    pub household_id: Uuid,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreportedPage {
+    pub grid_id: Uuid,
+    pub day: NaiveDate,
+    pub residents: Vec<UnreportedResident>,
+    /// Keyset cursor for the next page (`after`), absent on the last page.
+    pub next_after: Option<Uuid>,
+    pub residents_total: i64,
+    pub residents_reported: i64,
+    /// `residents_reported / residents_total`, 0 when the grid is empty.
+    pub reported_share: f64,
+}
+
+/// Today's reporting of one grid, for dashboards and maps.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct GridReporting {
+    pub grid_id: Uuid,
+    pub residents: i64,
+    pub reported: i64,
+    pub share: f64,
+    pub flagged: i64,
+    pub arrivals: i64,
+    pub help_requests: i64,
+}
+
+/// What one catch-up pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CatchUp {
+    pub reports: u32,
+    pub tasks_created: u32,
+}
+
+fn invalid(error: FieldError) -> ServiceError {
+    ServiceError::Invalid { field: error.field, code: error.code }
+}
+
+fn share(part: i64, whole: i64) -> f64 {
+    if whole <= 0 { 0.0 } else { (part as f64 / whole as f64).min(1.0) }
+}
+
+fn validate_entries(
+    entries: &[HealthEntryForm],
+    members: &[Uuid],
+    rules: &IntakeRules,
+) -> ServiceResult<Vec<HealthEntry>> {
+    if entries.is_empty() {
+        return Err(ServiceError::invalid("entries", "intake.entries_required"));
+    }
+    let mut seen = Vec::with_capacity(entries.len());
+    let mut parsed = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let at = format!("entries[{i}]");
+        if !members.contains(&e.resident_id) {
+            return Err(ServiceError::invalid(format!("{at}.resident_id"), "intake.not_a_member"));
+        }
+        if seen.contains(&e.resident_id) {
+            return Err(ServiceError::invalid(format!("{at}.resident_id"), "intake.member_twice"));
+        }
+        seen.push(e.resident_id);
+        parsed.push(
+            HealthEntry::new(e.resident_id, &e.temperature, &e.symptoms, &e.whereabouts, rules)
+                .map_err(|err| invalid(err.within(&at)))?,
+        );
+    }
+    Ok(parsed)
+}
+
+impl Service {
+    pub(crate) fn intake_key(&self) -> &[u8; 32] {
+        &self.intake_engine().key
+    }
+
+    fn intake_rules(&self) -> &IntakeRules {
+        &self.settings().intake.rules
+    }
+
+    /// Validates a resident's form against the pass's household.
+    fn validate_form(&self, form: SubmissionForm, members: &[Uuid]) -> ServiceResult<Submission> {
+        let rules = self.intake_rules();
+        let member = |field: &str, id: Uuid| {
+            if members.contains(&id) {
+                Ok(id)
+            } else {
+                Err(ServiceError::invalid(field, "intake.not_a_member"))
+            }
+        };
+        Ok(match form {
+            SubmissionForm::Health { entries } => {
+                Submission::Health { entries: validate_entries(&entries, members, rules)? }
+            }
+            SubmissionForm::Arrival { resident_id, origin, arrived_on, travel, note } => {
+                let id = member("resident_id", resident_id)?;
+                Submission::Arrival(
+                    Arrival::new(
+                        id,
+                        &origin,
+                        &arrived_on,
+                        &travel,
+                        note.as_deref(),
+                        self.today(),
+                        rules,
+                    )
+                    .map_err(invalid)?,
+                )
+            }
+            SubmissionForm::Help { resident_id, kind, urgency, note } => {
+                let id = resident_id.map(|id| member("resident_id", id)).transpose()?;
+                Submission::Help(
+                    HelpRequest::new(id, &kind, &urgency, note.as_deref(), rules)
+                        .map_err(invalid)?,
+                )
+            }
+            SubmissionForm::Volunteer { resident_id, skills, availability, note } => {
+                let id = member("resident_id", resident_id)?;
+                Submission::Volunteer(
+                    VolunteerOffer::new(id, &skills, &availability, note.as_deref(), rules)
+                        .map_err(invalid)?,
+                )
+            }
+        })
+    }
+
+    /// A resident's submission, authorised by their pass (verified by the
+    /// caller with `verify_pass`). Answers after the batch holding it has
+    /// committed.
+    pub async fn submit(
+        &self,
+        pass: &ResidentPass,
+        form: SubmissionForm,
+        idempotency_key: &str,
+    ) -> ServiceResult<Receipt> {
+        let key = check_idempotency_key(idempotency_key).map_err(invalid)?;
+        let submission = self.validate_form(form, &pass.members)?;
+        let write =
+            self.intake_write(pass.household_id, pass.path, submission, key, "resident", None)?;
+        self.enqueue(write).await.map(Receipt::from)
+    }
+
+    /// A grid worker's health report for a household in their scope: the
+    /// whole household normal in one call, or entries per person.
+    pub async fn staff_health_report(
+        &self,
+        actor: &Actor,
+        household_id: Uuid,
+        form: StaffHealthForm,
+        idempotency_key: &str,
+    ) -> ServiceResult<Receipt> {
+        actor.require(Action::WriteResidents)?;
+        let key = check_idempotency_key(idempotency_key).map_err(invalid)?;
+        let household = self
+            .store()
+            .get_household(household_id)
+            .await?
+            .filter(|h| actor.covers(&h.path))
+            .ok_or(ServiceError::NotFound)?;
+        let members: Vec<Uuid> = self
+            .store()
+            .search_residents(&epigrid_store::ResidentQuery {
+                household_id: Some(household_id),
+                limit: epigrid_store::MAX_PAGE,
+                ..Default::default()
+            })
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let entries = match form {
+            StaffHealthForm::WholeHouseholdNormal => {
+                if members.is_empty() {
+                    return Err(ServiceError::invalid("entries", "intake.household_empty"));
+                }
+                members.iter().copied().map(HealthEntry::normal).collect()
+            }
+            StaffHealthForm::Entries(entries) => {
+                validate_entries(&entries, &members, self.intake_rules())?
+            }
+        };
+        let write = self.intake_write(
+            household.id,
+            household.path,
+            Submission::Health { entries },
+            key,
+            "staff",
+            actor.user_id,
+        )?;
+        self.enqueue(write).await.map(Receipt::from)
+    }
+
+    fn intake_write(
+        &self,
+        household_id: Uuid,
+        path: AreaPath,
+        submission: Submission,
+        key: &str,
+        source: &str,
+        actor_account_id: Option<Uuid>,
+    ) -> ServiceResult<IntakeWrite> {
+        if path.grid.is_none() || path.community.is_none() {
+            // Households always hang under a unit, so this is a corrupt registry.
+            return Err(ServiceError::Internal("household without a grid".into()));
+        }
+        let rules = self.intake_rules();
+        let id = Uuid::now_v7();
+        let day = self.today();
+        let kind = submission.kind();
+        let (flagged, residents) = match &submission {
+            Submission::Health { entries } => (
+                entries.iter().filter(|e| e.needs_follow_up(rules)).count(),
+                entries.iter().map(|e| ReportedResident { resident_id: e.resident_id }).collect(),
+            ),
+            _ => (0, Vec::new()),
+        };
+        let report = ReportRecord {
+            id,
+            kind: kind.as_str().to_owned(),
+            household_id,
+            path,
+            day,
+            created_at: self.now().trunc_subsecs(6),
+            // Scoped to the household, so one family's key can never answer
+            // with another family's reference.
+            idempotency_key: format!("{household_id}:{key}"),
+            reference: reference(kind, day, id),
+            source: source.to_owned(),
+            actor_account_id,
+            payload: serde_json::to_string(&submission)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            flagged: u32::try_from(flagged).unwrap_or(u32::MAX),
+            tasks_pending: !submission.work(household_id, rules).is_empty(),
+        };
+        Ok(IntakeWrite { report, residents })
+    }
+
+    fn intake_engine(&self) -> &IntakeEngine {
+        &self.intake
+    }
+
+    /// Queues a write and waits for its batch to commit. A full queue is
+    /// refused at once.
+    async fn enqueue(&self, write: IntakeWrite) -> ServiceResult<IntakeOutcome> {
+        let sender = self.intake_engine().sender.get_or_init(|| self.start_writer());
+        let (reply, answer) = oneshot::channel();
+        sender.try_send(Job { write, reply }).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => {
+                metrics_full();
+                ServiceError::Unavailable
+            }
+            mpsc::error::TrySendError::Closed(_) => ServiceError::Unavailable,
+        })?;
+        answer.await.map_err(|_| ServiceError::Unavailable)?
+    }
+
+    fn start_writer(&self) -> mpsc::Sender<Job> {
+        let settings = &self.settings().intake;
+        let (sender, receiver) = mpsc::channel(settings.queue_capacity.max(1));
+        // The writer holds a clone of the service (for the store and task
+        // creation); the service holds the sender, so the writer lives as
+        // long as the runtime that runs it.
+        tokio::spawn(writer(self.clone(), receiver));
+        sender
+    }
+
+    /// Starts the writer now rather than at the first submission (`serve`
+    /// calls this so the first resident does not pay for it).
+    pub fn start_intake(&self) {
+        self.intake_engine().sender.get_or_init(|| self.start_writer());
+    }
+
+    /// Creates the tasks of stored reports, then clears their flag.
+    async fn create_report_tasks(&self, reports: &[ReportRecord]) -> ServiceResult<u32> {
+        let mut created = 0;
+        let mut done = Vec::with_capacity(reports.len());
+        for report in reports {
+            let submission: Submission = serde_json::from_str(&report.payload)
+                .map_err(|e| ServiceError::Internal(format!("stored submission: {e}")))?;
+            for item in submission.work(report.household_id, self.intake_rules()) {
+                if self.create_intake_task(report, item).await? {
+                    created += 1;
+                }
+            }
+            done.push(report.id);
+        }
+        self.store().clear_tasks_pending(&done).await?;
+        Ok(created)
+    }
+
+    /// One task for one work item of a report; `false` when it already
+    /// existed (its key is derived from the report and subject).
+    async fn create_intake_task(
+        &self,
+        report: &ReportRecord,
+        item: epigrid_domain::intake::WorkItem,
+    ) -> ServiceResult<bool> {
+        let (subject, subject_id) = match item.subject {
+            WorkSubject::Resident(id) => (Subject::Resident(id), id),
+            WorkSubject::Household(id) => (Subject::Household(id), id),
+        };
+        let key = format!("intake:{}:{}", report.id, subject_id);
+        if self.store().get_task_by_idempotency_key(&key).await?.is_some() {
+            return Ok(false);
+        }
+        let source = match report.actor_account_id {
+            Some(account_id) => Source::Staff { account_id },
+            None => Source::Resident {
+                resident_id: match item.subject {
+                    WorkSubject::Resident(id) => Some(id),
+                    WorkSubject::Household(_) => None,
+                },
+            },
+        };
+        let now = self.now().trunc_subsecs(6);
+        let state = EventState::Reported;
+        let stage = state.stage();
+        let task = TaskRecord {
+            id: Uuid::now_v7(),
+            category: item.category.to_owned(),
+            priority: item.priority,
+            state,
+            source_kind: source.kind_str().to_owned(),
+            source_detail: serde_json::to_string(&source)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            subject_kind: subject.kind_str().to_owned(),
+            subject_id,
+            path: report.path,
+            assignee_account_id: None,
+            reserve_pool_community_id: None,
+            stage,
+            stage_started_at: Some(now),
+            stage_deadline: stage.map(|s| self.intake_stage_deadline(item, s, now)),
+            escalation_level: 0,
+            filed_at: None,
+            handled_at: None,
+            handled_by: None,
+            handle_deadline: None,
+            handling_seconds: None,
+            closed_at: None,
+            reopened: 0,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            idempotency_key: Some(key),
+        };
+        let first = TaskHistoryRecord {
+            id: Uuid::now_v7(),
+            task_id: task.id,
+            community_id: report.path.community.unwrap_or_default(),
+            transition: "report".into(),
+            from_state: None,
+            to_state: state,
+            actor_account_id: report.actor_account_id,
+            actor_name: household_actor_name(report.household_id),
+            at: now,
+            note: Some(format!("{} {}", report.kind, report.reference)),
+            idempotency_key: None,
+        };
+        match self.store().insert_task(&task, &first).await {
+            Ok(()) => {}
+            // The catch-up pass and the writer raced: the other one made it.
+            Err(StoreError::Conflict { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(
+            &Actor::system(),
+            "task.report",
+            Some(Target { kind: "task", id: task.id, path: Some(&task.path) }),
+            "ok",
+            json!({ "category": task.category, "priority": task.priority.as_str(),
+                    "subject_kind": task.subject_kind, "subject_id": task.subject_id,
+                    "intake_report": report.id }),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// The verification deadline of an intake task, as `report_event`
+    /// computes it: the catalogue's limit, on the working calendar, in
+    /// local time.
+    fn intake_stage_deadline(
+        &self,
+        item: epigrid_domain::intake::WorkItem,
+        stage: epigrid_domain::tasks::Stage,
+        start: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let tasks = &self.settings().tasks;
+        let limit = match tasks.catalogue.get(item.category) {
+            Some(c) => c.limit(stage, item.priority),
+            None => tasks.catalogue.default_limits().get(stage).for_priority(item.priority),
+        };
+        let offset = self.settings().time_zone_offset;
+        let local = start.with_timezone(&offset).naive_local();
+        let due = limit.deadline_from(local, &tasks.calendar);
+        offset
+            .from_local_datetime(&due)
+            .single()
+            .map_or_else(|| due.and_utc() - offset, |d| d.with_timezone(&Utc))
+    }
+
+    /// Creates every task a stored report still waits for: run at start and
+    /// every minute, so a crash between a commit and its tasks loses nothing.
+    pub async fn intake_catch_up(&self) -> ServiceResult<CatchUp> {
+        const PAGE: u32 = 200;
+        let mut counts = CatchUp::default();
+        let mut after = None;
+        loop {
+            let page = self.store().reports_pending_tasks(after, PAGE).await?;
+            after = page.last().map(|r| r.id);
+            counts.reports += u32::try_from(page.len()).unwrap_or(u32::MAX);
+            counts.tasks_created += self.create_report_tasks(&page).await?;
+            if page.len() < PAGE as usize {
+                return Ok(counts);
+            }
+        }
+    }
+
+    /// Residents of a grid with no health report today, names masked, a
+    /// page at a time, with the share reported (from the day's counter).
+    pub async fn unreported_today(
+        &self,
+        actor: &Actor,
+        grid_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> ServiceResult<UnreportedPage> {
+        actor.require(Action::ReadResidents)?;
+        let grid = self
+            .store()
+            .get_area(grid_id)
+            .await?
+            .filter(|a| a.kind == AreaKind::Grid && actor.covers(&a.path))
+            .ok_or(ServiceError::NotFound)?;
+        let day = self.today();
+        let limit = epigrid_store::page_size(if limit == 0 { 50 } else { limit });
+        let page = self.store().unreported_residents(grid.id, day, after, limit).await?;
+        let counter = self.store().grid_day_counters(&[grid.id], day).await?;
+        let reported = counter.first().map_or(0, |c| c.residents_reported);
+        let total = self
+            .store()
+            .level_counts(Some(Scope { kind: AreaKind::Grid, area_id: grid.id }))
+            .await?
+            .residents;
+        let next_after =
+            (page.len() == limit as usize).then(|| page.last().map(|r| r.id)).flatten();
+        Ok(UnreportedPage {
+            grid_id: grid.id,
+            day,
+            residents: page
+                .iter()
+                .map(|r| UnreportedResident {
+                    id: r.id,
+                    masked_name: mask_name(r.name.as_str()),
+                    household_id: r.household_id,
+                })
+                .collect(),
+            next_after,
+            residents_total: total,
+            residents_reported: reported,
+            reported_share: share(reported, total),
+        })
+    }
+
+    /// Today's reporting per grid within the actor's scope: residents (from
+    /// the registry's grouped figures) against the day's counters, O(grids).
+    pub async fn reporting_by_grid(&self, actor: &Actor) -> ServiceResult<Vec<GridReporting>> {
+        actor.require(Action::ReadAreas)?;
+        if actor.role == Role::Volunteer && actor.user_id.is_some() {
+            return Err(ServiceError::Forbidden);
+        }
+        let figures = self.store().area_figures(actor.scope, AreaKind::Grid).await?;
+        let grids: Vec<Uuid> = figures.iter().map(|f| f.area_id).collect();
+        let mut counters = Vec::new();
+        for chunk in grids.chunks(500) {
+            counters.extend(self.store().grid_day_counters(chunk, self.today()).await?);
+        }
+        Ok(figures
+            .iter()
+            .map(|f| {
+                let c =
+                    counters.iter().find(|c| c.grid_id == f.area_id).copied().unwrap_or_default();
+                GridReporting {
+                    grid_id: f.area_id,
+                    residents: f.residents,
+                    reported: c.residents_reported,
+                    share: share(c.residents_reported, f.residents),
+                    flagged: c.flagged,
+                    arrivals: c.arrivals,
+                    help_requests: c.help_requests,
+                }
+            })
+            .collect())
+    }
+
+    /// A household's submissions, for staff in scope (newest last).
+    pub async fn household_reports(
+        &self,
+        actor: &Actor,
+        household_id: Uuid,
+    ) -> ServiceResult<Vec<ReportRecord>> {
+        actor.require(Action::ReadResidents)?;
+        self.store()
+            .get_household(household_id)
+            .await?
+            .filter(|h| actor.covers(&h.path))
+            .ok_or(ServiceError::NotFound)?;
+        Ok(self
+            .store()
+            .list_reports(&epigrid_store::ReportQuery {
+                household_id: Some(household_id),
+                limit: epigrid_store::MAX_PAGE,
+                ..Default::default()
+            })
+            .await?)
+    }
+}
+
+fn metrics_full() {
+    tracing::debug!("intake queue full: refused");
+}
+
+/// The writer: batches, commits, answers, then hands new reports to task
+/// creation off its own path.
+async fn writer(service: Service, mut receiver: mpsc::Receiver<Job>) {
+    let settings = service.settings().intake.clone();
+    let max = settings.batch_max.max(1);
+    let mut batch: Vec<Job> = Vec::with_capacity(max);
+    while let Some(first) = receiver.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + settings.batch_window;
+        while batch.len() < max {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(mpsc::error::TryRecvError::Empty) if !settings.batch_window.is_zero() => {
+                    match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                        Ok(Some(job)) => batch.push(job),
+                        _ => break,
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        commit(&service, &mut batch).await;
+    }
+}
+
+/// Commits a batch and answers each caller. A batch that fails for a
+/// reason other than the database being unavailable is retried one
+/// submission at a time, so one bad row cannot fail its neighbours.
+async fn commit(service: &Service, batch: &mut Vec<Job>) {
+    let writes: Vec<IntakeWrite> = batch.iter().map(|j| j.write.clone()).collect();
+    let audit = batch_audit(service, &writes);
+    match service.store().write_intake_batch(&writes, Some(&audit)).await {
+        Ok(outcomes) => answer(service, batch.drain(..), outcomes),
+        Err(StoreError::Unavailable(detail)) => {
+            tracing::warn!(%detail, size = batch.len(), "intake batch: store unavailable");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(ServiceError::Unavailable));
+            }
+        }
+        Err(error) if batch.len() > 1 => {
+            tracing::warn!(%error, size = batch.len(), "intake batch failed; retrying one by one");
+            for job in batch.drain(..) {
+                let one = [job.write.clone()];
+                let audit = batch_audit(service, &one);
+                match service.store().write_intake_batch(&one, Some(&audit)).await {
+                    Ok(outcomes) => answer(service, std::iter::once(job), outcomes),
+                    Err(error) => {
+                        let _ = job.reply.send(Err(error.into()));
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            for job in batch.drain(..) {
+                let _ =
+                    job.reply.send(Err(ServiceError::from(StoreError::Other(error.to_string()))));
+            }
+        }
+    }
+}
+
+fn answer(service: &Service, jobs: impl Iterator<Item = Job>, outcomes: Vec<IntakeOutcome>) {
+    let mut needing_tasks = Vec::new();
+    for (job, outcome) in jobs.zip(outcomes) {
+        if matches!(outcome, IntakeOutcome::Stored { .. }) && job.write.report.tasks_pending {
+            needing_tasks.push(job.write.report.clone());
+        }
+        // The caller may have gone (timeout, closed connection): the report
+        // is stored all the same, and a retry gets its reference.
+        let _ = job.reply.send(Ok(outcome));
+    }
+    if !needing_tasks.is_empty() {
+        let service = service.clone();
+        tokio::spawn(async move {
+            if let Err(error) = service.create_report_tasks(&needing_tasks).await {
+                tracing::warn!(%error, "intake tasks not created; the catch-up pass will retry");
+            }
+        });
+    }
+}
+
+/// One audit entry for a batch: counts by kind and source, no personal data.
+fn batch_audit(service: &Service, writes: &[IntakeWrite]) -> AuditRecord {
+    let mut by_kind = serde_json::Map::new();
+    for kind in SubmissionKind::ALL {
+        let n = writes.iter().filter(|w| w.report.kind == kind.as_str()).count();
+        if n > 0 {
+            by_kind.insert(kind.as_str().to_owned(), json!(n));
+        }
+    }
+    let staff = writes.iter().filter(|w| w.report.source == "staff").count();
+    let communities: std::collections::BTreeSet<Uuid> =
+        writes.iter().filter_map(|w| w.report.path.community).collect();
+    AuditRecord {
+        id: Uuid::now_v7(),
+        at: service.now(),
+        actor_user_id: None,
+        actor_name: "intake".into(),
+        actor_role: None,
+        action: "intake.batch".into(),
+        target_kind: None,
+        target_id: None,
+        // The community when the whole batch lies in one, so a community
+        // admin's audit view shows its own residents' batches.
+        community_id: (communities.len() == 1).then(|| communities.into_iter().next()).flatten(),
+        client_addr: None,
+        outcome: "ok".into(),
+        detail: json!({ "submissions": writes.len(), "kinds": by_kind, "by_staff": staff,
+                        "first_report": writes.first().map(|w| w.report.id),
+                        "last_report": writes.last().map(|w| w.report.id) })
+        .to_string(),
+    }
+}

@@ -1,0 +1,312 @@
+// The `IntakeStore` implementation both SQL backends share (issue #6).
+//
+// Included with `include!` after `sql_store.rs`, so it uses that file's
+// helpers (`get`, `read_path`, `map_error`, `begin_audit_append`,
+// `append_chained`, `resident_from_row`, …) and the same SQL on both
+// backends. Kept in its own file so intake work never conflicts with edits
+// to the registry and task queries.
+
+use epigrid_store::{
+    GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, ReportQuery, ReportRecord,
+};
+
+const REPORT_COLUMNS: &str = "id, kind, household_id, sub_district_id, community_id, grid_id, \
+    building_id, unit_id, day, created_at, idempotency_key, reference, source, \
+    actor_account_id, payload, flagged, tasks_pending";
+const COUNTER_COLUMNS: &str = "grid_id, community_id, day, residents_reported, health_reports, \
+    flagged, arrivals, help_requests, volunteer_offers";
+
+fn report_from_row(row: &DbRow) -> StoreResult<ReportRecord> {
+    let flagged: i32 = get(row, "flagged")?;
+    Ok(ReportRecord {
+        id: get(row, "id")?,
+        kind: get(row, "kind")?,
+        household_id: get(row, "household_id")?,
+        path: read_path(row)?,
+        day: get(row, "day")?,
+        created_at: get(row, "created_at")?,
+        idempotency_key: get(row, "idempotency_key")?,
+        reference: get(row, "reference")?,
+        source: get(row, "source")?,
+        actor_account_id: get(row, "actor_account_id")?,
+        payload: get(row, "payload")?,
+        flagged: u32::try_from(flagged).unwrap_or(0),
+        tasks_pending: get(row, "tasks_pending")?,
+    })
+}
+
+fn counter_from_row(row: &DbRow) -> StoreResult<GridDayCounter> {
+    Ok(GridDayCounter {
+        grid_id: get(row, "grid_id")?,
+        community_id: get(row, "community_id")?,
+        day: get(row, "day")?,
+        residents_reported: get(row, "residents_reported")?,
+        health_reports: get(row, "health_reports")?,
+        flagged: get(row, "flagged")?,
+        arrivals: get(row, "arrivals")?,
+        help_requests: get(row, "help_requests")?,
+        volunteer_offers: get(row, "volunteer_offers")?,
+    })
+}
+
+/// What one batch adds to one grid's day.
+#[derive(Default)]
+struct CounterDelta {
+    community_id: Uuid,
+    residents_reported: i64,
+    health_reports: i64,
+    flagged: i64,
+    arrivals: i64,
+    help_requests: i64,
+    volunteer_offers: i64,
+}
+
+#[async_trait::async_trait]
+impl IntakeStore for SqlStore {
+    async fn write_intake_batch(
+        &self,
+        writes: &[IntakeWrite],
+        audit: Option<&AuditRecord>,
+    ) -> StoreResult<Vec<IntakeOutcome>> {
+        // With an audit summary, the transaction holds the audit chain's
+        // append lock from the start (on SQLite, `BEGIN IMMEDIATE`, which a
+        // writer wants anyway), so the batch and its entry commit together.
+        let mut tx = match audit {
+            Some(_) => begin_audit_append(&self.writer).await?,
+            None => self.writer.begin_with(AUDIT_BEGIN_SQL).await.map_err(map_error)?,
+        };
+        let insert = format!(
+            "INSERT INTO intake_reports ({REPORT_COLUMNS}) VALUES ({}) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+            placeholders(17)
+        );
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut deltas: std::collections::BTreeMap<(Uuid, NaiveDate), CounterDelta> = std::collections::BTreeMap::new();
+        for write in writes {
+            let r = &write.report;
+            let done = sqlx::query(AssertSqlSafe(insert.clone()))
+                .bind(r.id)
+                .bind(r.kind.clone())
+                .bind(r.household_id)
+                .bind(r.path.sub_district)
+                .bind(r.path.community)
+                .bind(r.path.grid)
+                .bind(r.path.building)
+                .bind(r.path.unit)
+                .bind(r.day)
+                .bind(r.created_at)
+                .bind(r.idempotency_key.clone())
+                .bind(r.reference.clone())
+                .bind(r.source.clone())
+                .bind(r.actor_account_id)
+                .bind(r.payload.clone())
+                .bind(i32::try_from(r.flagged).unwrap_or(i32::MAX))
+                .bind(r.tasks_pending)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            if done.rows_affected() == 0 {
+                let row = sqlx::query(
+                    "SELECT id, reference FROM intake_reports WHERE idempotency_key = $1",
+                )
+                .bind(r.idempotency_key.clone())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_error)?;
+                outcomes.push(IntakeOutcome::Duplicate {
+                    id: get(&row, "id")?,
+                    reference: get(&row, "reference")?,
+                });
+                continue;
+            }
+            let (Some(grid), Some(community)) = (r.path.grid, r.path.community) else {
+                return Err(StoreError::Other("an intake report needs a grid and community".into()));
+            };
+            let delta = deltas
+                .entry((grid, r.day))
+                .or_insert_with(|| CounterDelta { community_id: community, ..Default::default() });
+            match r.kind.as_str() {
+                "health" => {
+                    delta.health_reports += 1;
+                    delta.flagged += i64::from(r.flagged);
+                }
+                "arrival" => delta.arrivals += 1,
+                "help" => delta.help_requests += 1,
+                "volunteer" => delta.volunteer_offers += 1,
+                _ => {}
+            }
+            for resident in &write.residents {
+                let new = sqlx::query(
+                    "INSERT INTO intake_reported_residents (grid_id, day, resident_id, community_id) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (grid_id, day, resident_id) DO NOTHING",
+                )
+                .bind(grid)
+                .bind(r.day)
+                .bind(resident.resident_id)
+                .bind(community)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+                delta.residents_reported += i64::try_from(new.rows_affected()).unwrap_or(0);
+            }
+            outcomes.push(IntakeOutcome::Stored { id: r.id, reference: r.reference.clone() });
+        }
+        // One upsert per grid and day of the batch, not per report.
+        for ((grid, day), d) in &deltas {
+            sqlx::query(
+                "INSERT INTO intake_grid_days (grid_id, community_id, day, residents_reported, \
+                 health_reports, flagged, arrivals, help_requests, volunteer_offers) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (grid_id, day) DO UPDATE SET \
+                 residents_reported = intake_grid_days.residents_reported + excluded.residents_reported, \
+                 health_reports = intake_grid_days.health_reports + excluded.health_reports, \
+                 flagged = intake_grid_days.flagged + excluded.flagged, \
+                 arrivals = intake_grid_days.arrivals + excluded.arrivals, \
+                 help_requests = intake_grid_days.help_requests + excluded.help_requests, \
+                 volunteer_offers = intake_grid_days.volunteer_offers + excluded.volunteer_offers",
+            )
+            .bind(*grid)
+            .bind(d.community_id)
+            .bind(*day)
+            .bind(d.residents_reported)
+            .bind(d.health_reports)
+            .bind(d.flagged)
+            .bind(d.arrivals)
+            .bind(d.help_requests)
+            .bind(d.volunteer_offers)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        }
+        if let Some(entry) = audit {
+            append_chained(&mut tx, entry).await?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(outcomes)
+    }
+
+    async fn get_report(&self, id: Uuid) -> StoreResult<Option<ReportRecord>> {
+        let sql = format!("SELECT {REPORT_COLUMNS} FROM intake_reports WHERE id = $1");
+        fetch_optional_by(&self.reader, sql, id, report_from_row).await
+    }
+
+    async fn get_report_by_key(&self, key: &str) -> StoreResult<Option<ReportRecord>> {
+        let sql = format!("SELECT {REPORT_COLUMNS} FROM intake_reports WHERE idempotency_key = $1");
+        fetch_optional_by(&self.reader, sql, key.to_owned(), report_from_row).await
+    }
+
+    async fn list_reports(&self, q: &ReportQuery) -> StoreResult<Vec<ReportRecord>> {
+        let mut b =
+            QueryBuilder::<Db>::new(format!("SELECT {REPORT_COLUMNS} FROM intake_reports WHERE 1 = 1"));
+        if let Some(household) = q.household_id {
+            b.push(" AND household_id = ").push_bind(household);
+        }
+        if let Some(grid) = q.grid_id {
+            b.push(" AND grid_id = ").push_bind(grid);
+        }
+        if let Some(day) = q.day {
+            b.push(" AND day = ").push_bind(day);
+        }
+        if let Some(kind) = &q.kind {
+            b.push(" AND kind = ").push_bind(kind.clone());
+        }
+        if let Some(after) = q.after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(q.limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(report_from_row).collect()
+    }
+
+    async fn reports_pending_tasks(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<ReportRecord>> {
+        // `= TRUE` spelled as in the partial index, so both planners use it.
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {REPORT_COLUMNS} FROM intake_reports WHERE tasks_pending = TRUE"
+        ));
+        if let Some(after) = after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(limit)));
+        // The writer, not a reader: a reader of a replica (PostgreSQL) or a
+        // snapshot could miss rows the writer just committed.
+        let rows = b.build().fetch_all(&self.writer).await.map_err(map_error)?;
+        rows.iter().map(report_from_row).collect()
+    }
+
+    async fn clear_tasks_pending(&self, ids: &[Uuid]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut b = QueryBuilder::<Db>::new(
+            "UPDATE intake_reports SET tasks_pending = FALSE WHERE tasks_pending = TRUE AND id IN (",
+        );
+        push_id_list(&mut b, ids);
+        b.build().execute(&self.writer).await.map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn grid_day_counters(
+        &self,
+        grid_ids: &[Uuid],
+        day: NaiveDate,
+    ) -> StoreResult<Vec<GridDayCounter>> {
+        if grid_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {COUNTER_COLUMNS} FROM intake_grid_days WHERE day = "
+        ));
+        b.push_bind(day);
+        b.push(" AND grid_id IN (");
+        push_id_list(&mut b, grid_ids);
+        b.push(" ORDER BY grid_id");
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(counter_from_row).collect()
+    }
+
+    async fn community_day_counters(
+        &self,
+        community_id: Option<Uuid>,
+        day: NaiveDate,
+    ) -> StoreResult<Vec<GridDayCounter>> {
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {COUNTER_COLUMNS} FROM intake_grid_days WHERE day = "
+        ));
+        b.push_bind(day);
+        if let Some(community) = community_id {
+            b.push(" AND community_id = ").push_bind(community);
+        }
+        b.push(" ORDER BY grid_id");
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(counter_from_row).collect()
+    }
+
+    async fn unreported_residents(
+        &self,
+        grid_id: Uuid,
+        day: NaiveDate,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<ResidentRecord>> {
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {RESIDENT_COLUMNS} FROM residents WHERE grid_id = "
+        ));
+        b.push_bind(grid_id);
+        b.push(
+            " AND NOT EXISTS (SELECT 1 FROM intake_reported_residents x \
+             WHERE x.grid_id = residents.grid_id AND x.resident_id = residents.id AND x.day = ",
+        );
+        b.push_bind(day);
+        b.push(")");
+        if let Some(after) = after {
+            b.push(" AND id > ").push_bind(after);
+        }
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(page_size(limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(resident_from_row).collect()
+    }
+}

@@ -1,0 +1,164 @@
+//! Storage of intake (issue #6): self-service submissions (health reports,
+//! arrivals, help requests, volunteer offers) and the per-grid, per-day
+//! counters kept up to date in the same transaction as each write, so the
+//! "reported today" share costs O(grids), never a count over raw reports.
+//!
+//! The one hot method is `write_intake_batch`: the service's single intake
+//! writer hands it everything that arrived within a few milliseconds, and it
+//! commits the lot in one transaction (group commit), so a durable fsync is
+//! paid once per batch, not once per resident.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use epigrid_domain::AreaPath;
+use uuid::Uuid;
+
+use crate::{AuditRecord, ResidentRecord, StoreResult};
+
+/// One stored submission. `payload` is the validated submission as JSON
+/// (`epigrid_domain::intake::Submission`); it may hold a free-text note, but
+/// never an ID number or phone (the service builds it from typed fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRecord {
+    pub id: Uuid,
+    /// `SubmissionKind::as_str`.
+    pub kind: String,
+    pub household_id: Uuid,
+    /// The household's path (unit included); `community` and `grid` are set.
+    pub path: AreaPath,
+    /// The local date the report counts for ("today" in the configured zone).
+    pub day: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub idempotency_key: String,
+    /// Shown to the resident, e.g. `JK-20261129-7K3F9QXA`.
+    pub reference: String,
+    /// `resident` (self-service) or `staff` (a grid worker at the door).
+    pub source: String,
+    pub actor_account_id: Option<Uuid>,
+    pub payload: String,
+    /// Entries at or above the fever threshold, or with a symptom.
+    pub flagged: u32,
+    /// Tasks the rules call for and not yet created. The writer clears it
+    /// once they exist; the catch-up pass finds any left after a crash.
+    pub tasks_pending: bool,
+}
+
+/// The residents a health report covers, for the daily counters: each
+/// (grid, day, resident) counts once however often it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportedResident {
+    pub resident_id: Uuid,
+}
+
+/// One submission of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeWrite {
+    pub report: ReportRecord,
+    /// Members reported healthy-or-not today (health reports only).
+    pub residents: Vec<ReportedResident>,
+}
+
+/// What the batch did with one submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// Stored now.
+    Stored { id: Uuid, reference: String },
+    /// The idempotency key was stored before (earlier, or earlier in the same
+    /// batch): nothing was written; this is the original answer.
+    Duplicate { id: Uuid, reference: String },
+}
+
+impl IntakeOutcome {
+    pub fn reference(&self) -> &str {
+        match self {
+            Self::Stored { reference, .. } | Self::Duplicate { reference, .. } => reference,
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        match self {
+            Self::Stored { id, .. } | Self::Duplicate { id, .. } => *id,
+        }
+    }
+}
+
+/// One grid's figures for one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GridDayCounter {
+    pub grid_id: Uuid,
+    pub community_id: Uuid,
+    pub day: NaiveDate,
+    /// Distinct residents with a health entry that day.
+    pub residents_reported: i64,
+    pub health_reports: i64,
+    /// Entries with fever or a symptom.
+    pub flagged: i64,
+    pub arrivals: i64,
+    pub help_requests: i64,
+    pub volunteer_offers: i64,
+}
+
+/// Reports filter, newest last (id order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportQuery {
+    pub household_id: Option<Uuid>,
+    pub grid_id: Option<Uuid>,
+    pub day: Option<NaiveDate>,
+    pub kind: Option<String>,
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait IntakeStore: Send + Sync {
+    /// Commits a batch in ONE transaction: each report is inserted unless
+    /// its idempotency key exists (then the original id and reference come
+    /// back), the covered residents are recorded for the day, the per-grid
+    /// counters are raised by what was new, and `audit` (if given; a summary
+    /// of the batch without personal data) is appended to the chain. All or
+    /// nothing: on error nothing of the batch is stored. Outcomes are in the
+    /// order of `writes`.
+    async fn write_intake_batch(
+        &self,
+        writes: &[IntakeWrite],
+        audit: Option<&AuditRecord>,
+    ) -> StoreResult<Vec<IntakeOutcome>>;
+
+    async fn get_report(&self, id: Uuid) -> StoreResult<Option<ReportRecord>>;
+    async fn get_report_by_key(&self, key: &str) -> StoreResult<Option<ReportRecord>>;
+    async fn list_reports(&self, query: &ReportQuery) -> StoreResult<Vec<ReportRecord>>;
+
+    /// Reports whose tasks are not yet created, in id order after `after`.
+    async fn reports_pending_tasks(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<ReportRecord>>;
+    /// Marks the reports' tasks as created.
+    async fn clear_tasks_pending(&self, ids: &[Uuid]) -> StoreResult<()>;
+
+    /// The counters of `day` for the given grids (grids without a report
+    /// that day are left out).
+    async fn grid_day_counters(
+        &self,
+        grid_ids: &[Uuid],
+        day: NaiveDate,
+    ) -> StoreResult<Vec<GridDayCounter>>;
+    /// The counters of `day` for every grid of a community (or of every
+    /// community when `None`).
+    async fn community_day_counters(
+        &self,
+        community_id: Option<Uuid>,
+        day: NaiveDate,
+    ) -> StoreResult<Vec<GridDayCounter>>;
+
+    /// Residents of a grid with no health entry on `day`, in id order after
+    /// `after`: the "who has not reported today" list.
+    async fn unreported_residents(
+        &self,
+        grid_id: Uuid,
+        day: NaiveDate,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<ResidentRecord>>;
+}

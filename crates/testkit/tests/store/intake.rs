@@ -1,0 +1,149 @@
+//! Intake: batches committed in one transaction, idempotency keys within a
+//! batch and across batches, per-grid per-day counters raised on write, the
+//! "not reported" list, and the task catch-up flag.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use epigrid_store::{
+    AuditQuery, AuditRecord, IntakeOutcome, IntakeWrite, ReportQuery, ReportRecord,
+    ReportedResident, Store,
+};
+use epigrid_testkit::{Chain, household, now, resident};
+use uuid::Uuid;
+
+fn day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
+}
+
+fn write(
+    h: &epigrid_store::HouseholdRecord,
+    kind: &str,
+    key: &str,
+    residents: &[Uuid],
+    flagged: u32,
+) -> IntakeWrite {
+    let id = Uuid::now_v7();
+    IntakeWrite {
+        report: ReportRecord {
+            id,
+            kind: kind.into(),
+            household_id: h.id,
+            path: h.path,
+            day: day(),
+            created_at: now(),
+            idempotency_key: format!("{}:{key}", h.id),
+            reference: format!("JK-20261129-{}", &id.simple().to_string()[24..]),
+            source: "resident".into(),
+            actor_account_id: None,
+            payload: r#"{"kind":"health","entries":[]}"#.into(),
+            flagged,
+            tasks_pending: flagged > 0,
+        },
+        residents: residents.iter().map(|&resident_id| ReportedResident { resident_id }).collect(),
+    }
+}
+
+fn audit_entry() -> AuditRecord {
+    AuditRecord {
+        id: Uuid::now_v7(),
+        at: Utc::now(),
+        actor_user_id: None,
+        actor_name: "intake".into(),
+        actor_role: None,
+        action: "intake.batch".into(),
+        target_kind: None,
+        target_id: None,
+        community_id: None,
+        client_addr: None,
+        outcome: "ok".into(),
+        detail: r#"{"submissions":3}"#.into(),
+    }
+}
+
+epigrid_testkit::store_contract_tests! {
+    async fn a_batch_commits_reports_counters_and_its_audit_entry_together(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "Intake").await;
+        let h = household(&chain.unit, "502");
+        store.insert_household(&h).await.unwrap();
+        let (a, b) = (resident(&h, "张三"), resident(&h, "李四"));
+        store.insert_resident(&a).await.unwrap();
+        store.insert_resident(&b).await.unwrap();
+
+        let first = write(&h, "health", "key-0001", &[a.id, b.id], 1);
+        let same_key = write(&h, "health", "key-0001", &[a.id], 0);
+        let help = write(&h, "help", "key-0002", &[], 0);
+        let outcomes = store
+            .write_intake_batch(&[first.clone(), same_key, help.clone()], Some(&audit_entry()))
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 3);
+        assert_eq!(outcomes[0], IntakeOutcome::Stored { id: first.report.id, reference: first.report.reference.clone() });
+        // A duplicate within the same batch gets the first one's answer.
+        assert_eq!(outcomes[1], IntakeOutcome::Duplicate { id: first.report.id, reference: first.report.reference.clone() });
+        assert!(matches!(outcomes[2], IntakeOutcome::Stored { .. }));
+
+        // And across batches (a retry after a restart).
+        let retry = write(&h, "health", "key-0001", &[a.id, b.id], 1);
+        let again = store.write_intake_batch(&[retry], None).await.unwrap();
+        assert_eq!(again[0].reference(), first.report.reference);
+        assert_eq!(again[0].id(), first.report.id);
+
+        let stored = store.get_report(first.report.id).await.unwrap().unwrap();
+        assert_eq!(stored, first.report);
+        assert_eq!(store.get_report_by_key(&first.report.idempotency_key).await.unwrap(), Some(first.report.clone()));
+        let all = store.list_reports(&ReportQuery { household_id: Some(h.id), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(all.len(), 2);
+        let helps = store.list_reports(&ReportQuery { kind: Some("help".into()), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(helps.len(), 1);
+
+        let grid = chain.grid.id;
+        let counters = store.grid_day_counters(&[grid], day()).await.unwrap();
+        assert_eq!(counters.len(), 1);
+        let c = counters[0];
+        assert_eq!((c.residents_reported, c.health_reports, c.flagged, c.help_requests), (2, 1, 1, 1));
+        assert_eq!(c.community_id, chain.community.id);
+        // A second report for a resident already counted today raises
+        // the report count, not the resident count.
+        store.write_intake_batch(&[write(&h, "health", "key-0003", &[a.id], 0)], None).await.unwrap();
+        let c = store.grid_day_counters(&[grid], day()).await.unwrap()[0];
+        assert_eq!((c.residents_reported, c.health_reports), (2, 2));
+        let by_community = store.community_day_counters(Some(chain.community.id), day()).await.unwrap();
+        assert_eq!(by_community, vec![c]);
+        assert!(store.grid_day_counters(&[grid], day().succ_opt().unwrap()).await.unwrap().is_empty());
+
+        let audit = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(audit.iter().filter(|e| e.action == "intake.batch").count(), 1);
+        assert!(matches!(store.verify_audit_chain().await.unwrap(), epigrid_store::ChainVerdict::Intact { .. }));
+    }
+
+    async fn the_unreported_list_and_the_task_catch_up_flag(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "Unreported").await;
+        let h = household(&chain.unit, "101");
+        store.insert_household(&h).await.unwrap();
+        let members: Vec<_> = ["甲一", "乙二", "丙三"].iter().map(|n| resident(&h, n)).collect();
+        for m in &members {
+            store.insert_resident(m).await.unwrap();
+        }
+        let all = store.unreported_residents(chain.grid.id, day(), None, 10).await.unwrap();
+        assert_eq!(all.len(), 3);
+        let fever = write(&h, "health", "key-1000", &[members[1].id], 1);
+        store.write_intake_batch(std::slice::from_ref(&fever), None).await.unwrap();
+        let left = store.unreported_residents(chain.grid.id, day(), None, 10).await.unwrap();
+        let mut expected = vec![members[0].id, members[2].id];
+        expected.sort();
+        assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), expected);
+        let page = store.unreported_residents(chain.grid.id, day(), None, 1).await.unwrap();
+        let next = store.unreported_residents(chain.grid.id, day(), Some(page[0].id), 10).await.unwrap();
+        assert_eq!(page.len() + next.len(), 2);
+        // Another day: everyone again.
+        let tomorrow = day().succ_opt().unwrap();
+        assert_eq!(store.unreported_residents(chain.grid.id, tomorrow, None, 10).await.unwrap().len(), 3);
+
+        let pending = store.reports_pending_tasks(None, 10).await.unwrap();
+        assert_eq!(pending.iter().map(|r| r.id).collect::<Vec<_>>(), vec![fever.report.id]);
+        store.clear_tasks_pending(&[fever.report.id]).await.unwrap();
+        assert!(store.reports_pending_tasks(None, 10).await.unwrap().is_empty());
+        assert!(!store.get_report(fever.report.id).await.unwrap().unwrap().tasks_pending);
+    }
+}

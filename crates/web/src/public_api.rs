@@ -1,0 +1,511 @@
+//! Resident self-service and intake over JSON (issue #6), merged into the
+//! `/api/v1` router.
+//!
+//! Public routes (no session, no CSRF token: a browser never adds
+//! `Authorization: Bearer` by itself, and nothing here reads a cookie):
+//!
+//! | Method and path | Body / auth | Answer |
+//! |---|---|---|
+//! | `GET /api/v1/public/options` | — | the codes each form accepts |
+//! | `GET /api/v1/public/buildings/{token}` | — | building name, address, households (labels only) |
+//! | `POST /api/v1/public/identify` | `{building_token, household_id, name, id_last4}` | `{pass, expires_at, household_id, household_label, members:[{id, masked_name}]}` |
+//! | `GET /api/v1/public/household` | pass | `{household_id, expires_at, members}` |
+//! | `POST /api/v1/public/health-reports` | pass; `{idempotency_key, entries:[{resident_id, temperature, symptoms, whereabouts}]}` | `{reference, replayed}` |
+//! | `POST /api/v1/public/arrivals` | pass; `{idempotency_key, resident_id, origin, arrived_on, travel, note?}` | same |
+//! | `POST /api/v1/public/help-requests` | pass; `{idempotency_key, resident_id?, kind, urgency, note?}` | same |
+//! | `POST /api/v1/public/volunteer-offers` | pass; `{idempotency_key, resident_id, skills, availability, note?}` | same |
+//!
+//! A pass travels as `Authorization: Bearer <pass>`. A new submission
+//! answers 201, a replay (same `idempotency_key`) 200 with the original
+//! reference. A full intake queue answers 503 with `Retry-After` at once.
+//!
+//! Staff routes (session; CSRF token when the session is a cookie):
+//! `POST /api/v1/households/{id}/health-reports` with
+//! `{idempotency_key, whole_household_normal: true}` or
+//! `{idempotency_key, entries:[…]}`; `GET /api/v1/grids/{id}/unreported?after=&limit=`;
+//! `GET /api/v1/intake/reporting` (today's reported share per grid in scope).
+//!
+//! The public routes sit behind their own layers: a per-client rate limit,
+//! then load shedding over a global concurrency limit (excess answered 503 at
+//! once rather than queued), then a timeout.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Json, Router};
+use epigrid_domain::intake::{
+    Availability, HelpKind, REGIONS, Skill, Symptom, TravelMeans, Urgency, Whereabouts,
+};
+use epigrid_service::ServiceError;
+use epigrid_service::intake::{HealthEntryForm, Receipt, StaffHealthForm, SubmissionForm};
+use epigrid_service::selfservice::{IdentifyRequest, ResidentPass};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower::ServiceBuilder;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{CurrentActor, JsonBody, QueryParams, client_addr};
+use crate::i18n::Lang;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Seconds a refused submitter is asked to wait: short, because the queue
+/// drains in milliseconds; the page's script adds jittered backoff.
+const BUSY_RETRY_AFTER: u64 = 1;
+
+/// The public routes with their layers, and the staff routes.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let limits = state.service.settings().intake.public.clone();
+    let limiter = Arc::new(ClientLimiter::new(limits.rate_per_client, limits.burst_per_client));
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1)));
+    let public = Router::new()
+        .route("/public/options", get(options))
+        .route("/public/buildings/{token}", get(building))
+        .route("/public/identify", post(identify))
+        .route("/public/household", get(household))
+        .route("/public/health-reports", post(health_report))
+        .route("/public/arrivals", post(arrival))
+        .route("/public/help-requests", post(help_request))
+        .route("/public/volunteer-offers", post(volunteer_offer))
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(semaphore))
+                .timeout(limits.timeout),
+        );
+    public
+        .route("/households/{id}/health-reports", post(staff_health_report))
+        .route("/grids/{id}/unreported", get(unreported))
+        .route("/intake/reporting", get(reporting))
+}
+
+/// The answer to a shed or timed-out public request.
+async fn overloaded(error: BoxError) -> Response {
+    let timed_out = error.is::<tower::timeout::error::Elapsed>();
+    if !timed_out && !error.is::<tower::load_shed::error::Overloaded>() {
+        tracing::error!(%error, "public route failed");
+    }
+    busy(Lang::ZhCn)
+}
+
+fn busy(lang: Lang) -> Response {
+    let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "intake.busy", lang);
+    error.retry_after = Some(BUSY_RETRY_AFTER);
+    error.into_response()
+}
+
+/// Per-client-address token buckets: `rate` requests a second sustained,
+/// `burst` at once. Zero rate: no limit (benchmarks from one address). The
+/// map is pruned as it grows, so a scan from many addresses cannot exhaust
+/// memory.
+#[derive(Debug)]
+struct ClientLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+const MAX_TRACKED_CLIENTS: usize = 100_000;
+
+impl ClientLimiter {
+    fn new(rate: u32, burst: u32) -> Self {
+        Self { rate: f64::from(rate), burst: f64::from(burst.max(1)), buckets: Mutex::default() }
+    }
+
+    /// `None` when allowed, or the seconds until a token is free.
+    fn check(&self, client: IpAddr) -> Option<u64> {
+        if self.rate <= 0.0 {
+            return None;
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= MAX_TRACKED_CLIENTS {
+            // Full buckets carry no information: drop them.
+            let (rate, burst) = (self.rate, self.burst);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            None
+        } else {
+            Some(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+async fn rate_limit(
+    State(limiter): State<Arc<ClientLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if let Some(wait) = client.and_then(|ip| limiter.check(ip)) {
+        let lang = Lang::from_accept_language(
+            request
+                .headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        );
+        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "intake.rate_limited", lang);
+        error.retry_after = Some(wait);
+        return error.into_response();
+    }
+    next.run(request).await
+}
+
+fn service_error(lang: Lang) -> impl Fn(ServiceError) -> ApiError {
+    move |error| match error {
+        // The intake queue is full (or the store is down): come back soon.
+        ServiceError::Unavailable => {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "intake.busy", lang);
+            e.retry_after = Some(BUSY_RETRY_AFTER);
+            e
+        }
+        ServiceError::TooManyAttempts { retry_after_secs } => {
+            let mut e =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "intake.too_many_attempts", lang);
+            e.retry_after = Some(retry_after_secs);
+            e
+        }
+        other => ApiError::from_service(other, lang),
+    }
+}
+
+/// A verified resident pass from `Authorization: Bearer`.
+#[derive(Debug, Clone)]
+pub struct PassHolder(pub ResidentPass);
+
+impl FromRequestParts<AppState> for PassHolder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::ZhCn);
+        let refused = || ApiError::new(StatusCode::UNAUTHORIZED, "intake.pass_invalid", lang);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(refused)?;
+        state.service.verify_pass(token).map(PassHolder).map_err(|_| refused())
+    }
+}
+
+fn parse_id(text: &str, lang: Lang) -> ApiResult<Uuid> {
+    Uuid::try_parse(text).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", lang))
+}
+
+/// 201 for a new submission, 200 for a replay.
+fn receipt(receipt: Receipt) -> Response {
+    let status = if receipt.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let mut response = (status, Json(receipt)).into_response();
+    // Answers carry a reference tied to a household: never cache them.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn options() -> Json<Value> {
+    fn codes<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<&'static str> {
+        all.iter().map(|x| f(*x)).collect()
+    }
+    Json(json!({
+        "symptoms": codes(Symptom::ALL, Symptom::as_str),
+        "whereabouts": codes(Whereabouts::ALL, Whereabouts::as_str),
+        "travel": codes(TravelMeans::ALL, TravelMeans::as_str),
+        "help_kinds": codes(HelpKind::ALL, HelpKind::as_str),
+        "urgency": codes(Urgency::ALL, Urgency::as_str),
+        "skills": codes(Skill::ALL, Skill::as_str),
+        "availability": codes(Availability::ALL, Availability::as_str),
+        "regions": REGIONS.iter().map(|(code, name)| json!({ "code": code, "name": name })).collect::<Vec<_>>(),
+    }))
+}
+
+async fn building(
+    State(state): State<AppState>,
+    lang: Lang,
+    Path(token): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let view = state.service.building_for_token(&token).await.map_err(service_error(lang))?;
+    Ok(Json(json!(view)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentifyBody {
+    building_token: String,
+    household_id: Uuid,
+    name: String,
+    id_last4: String,
+}
+
+async fn identify(
+    State(state): State<AppState>,
+    lang: Lang,
+    parts: ClientAddr,
+    JsonBody(body): JsonBody<IdentifyBody>,
+) -> ApiResult<Response> {
+    let identified = state
+        .service
+        .identify(IdentifyRequest {
+            building_token: body.building_token,
+            household_id: body.household_id,
+            name: body.name,
+            id_last4: body.id_last4,
+            client_addr: parts.0,
+        })
+        .await
+        .map_err(service_error(lang))?;
+    let mut response = Json(identified).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The client's address (None without connection info, as in `oneshot` tests).
+#[derive(Debug)]
+struct ClientAddr(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
+}
+
+async fn household(
+    State(state): State<AppState>,
+    lang: Lang,
+    PassHolder(pass): PassHolder,
+) -> ApiResult<Json<Value>> {
+    let members = state.service.pass_members(&pass).await.map_err(service_error(lang))?;
+    Ok(Json(json!({
+        "household_id": pass.household_id,
+        "expires_at": pass.expires_at,
+        "members": members,
+    })))
+}
+
+/// A temperature as a number (`37.5`) or as typed (`"37.5"`, `"abc"`); the
+/// domain names what is wrong with it.
+fn temperature_text(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryBody {
+    resident_id: Uuid,
+    temperature: Value,
+    #[serde(default)]
+    symptoms: Vec<String>,
+    whereabouts: String,
+}
+
+impl EntryBody {
+    fn form(self) -> HealthEntryForm {
+        HealthEntryForm {
+            resident_id: self.resident_id,
+            temperature: temperature_text(&self.temperature),
+            symptoms: self.symptoms,
+            whereabouts: self.whereabouts,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthBody {
+    idempotency_key: String,
+    entries: Vec<EntryBody>,
+}
+
+async fn health_report(
+    State(state): State<AppState>,
+    lang: Lang,
+    PassHolder(pass): PassHolder,
+    JsonBody(body): JsonBody<HealthBody>,
+) -> ApiResult<Response> {
+    let form =
+        SubmissionForm::Health { entries: body.entries.into_iter().map(EntryBody::form).collect() };
+    let done = state.service.submit(&pass, form, &body.idempotency_key).await;
+    done.map(receipt).map_err(service_error(lang))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArrivalBody {
+    idempotency_key: String,
+    resident_id: Uuid,
+    origin: String,
+    arrived_on: String,
+    travel: String,
+    note: Option<String>,
+}
+
+async fn arrival(
+    State(state): State<AppState>,
+    lang: Lang,
+    PassHolder(pass): PassHolder,
+    JsonBody(body): JsonBody<ArrivalBody>,
+) -> ApiResult<Response> {
+    let form = SubmissionForm::Arrival {
+        resident_id: body.resident_id,
+        origin: body.origin,
+        arrived_on: body.arrived_on,
+        travel: body.travel,
+        note: body.note,
+    };
+    let done = state.service.submit(&pass, form, &body.idempotency_key).await;
+    done.map(receipt).map_err(service_error(lang))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HelpBody {
+    idempotency_key: String,
+    resident_id: Option<Uuid>,
+    kind: String,
+    urgency: String,
+    note: Option<String>,
+}
+
+async fn help_request(
+    State(state): State<AppState>,
+    lang: Lang,
+    PassHolder(pass): PassHolder,
+    JsonBody(body): JsonBody<HelpBody>,
+) -> ApiResult<Response> {
+    let form = SubmissionForm::Help {
+        resident_id: body.resident_id,
+        kind: body.kind,
+        urgency: body.urgency,
+        note: body.note,
+    };
+    let done = state.service.submit(&pass, form, &body.idempotency_key).await;
+    done.map(receipt).map_err(service_error(lang))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VolunteerBody {
+    idempotency_key: String,
+    resident_id: Uuid,
+    skills: Vec<String>,
+    availability: Vec<String>,
+    note: Option<String>,
+}
+
+async fn volunteer_offer(
+    State(state): State<AppState>,
+    lang: Lang,
+    PassHolder(pass): PassHolder,
+    JsonBody(body): JsonBody<VolunteerBody>,
+) -> ApiResult<Response> {
+    let form = SubmissionForm::Volunteer {
+        resident_id: body.resident_id,
+        skills: body.skills,
+        availability: body.availability,
+        note: body.note,
+    };
+    let done = state.service.submit(&pass, form, &body.idempotency_key).await;
+    done.map(receipt).map_err(service_error(lang))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaffHealthBody {
+    idempotency_key: String,
+    #[serde(default)]
+    whole_household_normal: bool,
+    entries: Option<Vec<EntryBody>>,
+}
+
+async fn staff_health_report(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StaffHealthBody>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, lang)?;
+    let form = match (body.whole_household_normal, body.entries) {
+        (true, None) => StaffHealthForm::WholeHouseholdNormal,
+        (false, Some(entries)) => {
+            StaffHealthForm::Entries(entries.into_iter().map(EntryBody::form).collect())
+        }
+        (true, Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "intake.normal_or_entries",
+                lang,
+            )
+            .with_field("entries"));
+        }
+        (false, None) => {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "field.required", lang)
+                .with_field("entries"));
+        }
+    };
+    let done = state.service.staff_health_report(&actor, id, form, &body.idempotency_key).await;
+    done.map(receipt).map_err(service_error(lang))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnreportedQuery {
+    after: Option<Uuid>,
+    #[serde(default)]
+    limit: u32,
+}
+
+async fn unreported(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<UnreportedQuery>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, lang)?;
+    let page = state
+        .service
+        .unreported_today(&actor, id, query.after, query.limit)
+        .await
+        .map_err(service_error(lang))?;
+    Ok(Json(json!(page)))
+}
+
+async fn reporting(
+    State(state): State<AppState>,
+    lang: Lang,
+    CurrentActor(actor): CurrentActor,
+) -> ApiResult<Json<Value>> {
+    let grids = state.service.reporting_by_grid(&actor).await.map_err(service_error(lang))?;
+    Ok(Json(json!({ "day": state.service.today(), "grids": grids })))
+}

@@ -1,0 +1,460 @@
+//! Resident self-service and the intake path (issue #6), end to end: QR
+//! building token, identification, submissions with a pass, replays,
+//! bad input, overload, and the staff routes.
+
+use std::time::Duration;
+
+use epigrid_service::Settings;
+use epigrid_store::{ReportQuery, TaskQuery};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{App, WORKER_A, WORKER_B};
+
+/// The building of household B (李建国, ID …9973) and its QR token.
+fn token_b(app: &App) -> String {
+    app.service.building_token(app.seed.building_b)
+}
+
+async fn identify(app: &App, name: &str, last4: &str) -> reqwest::Response {
+    app.anonymous()
+        .post(app.url("/api/v1/public/identify"))
+        .json(&json!({
+            "building_token": token_b(app),
+            "household_id": app.seed.household_b,
+            "name": name,
+            "id_last4": last4,
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn pass_b(app: &App) -> String {
+    let response = identify(app, "李建国", "9973").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["pass"].as_str().unwrap().to_owned()
+}
+
+async fn post(app: &App, pass: &str, path: &str, body: Value) -> reqwest::Response {
+    app.anonymous().post(app.url(path)).bearer_auth(pass).json(&body).send().await.unwrap()
+}
+
+fn health(app: &App, key: &str, temperature: Value) -> Value {
+    json!({
+        "idempotency_key": key,
+        "entries": [{
+            "resident_id": app.seed.resident_b,
+            "temperature": temperature,
+            "symptoms": [],
+            "whereabouts": "at_home",
+        }],
+    })
+}
+
+async fn error_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].clone())
+}
+
+async fn reports(app: &App) -> usize {
+    app.service
+        .store()
+        .list_reports(&ReportQuery { limit: 500, ..Default::default() })
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Tasks are created just after the commit, off the writer's path.
+async fn tasks_eventually(app: &App, category: &str, expected: usize) -> usize {
+    let mut found = 0;
+    for _ in 0..100 {
+        let query = TaskQuery { category: Some(category.into()), limit: 500, ..Default::default() };
+        found = app.service.store().list_tasks(&query).await.unwrap().len();
+        if found >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_and_share() {
+    let app = App::spawn().await;
+    let client = app.anonymous();
+
+    let building: Value = client
+        .get(app.url(&format!("/api/v1/public/buildings/{}", token_b(&app))))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(building["name"], "2号楼");
+    let households = building["households"].as_array().unwrap();
+    assert_eq!(households.len(), 1);
+    assert_eq!(households[0]["label"], "1单元 101");
+    assert!(!building.to_string().contains("李建国"), "no names before identification");
+
+    let identified = identify(&app, "李建国", "9973").await;
+    assert_eq!(identified.status(), StatusCode::OK);
+    let identified: Value = identified.json().await.unwrap();
+    assert_eq!(identified["members"][0]["masked_name"], "李*国");
+    let pass = identified["pass"].as_str().unwrap();
+
+    let members: Value = client
+        .get(app.url("/api/v1/public/household"))
+        .bearer_auth(pass)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(members["members"][0]["id"], app.seed.resident_b.to_string());
+
+    let key = Uuid::now_v7().to_string();
+    let first =
+        post(&app, pass, "/api/v1/public/health-reports", health(&app, &key, json!(38.5))).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let reference = first["reference"].as_str().unwrap().to_owned();
+    assert!(reference.starts_with("JK-"), "{reference}");
+    assert_eq!(first["replayed"], false);
+
+    // A double tap: the original answer, nothing new.
+    let again =
+        post(&app, pass, "/api/v1/public/health-reports", health(&app, &key, json!(38.5))).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["reference"], reference.as_str());
+    assert_eq!(again["replayed"], true);
+    assert_eq!(reports(&app).await, 1);
+    assert_eq!(tasks_eventually(&app, "fever_follow_up", 1).await, 1);
+
+    // The grid worker of grid B sees the fever task and the grid fully reported.
+    let worker = app.login(WORKER_B).await;
+    let board: Value =
+        worker.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
+    assert!(board.to_string().contains("fever_follow_up"), "{board}");
+    let unreported: Value = worker
+        .get(app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_b)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unreported["residents_reported"], 1);
+    assert_eq!(unreported["residents_total"], 1);
+    assert_eq!(unreported["reported_share"], 1.0);
+    assert_eq!(unreported["residents"].as_array().unwrap().len(), 0);
+    let reporting: Value =
+        worker.get(app.url("/api/v1/intake/reporting")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(reporting["grids"][0]["grid_id"], app.seed.grid_b.to_string());
+    assert_eq!(reporting["grids"][0]["reported"], 1);
+
+    // Grid A's worker cannot look at grid B.
+    let other = app.login(WORKER_A).await;
+    let hidden = other
+        .get(app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_b)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+
+    // Help and arrival become tasks too; a volunteer offer does not.
+    let help = json!({ "idempotency_key": Uuid::now_v7().to_string(), "kind": "medicine",
+                       "urgency": "soon", "note": "降压药快吃完了" });
+    assert_eq!(
+        post(&app, pass, "/api/v1/public/help-requests", help).await.status(),
+        StatusCode::CREATED
+    );
+    let today = app.service.today();
+    let arrival = json!({ "idempotency_key": Uuid::now_v7().to_string(), "resident_id": app.seed.resident_b,
+                          "origin": "440000", "arrived_on": today.to_string(), "travel": "train" });
+    assert_eq!(
+        post(&app, pass, "/api/v1/public/arrivals", arrival).await.status(),
+        StatusCode::CREATED
+    );
+    let offer = json!({ "idempotency_key": Uuid::now_v7().to_string(), "resident_id": app.seed.resident_b,
+                        "skills": ["driving"], "availability": ["weekend"] });
+    assert_eq!(
+        post(&app, pass, "/api/v1/public/volunteer-offers", offer).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(tasks_eventually(&app, "help_request", 1).await, 1);
+    assert_eq!(tasks_eventually(&app, "arrival_verification", 1).await, 1);
+    assert_eq!(reports(&app).await, 4);
+    let options: Value =
+        client.get(app.url("/api/v1/public/options")).send().await.unwrap().json().await.unwrap();
+    assert!(options["symptoms"].as_array().unwrap().contains(&json!("cough")));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_chinese_message_naming_the_field_and_stores_nothing() {
+    let app = App::spawn().await;
+    let wrong_name = identify(&app, "李建", "9973").await;
+    let (status, error) = error_of(wrong_name).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["code"], "intake.identity_mismatch");
+    assert!(error["message"].as_str().unwrap().contains("身份证号后四位"), "{error}");
+    let (_, error) = error_of(identify(&app, "李建国", "1234").await).await;
+    assert_eq!(error["code"], "intake.identity_mismatch");
+    let (_, error) = error_of(identify(&app, "李建国", "12a4").await).await;
+    assert_eq!(error["field"], "id_last4");
+
+    // A household of another building (or none) is unknown here.
+    let unknown = app
+        .anonymous()
+        .post(app.url("/api/v1/public/identify"))
+        .json(&json!({ "building_token": token_b(&app), "household_id": app.seed.household_a,
+                       "name": "王秀英", "id_last4": "002X" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(unknown).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["code"], "intake.unknown_household");
+    assert!(error["message"].as_str().unwrap().contains("未找到该户"), "{error}");
+    let forged =
+        app.anonymous().get(app.url("/api/v1/public/buildings/00ff")).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::NOT_FOUND);
+
+    let pass = pass_b(&app).await;
+    let key = || Uuid::now_v7().to_string();
+    for (temperature, code) in [
+        (json!(45), "intake.temperature_out_of_range"),
+        (json!("45"), "intake.temperature_out_of_range"),
+        (json!("abc"), "intake.temperature_not_a_number"),
+        (json!(""), "intake.temperature_required"),
+    ] {
+        let response = post(
+            &app,
+            &pass,
+            "/api/v1/public/health-reports",
+            health(&app, &key(), temperature.clone()),
+        )
+        .await;
+        let (status, error) = error_of(response).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{temperature}");
+        assert_eq!(error["code"], code, "{temperature}");
+        assert_eq!(error["field"], "entries[0].temperature");
+        assert!(error["message"].as_str().unwrap().starts_with("体温"), "{error}");
+    }
+    let missing = json!({ "idempotency_key": key(), "entries": [{
+        "resident_id": app.seed.resident_b, "temperature": 36.5 }] });
+    let (status, error) =
+        error_of(post(&app, &pass, "/api/v1/public/health-reports", missing).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["code"], "field.required");
+    assert_eq!(error["field"], "entries[0].whereabouts");
+    let no_key = json!({ "entries": [] });
+    let (_, error) =
+        error_of(post(&app, &pass, "/api/v1/public/health-reports", no_key).await).await;
+    assert_eq!(error["field"], "idempotency_key");
+    // Somebody else's member.
+    let (_, error) = error_of(
+        post(&app, &pass, "/api/v1/public/health-reports", json!({ "idempotency_key": key(),
+            "entries": [{ "resident_id": app.seed.resident_a, "temperature": 36.5, "whereabouts": "at_home" }] }))
+        .await,
+    )
+    .await;
+    assert_eq!(error["code"], "intake.not_a_member");
+    let far = json!({ "idempotency_key": key(), "resident_id": app.seed.resident_b,
+                      "origin": "999999", "arrived_on": "2026-01-01", "travel": "train" });
+    let (_, error) = error_of(post(&app, &pass, "/api/v1/public/arrivals", far).await).await;
+    assert_eq!(error["field"], "origin");
+    // No pass, or a forged one.
+    let anonymous = app
+        .anonymous()
+        .post(app.url("/api/v1/public/health-reports"))
+        .json(&health(&app, &key(), json!(36.5)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let mut forged = pass.clone();
+    forged.replace_range(10..12, if &pass[10..12] == "00" { "11" } else { "00" });
+    let forged =
+        post(&app, &forged, "/api/v1/public/health-reports", health(&app, &key(), json!(36.5)))
+            .await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+
+    assert_eq!(reports(&app).await, 0, "nothing stored");
+    let counters = app
+        .service
+        .store()
+        .grid_day_counters(&[app.seed.grid_b], app.service.today())
+        .await
+        .unwrap();
+    assert!(counters.is_empty(), "{counters:?}");
+    // The failures are audited without what was typed.
+    let audit = app
+        .service
+        .store()
+        .list_audit(&epigrid_store::AuditQuery { limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    let failed: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "selfservice.identify" && e.outcome == "failed")
+        .collect();
+    // Wrong name, wrong digits, unknown household; a malformed "12a4"
+    // is refused before any lookup and is no attempt.
+    assert_eq!(failed.len(), 3);
+    for entry in failed {
+        assert!(
+            !entry.detail.contains("李建") && !entry.detail.contains("1234"),
+            "{}",
+            entry.detail
+        );
+    }
+}
+
+#[tokio::test]
+async fn identification_failures_are_limited_per_household() {
+    let app = App::spawn().await;
+    for _ in 0..5 {
+        assert_eq!(
+            identify(&app, "李建国", "0000").await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    let refused = identify(&app, "李建国", "9973").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let (_, error) = error_of(refused).await;
+    assert_eq!(error["code"], "intake.too_many_attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_submission_replayed_100_times_concurrently_stores_one_report_and_one_task() {
+    let app = App::spawn().await;
+    let pass = pass_b(&app).await;
+    let body = health(&app, "replayed-100-times-key", json!("39.1"));
+    let client = app.anonymous();
+    let mut calls = Vec::new();
+    for _ in 0..100 {
+        let request = client
+            .post(app.url("/api/v1/public/health-reports"))
+            .bearer_auth(&pass)
+            .json(&body)
+            .send();
+        calls.push(tokio::spawn(request));
+    }
+    let mut references = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for call in calls {
+        let response = call.await.unwrap().unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        created += usize::from(response.status() == StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        references.insert(body["reference"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(created, 1, "exactly one answer says new");
+    assert_eq!(references.len(), 1, "every answer carries the same reference");
+    assert_eq!(reports(&app).await, 1);
+    assert_eq!(tasks_eventually(&app, "fever_follow_up", 1).await, 1);
+    // Give a second task (if there were one) time to appear, and check again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.service.intake_catch_up().await.unwrap();
+    assert_eq!(tasks_eventually(&app, "fever_follow_up", 2).await, 1);
+    let counters = app
+        .service
+        .store()
+        .grid_day_counters(&[app.seed.grid_b], app.service.today())
+        .await
+        .unwrap();
+    assert_eq!(counters[0].health_reports, 1);
+    assert_eq!(counters[0].residents_reported, 1);
+}
+
+#[tokio::test]
+async fn a_full_queue_is_refused_at_once_with_503_and_retry_after() {
+    let mut settings = Settings::default();
+    settings.intake.queue_capacity = 1;
+    settings.intake.batch_max = 1;
+    settings.intake.batch_window = Duration::ZERO;
+    settings.intake.public.rate_per_client = 0;
+    let app = App::spawn_with(settings).await;
+    let pass = pass_b(&app).await;
+    let client = app.anonymous();
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let request = client
+            .post(app.url("/api/v1/public/health-reports"))
+            .bearer_auth(&pass)
+            .json(&health(&app, &format!("burst-key-{i:04}"), json!(36.6)))
+            .send();
+        calls.push(tokio::spawn(request));
+    }
+    let (mut stored, mut refused) = (0, 0);
+    for call in calls {
+        let response = call.await.unwrap().unwrap();
+        match response.status() {
+            StatusCode::CREATED => stored += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                assert_eq!(response.headers()["retry-after"], "1");
+                let (_, error) = error_of(response).await;
+                assert_eq!(error["code"], "intake.busy");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused > 0, "a queue of one refuses part of a burst of 200");
+    assert_eq!(reports(&app).await, stored, "every acknowledged report is stored, no other");
+}
+
+#[tokio::test]
+async fn a_grid_worker_reports_a_whole_household_normal_in_one_call() {
+    let app = App::spawn().await;
+    let worker = app.login(WORKER_A).await;
+    let path = format!("/api/v1/households/{}/health-reports", app.seed.household_a);
+    let body = json!({ "idempotency_key": "door-visit-0001", "whole_household_normal": true });
+    let response = worker.post(app.url(&path)).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let replay = worker.post(app.url(&path)).json(&body).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::OK);
+    let unreported: Value = worker
+        .get(app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_a)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unreported["residents_total"], 2);
+    assert_eq!(unreported["residents_reported"], 2, "both members of the household");
+    // Out of scope: household B is in grid B.
+    let other = format!("/api/v1/households/{}/health-reports", app.seed.household_b);
+    let hidden = worker.post(app.url(&other)).json(&body).send().await.unwrap();
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+    // Per person, with a fever: a task.
+    let fever = json!({ "idempotency_key": "door-visit-0002", "entries": [{
+        "resident_id": app.seed.resident_a, "temperature": "37.8", "symptoms": ["cough"], "whereabouts": "at_home" }] });
+    assert_eq!(
+        worker.post(app.url(&path)).json(&fever).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(tasks_eventually(&app, "fever_follow_up", 1).await, 1);
+    // The unreported list: grid B's one resident has not reported.
+    let worker_b = app.login(WORKER_B).await;
+    let page: Value = worker_b
+        .get(app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_b)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["residents"][0]["masked_name"], "李*国");
+    assert_eq!(page["reported_share"], 0.0);
+}
