@@ -187,7 +187,9 @@ impl Field {
     /// first, as offices write them; English as other systems export them.
     fn synonyms(self) -> &'static [&'static str] {
         match self {
-            Field::Name => &["姓名", "名字", "居民姓名", "人员姓名", "户主姓名", "name", "fullname"],
+            Field::Name => {
+                &["姓名", "名字", "居民姓名", "人员姓名", "户主姓名", "name", "fullname"]
+            }
             Field::Sex => &["性别", "sex", "gender"],
             Field::IdNumber => &[
                 "身份证号",
@@ -220,13 +222,24 @@ impl Field {
                 "tel",
             ],
             Field::Community => &["社区", "所属社区", "社区名称", "居委会", "村居", "community"],
-            Field::Grid => &["网格", "所属网格", "网格名称", "网格编码", "网格号", "grid", "gridcode"],
+            Field::Grid => {
+                &["网格", "所属网格", "网格名称", "网格编码", "网格号", "grid", "gridcode"]
+            }
             Field::Building => {
                 &["楼栋", "楼号", "楼栋号", "栋号", "楼幢", "幢号", "楼", "building", "buildingno"]
             }
             Field::Unit => &["单元", "单元号", "unit", "unitno"],
             Field::Room => &[
-                "门牌号", "房号", "户号", "房间号", "门牌", "室号", "room", "roomno", "door", "doorno",
+                "门牌号",
+                "房号",
+                "户号",
+                "房间号",
+                "门牌",
+                "室号",
+                "room",
+                "roomno",
+                "door",
+                "doorno",
             ],
             Field::Relation => &[
                 "与户主关系",
@@ -249,13 +262,19 @@ impl Field {
                 "residence",
                 "residencetype",
             ],
-            Field::BirthDate => &["出生日期", "出生年月", "生日", "birthdate", "dateofbirth", "dob", "birthday"],
+            Field::BirthDate => {
+                &["出生日期", "出生年月", "生日", "birthdate", "dateofbirth", "dob", "birthday"]
+            }
             Field::Ethnicity => &["民族", "ethnicity", "nation"],
-            Field::Tags => &["标签", "重点人群", "人群标签", "人员标签", "特殊人群", "tags", "tag", "keygroup"],
+            Field::Tags => {
+                &["标签", "重点人群", "人群标签", "人员标签", "特殊人群", "tags", "tag", "keygroup"]
+            }
             Field::ArrivedOn => {
                 &["来本地日期", "来本地时间", "到达日期", "抵达日期", "arrivedon", "arrivaldate"]
             }
-            Field::Origin => &["来源地", "来自", "从何地来", "户籍地", "originplace", "origin", "from"],
+            Field::Origin => {
+                &["来源地", "来自", "从何地来", "户籍地", "originplace", "origin", "from"]
+            }
         }
     }
 }
@@ -271,7 +290,8 @@ pub fn normalize_header(header: &str) -> String {
             '(' | '[' | '【' | '〔' | '<' | '《' => depth += 1,
             ')' | ']' | '】' | '〕' | '>' | '》' => depth = depth.saturating_sub(1),
             _ if depth > 0 => {}
-            c if c.is_whitespace() || matches!(c, '*' | ':' | '：' | '_' | '-' | '.' | '\u{200B}' | '\u{FEFF}') => {}
+            c if c.is_whitespace()
+                || matches!(c, '*' | ':' | '：' | '_' | '-' | '.' | '\u{200B}' | '\u{FEFF}') => {}
             c => out.extend(c.to_lowercase()),
         }
     }
@@ -360,7 +380,12 @@ impl ColumnMapping {
     /// Maps each header to its field. When two columns name the same field,
     /// the first wins and the later ones are left unread (and shown so).
     pub fn detect(header_row: &[Cell]) -> Self {
-        let headers: Vec<String> = header_row.iter().map(|c| clean(&c.display())).collect();
+        // Kept as the user wrote them (only trimmed), so that messages name
+        // the column exactly as it reads in their file.
+        let headers: Vec<String> = header_row
+            .iter()
+            .map(|c| c.display().trim_matches(|ch: char| ch.is_whitespace() || ch == '\u{FEFF}').to_owned())
+            .collect();
         let mut fields: Vec<Option<Field>> = Vec::with_capacity(headers.len());
         for header in &headers {
             let field = field_for_header(header).filter(|f| !fields.contains(&Some(*f)));
@@ -471,10 +496,18 @@ pub fn id_text(cell: &Cell) -> Result<Option<String>, &'static str> {
             }
         }
         Cell::Number(n) if n.is_finite() && n.fract() == 0.0 && *n >= 0.0 => {
-            if *n < MAX_EXACT_INTEGER { Ok(Some(format!("{}", *n as i64))) } else { Err(ID_SCIENTIFIC) }
+            if *n < MAX_EXACT_INTEGER {
+                Ok(Some(format!("{}", *n as i64)))
+            } else {
+                Err(ID_SCIENTIFIC)
+            }
         }
         Cell::Int(i) if *i >= 0 => {
-            if (*i as f64) < MAX_EXACT_INTEGER { Ok(Some(i.to_string())) } else { Err(ID_SCIENTIFIC) }
+            if (*i as f64) < MAX_EXACT_INTEGER {
+                Ok(Some(i.to_string()))
+            } else {
+                Err(ID_SCIENTIFIC)
+            }
         }
         Cell::Number(n) if n.is_finite() && n.abs() >= 1e15 => Err(ID_SCIENTIFIC),
         _ => Err("id.format"),
@@ -515,7 +548,9 @@ pub fn parse_date_text(input: &str) -> Option<NaiveDate> {
     }
     let parts: Vec<&str> = date_part.split(['-', '/', '.', '年', '月']).collect();
     if parts.len() != 3
-        || parts.iter().any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()))
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()))
         || parts[0].len() != 4
     {
         return None;
@@ -561,17 +596,20 @@ pub fn parse_relation(input: &str) -> Option<Relation> {
     Some(match text.as_str() {
         "户主" | "本人" | "户主本人" => Relation::Head,
         "配偶" | "妻" | "妻子" | "夫" | "丈夫" | "之妻" | "之夫" => Relation::Spouse,
-        "子" | "女" | "子女" | "儿子" | "女儿" | "长子" | "次子" | "长女" | "次女" | "之子" | "之女" => {
-            Relation::Child
-        }
+        "子" | "女" | "子女" | "儿子" | "女儿" | "长子" | "次子" | "长女" | "次女" | "之子"
+        | "之女" => Relation::Child,
         "儿媳" | "女婿" | "媳妇" => Relation::ChildInLaw,
-        "孙子" | "孙女" | "外孙" | "外孙子" | "外孙女" | "孙子女" => Relation::Grandchild,
+        "孙子" | "孙女" | "外孙" | "外孙子" | "外孙女" | "孙子女" => {
+            Relation::Grandchild
+        }
         "父亲" | "母亲" | "父" | "母" | "父母" => Relation::Parent,
         "岳父" | "岳母" | "公公" | "婆婆" => Relation::ParentInLaw,
         "祖父" | "祖母" | "外祖父" | "外祖母" | "爷爷" | "奶奶" | "外公" | "外婆" => {
             Relation::Grandparent
         }
-        "兄" | "弟" | "姐" | "妹" | "哥哥" | "弟弟" | "姐姐" | "妹妹" | "兄弟姐妹" => Relation::Sibling,
+        "兄" | "弟" | "姐" | "妹" | "哥哥" | "弟弟" | "姐姐" | "妹妹" | "兄弟姐妹" => {
+            Relation::Sibling
+        }
         "租户" | "租客" | "承租人" | "房客" => Relation::Tenant,
         "其他" | "其它" | "其他亲属" | "非亲属" => Relation::Other,
         _ => return None,
@@ -581,7 +619,9 @@ pub fn parse_relation(input: &str) -> Option<Relation> {
 /// `Some(false)` for 户籍 (registered), `Some(true)` for 流动 (floating).
 pub fn parse_floating(input: &str) -> Option<bool> {
     match clean(input).to_ascii_lowercase().as_str() {
-        "户籍" | "户籍人口" | "常住" | "常住人口" | "本地" | "户籍人员" | "registered" => Some(false),
+        "户籍" | "户籍人口" | "常住" | "常住人口" | "本地" | "户籍人员" | "registered" => {
+            Some(false)
+        }
         "流动" | "流动人口" | "外来" | "外来人口" | "暂住" | "流动人员" | "寄住" | "floating" => {
             Some(true)
         }
@@ -594,7 +634,9 @@ pub fn parse_floating(input: &str) -> Option<bool> {
 pub fn parse_tags(input: &str) -> Result<Vec<Tag>, crate::resident::TagError> {
     let text = clean(input);
     let mut tags: Vec<Tag> = Vec::new();
-    for part in text.split([',', '，', '、', ';', '；', ' ', '/']).map(str::trim).filter(|p| !p.is_empty()) {
+    for part in
+        text.split([',', '，', '、', ';', '；', ' ', '/']).map(str::trim).filter(|p| !p.is_empty())
+    {
         let slug = match part {
             "独居老人" | "空巢老人" => Tag::ELDERLY_ALONE,
             "高龄老人" | "80岁以上" | "八十岁以上" | "高龄" => Tag::AGED_80_PLUS,
@@ -823,7 +865,9 @@ pub fn parse_row(
                     None
                 }
             };
-            arrived_on.zip(origin).map(|(arrived_on, origin)| Residence::Floating { arrived_on, origin })
+            arrived_on
+                .zip(origin)
+                .map(|(arrived_on, origin)| Residence::Floating { arrived_on, origin })
         }
         Some(false) => Some(Residence::Registered),
         None => None,
@@ -971,13 +1015,19 @@ mod tests {
     #[test]
     fn id_numbers_stored_as_numbers() {
         // A 15-digit legacy ID fits a double exactly and survives.
-        assert_eq!(id_text(&Cell::Number(340_524_800_101_001.0)), Ok(Some("340524800101001".into())));
+        assert_eq!(
+            id_text(&Cell::Number(340_524_800_101_001.0)),
+            Ok(Some("340524800101001".into()))
+        );
         // 18 digits do not: the value is above 2^53, digits are gone.
         assert_eq!(id_text(&Cell::Number(371_602_199_001_010_000.0)), Err(ID_SCIENTIFIC));
         assert_eq!(id_text(&Cell::Number(3.7160219900101e17)), Err(ID_SCIENTIFIC));
         assert_eq!(id_text(&Cell::text("3.7160219900101E+17")), Err(ID_SCIENTIFIC));
         assert_eq!(id_text(&Cell::text(" 3.71602E17 ")), Err(ID_SCIENTIFIC));
-        assert_eq!(id_text(&Cell::text("１１０１０５１９４９１２３１００２Ｘ")), Ok(Some("11010519491231002X".into())));
+        assert_eq!(
+            id_text(&Cell::text("１１０１０５１９４９１２３１００２Ｘ")),
+            Ok(Some("11010519491231002X".into()))
+        );
         assert_eq!(id_text(&Cell::text("  ")), Ok(None));
         assert_eq!(id_text(&Cell::Bool(true)), Err("id.format"));
     }
@@ -990,7 +1040,14 @@ mod tests {
         assert_eq!(excel_serial_to_date(59.0), Some(d(1900, 2, 28)));
         assert_eq!(excel_serial_to_date(61.0), Some(d(1900, 3, 1)));
         assert_eq!(excel_serial_to_date(60.0), None);
-        for text in ["2023-01-05", "2023/1/5", "2023年1月5日", "20230105", "2023.1.5", "2023-01-05 00:00:00"] {
+        for text in [
+            "2023-01-05",
+            "2023/1/5",
+            "2023年1月5日",
+            "20230105",
+            "2023.1.5",
+            "2023-01-05 00:00:00",
+        ] {
             assert_eq!(parse_date_text(text), Some(d(2023, 1, 5)), "{text}");
         }
         for text in ["2023-13-05", "23/1/5", "5/1/2023", "yesterday", ""] {
@@ -1012,7 +1069,11 @@ mod tests {
         assert_eq!(parse_floating("流动人口"), Some(true));
         assert_eq!(parse_floating("户籍"), Some(false));
         assert_eq!(
-            parse_tags("独居老人、慢性病, disabled").unwrap().iter().map(Tag::as_str).collect::<Vec<_>>(),
+            parse_tags("独居老人、慢性病, disabled")
+                .unwrap()
+                .iter()
+                .map(Tag::as_str)
+                .collect::<Vec<_>>(),
             vec!["chronic_disease", "disabled", "elderly_alone"]
         );
         assert!(parse_tags("某某人群").is_err());
@@ -1024,16 +1085,40 @@ mod tests {
 
     fn mapping() -> ColumnMapping {
         ColumnMapping::detect(&texts(&[
-            "姓名", "身份证号", "性别", "出生日期", "联系电话", "网格", "楼栋", "单元", "门牌号",
-            "与户主关系", "户籍/流动", "来本地日期", "来源地", "标签",
+            "姓名",
+            "身份证号",
+            "性别",
+            "出生日期",
+            "联系电话",
+            "网格",
+            "楼栋",
+            "单元",
+            "门牌号",
+            "与户主关系",
+            "户籍/流动",
+            "来本地日期",
+            "来源地",
+            "标签",
         ]))
     }
 
     #[test]
     fn a_good_row_becomes_domain_values() {
         let row = texts(&[
-            " 张三 ", "11010519491231002X", "女", "1949-12-31", "138 0013 8000", "一网格", "3号楼",
-            "2单元", "1201", "户主", "流动", "2024/5/1", "山东济南", "独居老人",
+            " 张三 ",
+            "11010519491231002X",
+            "女",
+            "1949-12-31",
+            "138 0013 8000",
+            "一网格",
+            "3号楼",
+            "2单元",
+            "1201",
+            "户主",
+            "流动",
+            "2024/5/1",
+            "山东济南",
+            "独居老人",
         ]);
         let parsed = parse_row(&row, &mapping(), today()).unwrap();
         assert_eq!(parsed.name.as_str(), "张三");
@@ -1052,7 +1137,20 @@ mod tests {
     #[test]
     fn a_bad_row_names_every_problem() {
         let row = texts(&[
-            "", "110101202311012171", "男", "", "12345", "一网格", "", "", "", "老板", "流动", "", "", "",
+            "",
+            "110101202311012171",
+            "男",
+            "",
+            "12345",
+            "一网格",
+            "",
+            "",
+            "",
+            "老板",
+            "流动",
+            "",
+            "",
+            "",
         ]);
         let problems = parse_row(&row, &mapping(), today()).unwrap_err();
         let codes: Vec<(Field, &str)> = problems.iter().map(|p| (p.field, p.code)).collect();

@@ -58,11 +58,7 @@ fn time_field(out: &mut String, at: DateTime<Utc>) {
     let _ = write!(out, "{}", at.format("%Y-%m-%d %H:%M:%S%.6f+00"));
 }
 
-async fn copy(
-    conn: &mut sqlx::PgConnection,
-    statement: &str,
-    data: String,
-) -> StoreResult<()> {
+async fn copy(conn: &mut sqlx::PgConnection, statement: &str, data: String) -> StoreResult<()> {
     let mut copy = conn.copy_in_raw(statement).await.map_err(map_error)?;
     copy.send(data.into_bytes()).await.map_err(map_error)?;
     copy.finish().await.map_err(map_error)?;
@@ -153,8 +149,12 @@ pub(crate) async fn insert_residents(
         let statement = format!("COPY residents ({RESIDENT_COLUMNS}) FROM STDIN");
         copy(conn, &statement, out).await?;
         if !tags.is_empty() {
-            copy(conn, "COPY resident_tags (resident_id, tag, community_id, grid_id) FROM STDIN", tags)
-                .await?;
+            copy(
+                conn,
+                "COPY resident_tags (resident_id, tag, community_id, grid_id) FROM STDIN",
+                tags,
+            )
+            .await?;
         }
     }
     Ok(())
