@@ -167,8 +167,9 @@ impl Service {
     }
 
     /// The clear phone of a task's contact, for calling them. The assignee
-    /// of an open task may have it whatever `unmask_roles` says: calling
-    /// the household is the task. Anyone else needs the unmask permission
+    /// of a task they are working (dispatched or in progress) may have it
+    /// whatever `unmask_roles` says: calling the household is the task.
+    /// Once they report it handled, the number is a supervisor's again. Anyone else needs the unmask permission
     /// and the task in scope. Audited as an unmask with the reason
     /// `task_contact`, before the number is handed out; refusals too.
     pub async fn task_contact(&self, actor: &Actor, task_id: Uuid) -> ServiceResult<TaskContact> {
@@ -178,7 +179,7 @@ impl Service {
         let resident = contact.ok_or(ServiceError::NotFound)?;
         let holds_it = actor.user_id.is_some()
             && task.assignee_account_id == actor.user_id
-            && task.state.is_open();
+            && task.state.counts_toward_workload();
         let supervises = self.may_unmask(actor.role) && actor.covers(&task.path);
         let target = Target { kind: "resident", id: resident.id, path: Some(&resident.path) };
         let detail = json!({ "field": "phone", "reason": TASK_CONTACT_REASON, "task_id": task.id });

@@ -1,7 +1,7 @@
 //! The JSON API under `/api/v1`. Each handler extracts, calls the service,
 //! and renders: the rules, including scope, live in the service.
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -46,7 +46,19 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}", get(get_user).patch(update_user))
         .route("/tasks", get(task_board).post(report_task))
         .route("/tasks/{id}", get(get_task))
-        .route("/tasks/{id}/transitions", post(transition_task))
+        // Steps and visits may carry photos: these two read larger bodies
+        // (see `field_api::PhotoJson`).
+        .route(
+            "/tasks/{id}/transitions",
+            post(crate::field_api::transition_task).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/tasks/{id}/photos", get(crate::field_api::task_photos))
+        .route("/tasks/{id}/contact", post(crate::field_api::task_contact))
+        .route(
+            "/visits",
+            post(crate::field_api::record_visit).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/field-tasks", get(crate::field_api::field_tasks))
         .route("/my-tasks", get(my_tasks))
         .route("/evaluation", get(task_evaluation))
         .fallback(not_found)
@@ -493,34 +505,6 @@ async fn get_task(
 ) -> ApiResult<impl IntoResponse> {
     let id = parse_id(&id, lang)?;
     Ok(Json(state.service.task_detail(&actor, id).await.map_err(service_error(lang))?))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TransitionBody {
-    /// `{"kind": "verify"}`, `{"kind": "reject", "reason": "…"}`, …
-    transition: epigrid_domain::tasks::Transition,
-    note: Option<String>,
-    idempotency_key: Option<String>,
-}
-
-async fn transition_task(
-    State(state): State<AppState>,
-    lang: Lang,
-    CurrentActor(actor): CurrentActor,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<TransitionBody>,
-) -> ApiResult<impl IntoResponse> {
-    let id = parse_id(&id, lang)?;
-    let request = epigrid_service::tasks::TransitionRequest {
-        transition: body.transition,
-        note: body.note,
-        idempotency_key: body.idempotency_key.or_else(|| idempotency_header(&headers)),
-    };
-    let outcome =
-        state.service.transition_task(&actor, id, request).await.map_err(service_error(lang))?;
-    Ok(Json(outcome))
 }
 
 async fn my_tasks(

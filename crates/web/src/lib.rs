@@ -6,6 +6,7 @@ pub mod api;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+pub mod field_api;
 pub mod i18n;
 pub mod pages;
 pub mod public_api;

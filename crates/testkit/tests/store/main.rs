@@ -9,6 +9,7 @@ mod audit;
 mod audit_chain;
 mod counts;
 mod households;
+mod photos;
 mod intake;
 mod import;
 mod photos;

@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod households;
 pub mod login;
 pub mod map;
+pub mod mobile;
 pub mod residents;
 
 use askama::Template;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/new", get(accounts::new_form).post(accounts::create))
         .route("/accounts/{id}", get(accounts::show).post(accounts::update))
         .route("/audit", get(audit::show))
+        .merge(mobile::routes())
 }
 
 /// Translations for templates: `{{ tr.t("key") }}`.
@@ -73,6 +75,8 @@ pub struct UserChrome {
     pub display_name: String,
     pub role_key: String,
     pub manages_accounts: bool,
+    /// Works tasks in the field: gets the link to the phone pages.
+    pub field_worker: bool,
 }
 
 /// What every page's frame needs: language, user, where we are.
@@ -97,6 +101,7 @@ impl Chrome {
                 display_name: a.username.clone(),
                 role_key: format!("role.{}", a.role.as_str()),
                 manages_accounts: a.role.allows(Action::ManageAccounts),
+                field_worker: matches!(a.role, Role::GridWorker | Role::GridLeader),
             }),
             section,
             path_encoded: form_urlencoded::byte_serialize(path.as_bytes()).collect(),

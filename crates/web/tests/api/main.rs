@@ -7,6 +7,7 @@ mod demo;
 mod intake;
 mod login_limits;
 mod logs;
+mod mobile;
 mod pages;
 mod scope;
 mod security;
