@@ -128,12 +128,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "tasks", include_str!("../migrations/0005_tasks.sql")),
     (6, "dashboard index", include_str!("../migrations/0006_dashboard_index.sql")),
     (7, "task photos", include_str!("../migrations/0007_task_photos.sql")),
-    (10, "import jobs", include_str!("../migrations/0010_import_jobs.sql")),
     (8, "intake", include_str!("../migrations/0008_intake.sql")),
+    (10, "import jobs", include_str!("../migrations/0010_import_jobs.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");
 include!("../../store/shared/intake_sql.rs");
+include!("../../store/shared/retention_sql.rs");
 include!("../../store/shared/import_sql.rs");
 
 mod import_bulk;

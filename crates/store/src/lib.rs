@@ -9,8 +9,9 @@
 pub mod audit_chain;
 pub mod import;
 pub mod intake;
-mod records;
 pub mod photos;
+mod records;
+pub mod retention;
 pub mod tasks;
 
 pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
@@ -19,8 +20,9 @@ pub use intake::{
     GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, ReportQuery, ReportRecord,
     ReportedResident,
 };
-pub use records::*;
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
+pub use retention::{PurgeCounts, RetentionStore};
+pub use records::*;
 pub use tasks::{
     EvaluationCounts, EvaluationKey, GridTaskFigures, TaskHistoryRecord, TaskQuery, TaskRecord,
     TaskWrite, WorkloadRow,
@@ -47,7 +49,7 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait Store: IntakeStore + ImportStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: IntakeStore + ImportStore + RetentionStore + Send + Sync + std::fmt::Debug + 'static {
     /// Backend name for logs and test output: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -1,0 +1,94 @@
+// The `RetentionStore` implementation both SQL backends share (PIPL
+// retention). Included with `include!` after `sql_store.rs` and
+// `intake_sql.rs`, whose helpers (`map_error`, `get`, `begin_audit_append`,
+// `append_chained`) it uses.
+
+use epigrid_store::{PurgeCounts, RetentionStore};
+
+/// The kinds of report that hold health or movement data (or a request for
+/// help about one): purged. Volunteer offers are not health data and serve
+/// for as long as the volunteer stays available.
+const PURGED_KINDS: [(&str, fn(&mut PurgeCounts) -> &mut u64); 3] = [
+    ("health", |c| &mut c.health_reports),
+    ("arrival", |c| &mut c.arrivals),
+    ("help", |c| &mut c.help_requests),
+];
+
+fn as_count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+async fn count_purgeable_in(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    before: chrono::NaiveDate,
+) -> StoreResult<PurgeCounts> {
+    let mut counts = PurgeCounts::default();
+    for (kind, field) in PURGED_KINDS {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM intake_reports \
+             WHERE kind = $1 AND day < $2 AND tasks_pending = $3",
+        )
+        .bind(kind)
+        .bind(before)
+        .bind(false)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_error)?;
+        *field(&mut counts) = as_count(get(&row, "n")?);
+    }
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM intake_reported_residents WHERE day < $1")
+        .bind(before)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    counts.reported_marks = as_count(get(&row, "n")?);
+    Ok(counts)
+}
+
+#[async_trait::async_trait]
+impl RetentionStore for SqlStore {
+    async fn count_purgeable(&self, before: chrono::NaiveDate) -> StoreResult<PurgeCounts> {
+        let mut conn = self.reader.acquire().await.map_err(map_error)?;
+        count_purgeable_in(&mut conn, before).await
+    }
+
+    async fn purge_personal_records(
+        &self,
+        before: chrono::NaiveDate,
+        audit: &AuditRecord,
+    ) -> StoreResult<PurgeCounts> {
+        // The audit append lock is taken first: the counts recorded are the
+        // rows this transaction deletes, and the entry commits with them.
+        let mut tx = begin_audit_append(&self.writer).await?;
+        let mut counts = PurgeCounts::default();
+        for (kind, field) in PURGED_KINDS {
+            let done = sqlx::query(
+                "DELETE FROM intake_reports WHERE kind = $1 AND day < $2 AND tasks_pending = $3",
+            )
+            .bind(kind)
+            .bind(before)
+            .bind(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            *field(&mut counts) = done.rows_affected();
+        }
+        let done = sqlx::query("DELETE FROM intake_reported_residents WHERE day < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        counts.reported_marks = done.rows_affected();
+        let mut entry = audit.clone();
+        // Written by hand: the backends do not depend on serde_json, and
+        // these are numbers and a date, nothing to escape.
+        entry.detail = format!(
+            "{{\"before\":\"{before}\",\"deleted\":{{\"health_reports\":{},\"arrivals\":{},\
+             \"help_requests\":{},\"reported_marks\":{}}}}}",
+            counts.health_reports, counts.arrivals, counts.help_requests, counts.reported_marks
+        );
+        append_chained(&mut tx, &entry).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(counts)
+    }
+}

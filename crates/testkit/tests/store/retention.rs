@@ -1,0 +1,123 @@
+//! Retention: old health, arrival and help records and the reported marks go;
+//! recent ones, reports still waiting for their task, volunteer offers and the
+//! per-grid counters stay; the purge and its counts-only audit entry commit
+//! together.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use epigrid_store::{
+    AuditQuery, AuditRecord, IntakeWrite, PurgeCounts, ReportQuery, ReportRecord,
+    ReportedResident, Store,
+};
+use epigrid_testkit::{Chain, household, now, resident};
+use uuid::Uuid;
+
+fn date(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+}
+
+fn report(
+    h: &epigrid_store::HouseholdRecord,
+    kind: &str,
+    day: NaiveDate,
+    residents: &[Uuid],
+    tasks_pending: bool,
+) -> IntakeWrite {
+    let id = Uuid::now_v7();
+    IntakeWrite {
+        report: ReportRecord {
+            id,
+            kind: kind.into(),
+            household_id: h.id,
+            path: h.path,
+            day,
+            created_at: now(),
+            idempotency_key: format!("retention:{id}"),
+            reference: format!("R-{}", id.simple()),
+            source: "resident".into(),
+            actor_account_id: None,
+            payload: format!(r#"{{"kind":"{kind}"}}"#),
+            flagged: 0,
+            tasks_pending,
+        },
+        residents: residents.iter().map(|&resident_id| ReportedResident { resident_id }).collect(),
+    }
+}
+
+fn purge_entry() -> AuditRecord {
+    AuditRecord {
+        id: Uuid::now_v7(),
+        at: Utc::now(),
+        actor_user_id: None,
+        actor_name: "system".into(),
+        actor_role: None,
+        action: "retention.purge".into(),
+        target_kind: None,
+        target_id: None,
+        community_id: None,
+        client_addr: None,
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    }
+}
+
+epigrid_testkit::store_contract_tests! {
+    async fn a_purge_deletes_old_personal_records_and_keeps_the_aggregates(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "Retention").await;
+        let h = household(&chain.unit, "301");
+        store.insert_household(&h).await.unwrap();
+        let a = resident(&h, "王五");
+        store.insert_resident(&a).await.unwrap();
+
+        let old = date(1);
+        let writes = vec![
+            report(&h, "health", old, &[a.id], false),
+            report(&h, "arrival", old, &[a.id], false),
+            report(&h, "help", old, &[], false),
+            // Still waiting for its task: its purpose has not ended.
+            report(&h, "health", old, &[], true),
+            report(&h, "volunteer", old, &[], false),
+            // The cut-off day itself is kept.
+            report(&h, "health", date(10), &[a.id], false),
+        ];
+        store.write_intake_batch(&writes, None).await.unwrap();
+
+        let expected = PurgeCounts { health_reports: 1, arrivals: 1, help_requests: 1, reported_marks: 1 };
+        assert_eq!(store.count_purgeable(date(10)).await.unwrap(), expected);
+        let purged = store.purge_personal_records(date(10), &purge_entry()).await.unwrap();
+        assert_eq!(purged, expected);
+
+        let left = store
+            .list_reports(&ReportQuery { household_id: Some(h.id), limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        let mut kept: Vec<_> = left.iter().map(|r| (r.kind.as_str(), r.day, r.tasks_pending)).collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            vec![("health", old, true), ("health", date(10), false), ("volunteer", old, false)]
+        );
+        // The per-grid counters of the purged day are untouched.
+        let counters = store.grid_day_counters(&[chain.grid.id], old).await.unwrap();
+        assert_eq!((counters[0].health_reports, counters[0].arrivals, counters[0].help_requests), (2, 1, 1));
+        assert_eq!(counters[0].residents_reported, 1);
+        // The reported mark of the kept day is still there: not in the unreported list.
+        assert!(store.unreported_residents(chain.grid.id, date(10), None, 10).await.unwrap().is_empty());
+
+        // A second purge finds nothing: idempotent.
+        assert_eq!(store.purge_personal_records(date(10), &purge_entry()).await.unwrap(), PurgeCounts::default());
+
+        let entries = store
+            .list_audit(&AuditQuery { action: Some("retention.purge".into()), limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 2);
+        let detail: serde_json::Value = serde_json::from_str(&entries[1].detail).unwrap();
+        assert_eq!(detail["deleted"]["health_reports"], 1);
+        assert_eq!(detail["deleted"]["reported_marks"], 1);
+        assert_eq!(detail["before"], "2026-11-10");
+        assert!(!entries[1].detail.contains("王五"), "counts only, never contents");
+        assert!(matches!(store.verify_audit_chain().await.unwrap(), epigrid_store::ChainVerdict::Intact { .. }));
+    }
+}
