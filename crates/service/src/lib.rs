@@ -8,7 +8,6 @@ pub mod crypto;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
-pub mod field_work;
 pub mod import;
 pub mod intake;
 pub mod field_work;
@@ -82,8 +81,6 @@ pub struct Settings {
     pub unmask_roles: Vec<Role>,
     /// The closed loop's catalogue, calendar, dispatch and escalation rules.
     pub tasks: tasks::TaskSettings,
-    /// Limits on photos attached to task steps.
-    pub photos: photos::PhotoSettings,
     /// Self-service intake: rules, queue and batching, passes.
     pub intake: intake::IntakeSettings,
     /// Limits on photos attached to task steps.
@@ -137,7 +134,6 @@ impl Default for Settings {
             argon2: Argon2Settings::default(),
             unmask_roles: Role::ALL.into_iter().filter(|r| r.allows(Action::Unmask)).collect(),
             tasks: tasks::TaskSettings::default(),
-            photos: photos::PhotoSettings::default(),
             intake: intake::IntakeSettings::default(),
             photos: photos::PhotoSettings::default(),
         }
