@@ -2,9 +2,13 @@
 //! areas one level down (for the map), the age pyramid, key groups, and
 //! registered against floating residents per area.
 
-use chrono::Datelike;
-use epigrid_domain::{Action, AreaKind, Sex};
-use epigrid_store::{AreaFigures, AreaQuery, AreaRecord, BirthYearCount, LevelCounts, TagCount};
+use std::collections::HashMap;
+
+use chrono::{Datelike, TimeZone, Utc};
+use epigrid_domain::{Action, AreaKind, Role, Sex};
+use epigrid_store::{
+    AreaFigures, AreaQuery, AreaRecord, BirthYearCount, GridTaskFigures, LevelCounts, TagCount,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -26,6 +30,42 @@ pub struct Dashboard {
     pub areas: Vec<AreaWithFigures>,
     pub age_bands: Vec<AgeBand>,
     pub tags: Vec<TagCount>,
+    /// Task figures of the whole view; `None` for roles that see no tasks.
+    pub tasks: Option<TaskCounts>,
+    /// Task figures per grid with tasks (open, or closed or escalated
+    /// today), the most overdue first.
+    pub grid_tasks: Vec<GridTasks>,
+}
+
+/// Task counts of one area or of a whole view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TaskCounts {
+    pub open: i64,
+    pub overdue: i64,
+    pub closed_today: i64,
+    /// Open tasks escalated on their current stage.
+    pub escalated_open: i64,
+    /// Escalation steps taken today.
+    pub escalations_today: i64,
+}
+
+impl TaskCounts {
+    fn add(&mut self, f: &GridTaskFigures) {
+        self.open += f.open;
+        self.overdue += f.overdue;
+        self.closed_today += f.closed_today;
+        self.escalated_open += f.escalated_open;
+        self.escalations_today += f.escalations_today;
+    }
+}
+
+/// One grid's row of the dashboard's task table.
+#[derive(Debug, Clone, Serialize)]
+pub struct GridTasks {
+    pub grid_id: Uuid,
+    pub name: String,
+    pub community_name: Option<String>,
+    pub counts: TaskCounts,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +85,8 @@ pub struct AreaWithFigures {
     /// Outer rings as (longitude, latitude), for drawing.
     pub rings: Vec<Vec<(f64, f64)>>,
     pub figures: AreaFigures,
+    /// Task counts of the area (zeros where tasks are not shown).
+    pub tasks: TaskCounts,
 }
 
 impl AreaWithFigures {
@@ -132,12 +174,23 @@ impl Service {
         // waits for the slowest, not for their sum (SQLite has a pool of
         // readers, PostgreSQL a pool of connections).
         let personal = actor.role.allows(Action::ReadResidents);
+        // Volunteers see no task board, so no task figures either.
+        let sees_tasks = actor.role != Role::Volunteer;
         let store = self.store();
-        let (counts, figures, years, tags) = tokio::try_join!(
+        let now = self.now();
+        let day_start = self.day_start();
+        let (counts, figures, years, tags, task_figures) = tokio::try_join!(
             store.area_level_counts(within),
             store.area_figures(within, map_level),
             async { if personal { store.birth_year_counts(within).await } else { Ok(Vec::new()) } },
             async { if personal { store.tag_counts(within).await } else { Ok(Vec::new()) } },
+            async {
+                if sees_tasks {
+                    store.grid_task_figures(within, now, day_start).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
         )?;
         // Residents and households come from the per-area figures, which
         // read them once: the map level partitions the scope.
@@ -146,7 +199,19 @@ impl Service {
             households: figures.iter().map(|f| f.households).sum(),
             ..counts
         };
-        let map_areas = self.map_areas(within, map_level, &figures).await?;
+        let mut map_areas = self.map_areas(within, map_level, &figures).await?;
+        let mut totals = TaskCounts::default();
+        for f in &task_figures {
+            totals.add(f);
+            let key = match map_level {
+                AreaKind::Community => Some(f.community_id),
+                _ => f.grid_id,
+            };
+            if let Some(area) = map_areas.iter_mut().find(|a| Some(a.id) == key) {
+                area.tasks.add(f);
+            }
+        }
+        let grid_tasks = self.grid_task_rows(&task_figures).await?;
         let age_bands = if personal { age_bands(&years, self.today().year()) } else { Vec::new() };
         Ok(Dashboard {
             area: area.as_ref().map(|a| AreaRecordView {
@@ -162,7 +227,52 @@ impl Service {
             areas: map_areas,
             age_bands,
             tags,
+            tasks: sees_tasks.then_some(totals),
+            grid_tasks,
         })
+    }
+
+    /// The start of today in the configured zone, as UTC.
+    fn day_start(&self) -> chrono::DateTime<Utc> {
+        let offset = self.settings().time_zone_offset;
+        let midnight = self.today().and_hms_opt(0, 0, 0).unwrap_or_default();
+        offset
+            .from_local_datetime(&midnight)
+            .single()
+            .map_or_else(|| midnight.and_utc(), |d| d.with_timezone(&Utc))
+    }
+
+    /// The per-grid rows of the task table, named in one read of the grids
+    /// and their communities.
+    async fn grid_task_rows(&self, figures: &[GridTaskFigures]) -> ServiceResult<Vec<GridTasks>> {
+        let mut ids: Vec<Uuid> =
+            figures.iter().flat_map(|f| [Some(f.community_id), f.grid_id]).flatten().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let names: HashMap<Uuid, String> =
+            self.store().get_areas(&ids).await?.into_iter().map(|a| (a.id, a.name)).collect();
+        let mut rows: Vec<GridTasks> = figures
+            .iter()
+            .filter_map(|f| {
+                let grid_id = f.grid_id?;
+                let mut counts = TaskCounts::default();
+                counts.add(f);
+                Some(GridTasks {
+                    grid_id,
+                    name: names.get(&grid_id).cloned().unwrap_or_default(),
+                    community_name: names.get(&f.community_id).cloned(),
+                    counts,
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.counts
+                .overdue
+                .cmp(&a.counts.overdue)
+                .then_with(|| b.counts.open.cmp(&a.counts.open))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(rows)
     }
 
     async fn map_areas(
@@ -199,6 +309,7 @@ impl Service {
                         .find(|f| f.area_id == a.id)
                         .copied()
                         .unwrap_or(AreaFigures { area_id: a.id, ..AreaFigures::default() }),
+                    tasks: TaskCounts::default(),
                 }
             }));
             if !full {

@@ -553,6 +553,7 @@ mod tests {
             code: None,
             rings: Vec::new(),
             figures: AreaFigures { area_id: id, residents, households: 0, floating, key_group: 0 },
+            tasks: Default::default(),
         }
     }
 

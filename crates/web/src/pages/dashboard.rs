@@ -49,7 +49,10 @@ pub async fn show(
 ) -> Result<Response, Response> {
     let dashboard =
         or_error_page(page.lang, state.service.dashboard(&page.actor, query.area).await)?;
-    let measure = Measure::parse(query.measure.as_deref());
+    let mut measure = Measure::parse(query.measure.as_deref());
+    if measure.is_tasks() && dashboard.tasks.is_none() {
+        measure = Measure::Population;
+    }
     let chrome = page.chrome("dashboard");
     let tr = chrome.tr;
     Ok(render(&DashboardPage {

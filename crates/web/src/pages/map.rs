@@ -22,12 +22,17 @@ use super::charts::{FONT_FAMILY, INK, WIDTH, escape, num, percent, text_width, t
 pub enum Measure {
     Population,
     KeyGroupShare,
+    /// Open tasks of the closed loop, and those past their deadline.
+    OpenTasks,
+    OverdueTasks,
 }
 
 impl Measure {
     pub fn parse(text: Option<&str>) -> Measure {
         match text {
             Some("key_group") => Measure::KeyGroupShare,
+            Some("open_tasks") => Measure::OpenTasks,
+            Some("overdue_tasks") => Measure::OverdueTasks,
             _ => Measure::Population,
         }
     }
@@ -36,7 +41,14 @@ impl Measure {
         match self {
             Measure::Population => "population",
             Measure::KeyGroupShare => "key_group",
+            Measure::OpenTasks => "open_tasks",
+            Measure::OverdueTasks => "overdue_tasks",
         }
+    }
+
+    /// Whether the measure counts tasks (shown only to roles that see them).
+    pub fn is_tasks(self) -> bool {
+        matches!(self, Measure::OpenTasks | Measure::OverdueTasks)
     }
 
     /// The value in whole steps of what is shown: residents, or tenths of a
@@ -50,13 +62,15 @@ impl Measure {
                 let share = area.key_group_share();
                 if share.is_finite() { (share * 1000.0).round() as i64 } else { 0 }
             }
+            Measure::OpenTasks => area.tasks.open,
+            Measure::OverdueTasks => area.tasks.overdue,
         }
     }
 
     /// A value in steps as shown: `"1,234"`, `"18.5%"`.
     fn format(self, steps: i64) -> String {
         match self {
-            Measure::Population => thousands(steps),
+            Measure::Population | Measure::OpenTasks | Measure::OverdueTasks => thousands(steps),
             // Exact to far below the shown tenth, so this prints `steps`.
             Measure::KeyGroupShare => percent(steps as f64 / 1000.0),
         }
@@ -67,6 +81,9 @@ impl Measure {
         match self {
             Measure::Population => ["#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"],
             Measure::KeyGroupShare => ["#feedde", "#fdbe85", "#fd8d3c", "#e6550d", "#a63603"],
+            // Purples for work in hand, Reds for work past its time.
+            Measure::OpenTasks => ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"],
+            Measure::OverdueTasks => ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"],
         }
     }
 
@@ -74,6 +91,8 @@ impl Measure {
         match self {
             Measure::Population => "map.population",
             Measure::KeyGroupShare => "map.key_group_share",
+            Measure::OpenTasks => "map.open_tasks",
+            Measure::OverdueTasks => "map.overdue_tasks",
         }
     }
 
@@ -81,6 +100,8 @@ impl Measure {
         match self {
             Measure::Population => "map.legend.population",
             Measure::KeyGroupShare => "map.legend.key_group",
+            Measure::OpenTasks => "map.legend.open_tasks",
+            Measure::OverdueTasks => "map.legend.overdue_tasks",
         }
     }
 
@@ -99,6 +120,15 @@ impl Measure {
                     ("share", self.format(self.steps(area))),
                     ("count", thousands(figures.key_group)),
                     ("residents", thousands(figures.residents)),
+                ],
+            ),
+            Measure::OpenTasks | Measure::OverdueTasks => tr.fill(
+                "map.area.tasks",
+                &[
+                    ("name", area.name.clone()),
+                    ("open", thousands(area.tasks.open)),
+                    ("overdue", thousands(area.tasks.overdue)),
+                    ("closed", thousands(area.tasks.closed_today)),
                 ],
             ),
         }
@@ -710,6 +740,7 @@ mod tests {
                 floating: 0,
                 key_group,
             },
+            tasks: Default::default(),
         }
     }
 
