@@ -2,6 +2,7 @@
 //! store the database URL names, and hands over to the service and web
 //! crates.
 
+mod import;
 mod settings;
 
 use std::io::BufRead;
@@ -68,6 +69,9 @@ enum Command {
     Audit(AuditCommand),
     /// Print a new random secret key (64 hex characters)
     Keygen,
+    /// Import residents (with their buildings and households) from a spreadsheet
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Print a built-in rule set as JSON, to copy and adapt
     /// (`catalogue_file`, `calendar_file`)
     Defaults {
@@ -165,6 +169,10 @@ async fn main() -> anyhow::Result<()> {
     init_logging(file.log.as_deref());
     let settings = Resolved::new(file, cli.common.database, cli.common.listen, cli.common.data_dir);
     match cli.command {
+        Command::Import(command) => {
+            let service = build_service(&settings, false).await?;
+            import::run(&service, command).await
+        }
         Command::Keygen => {
             println!("{}", epigrid_service::SecretKey::generate_hex());
             Ok(())
