@@ -69,6 +69,13 @@ enum Command {
     Audit(AuditCommand),
     /// Print a new random secret key (64 hex characters)
     Keygen,
+    /// Delete personal health, arrival and help records older than
+    /// `retention_days` (serve also does this daily); counts are kept
+    Purge {
+        /// Only count what would be deleted
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Import residents (with their buildings and households) from a spreadsheet
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -203,6 +210,23 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Purge { dry_run } => {
+            let service = build_service(&settings, false).await?;
+            let report = service.purge_expired("epigrid purge", dry_run).await?;
+            let c = report.counts;
+            println!(
+                "{} records of days before {}: {} health reports, {} arrivals, {} help requests, \
+                 {} reported marks{}",
+                if dry_run { "would delete" } else { "deleted" },
+                report.before,
+                c.health_reports,
+                c.arrivals,
+                c.help_requests,
+                c.reported_marks,
+                if dry_run { "" } else { " (audited as retention.purge)" },
+            );
+            Ok(())
+        }
         Command::Stats => {
             let service = build_service(&settings, false).await?;
             let counts = service.stats(&Actor::system()).await?;
@@ -334,8 +358,31 @@ fn spawn_intake(service: Service) {
     });
 }
 
+/// The retention purge runs at start and then once a day. It is
+/// idempotent, so a restart or a second instance only finds less to delete.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+fn spawn_purge_job(service: Service) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match service.purge_expired("daily retention job", false).await {
+                Ok(report) => tracing::info!(
+                    before = %report.before,
+                    deleted = report.counts.total(),
+                    "retention purge done"
+                ),
+                Err(error) => tracing::warn!(%error, "retention purge failed; retrying tomorrow"),
+            }
+        }
+    });
+}
+
 async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
     spawn_escalation_job(service.clone());
+    spawn_purge_job(service.clone());
     spawn_intake(service.clone());
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await

@@ -74,6 +74,10 @@ pub struct FileSettings {
     /// Days of emergency mode (every hour counts), added to the calendar:
     /// `emergency_days = ["2026-12-01"]` or `EPIGRID_EMERGENCY_DAYS=2026-12-01,…`.
     pub emergency_days: Vec<String>,
+    /// Days personal health, arrival and help records are kept after the
+    /// day they cover (default 28); `epigrid purge` and a daily job in
+    /// `serve` delete them afterwards.
+    pub retention_days: Option<u32>,
 }
 
 impl FileSettings {
@@ -209,6 +213,10 @@ impl Resolved {
                         .ok_or_else(|| anyhow::anyhow!("unmask_roles: unknown role {r:?}"))
                 })
                 .collect::<anyhow::Result<_>>()?;
+        }
+        if let Some(days) = self.file.retention_days {
+            positive("retention_days", i64::from(days))?;
+            settings.retention_days = days;
         }
         settings.tasks.catalogue = self.catalogue()?;
         settings.tasks.calendar = self.calendar()?;

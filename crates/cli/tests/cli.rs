@@ -231,3 +231,23 @@ fn audit_verify_detects_an_edited_row_on_postgres() {
     let dir = temp_dir();
     audit_verify_names_an_edited_row(&dir.0, &database);
 }
+
+#[test]
+fn purge_counts_then_deletes_and_keeps_the_audit_chain_intact() {
+    let dir = temp_dir();
+    let out = epigrid(&dir.0, &["demo", "--no-serve", "--residents", "200"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = epigrid(&dir.0, &["purge", "--dry-run"], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with("would delete records of days before "), "{stdout}");
+
+    let out = epigrid(&dir.0, &["purge"], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("(audited as retention.purge)"), "{stdout}");
+
+    let out = epigrid(&dir.0, &["audit", "verify"], None);
+    assert!(out.status.success(), "the purge's entry is chained: {}", text(&out.stdout));
+}

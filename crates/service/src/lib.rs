@@ -15,6 +15,7 @@ pub mod navigation;
 pub mod photos;
 pub mod privacy;
 pub mod registry;
+pub mod retention;
 pub mod selfservice;
 pub mod tasks;
 pub mod views;
@@ -85,6 +86,9 @@ pub struct Settings {
     pub intake: intake::IntakeSettings,
     /// Limits on photos attached to task steps.
     pub photos: photos::PhotoSettings,
+    /// Days personal health, arrival and help records are kept after the
+    /// day they cover (PIPL Art. 19, 47); then the purge deletes them.
+    pub retention_days: u32,
 }
 
 /// How many failed logins are tolerated before further attempts are refused
@@ -136,6 +140,7 @@ impl Default for Settings {
             tasks: tasks::TaskSettings::default(),
             intake: intake::IntakeSettings::default(),
             photos: photos::PhotoSettings::default(),
+            retention_days: retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }
