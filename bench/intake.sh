@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Durable intake against hello-world, side by side in one run (issue #6).
+#
+#   bench/intake.sh [SECONDS] [--postgres]
+#
+# Builds release binaries, makes a small demo sub-district, mints a resident
+# pass (bench-pass), then for 64 and 256 connections runs the load generator
+# against `hello` (axum, same runtime, no storage) and against epigrid's
+# POST /api/v1/public/health-reports (validation, queue, group commit with
+# synchronous=FULL, counters, audit), each request a new submission. Then an
+# overload run: 10x the connections of the saturating run (2560), with RSS
+# sampled, and a 64-connection run straight after to see recovery.
+# With --postgres the epigrid half also runs on PostgreSQL at
+# 127.0.0.1:5432 (database epigrid_bench, created and dropped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-10}"
+postgres="${2:-}"
+cargo build --release -q -p epigrid -p epigrid-bench
+bin=target/release
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+hello_port=18090
+epi_port=18091
+path=/api/v1/public/health-reports
+
+wait_up() { for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$1$2" >/dev/null && return 0; sleep 0.05; done; echo "server on $1 did not start" >&2; exit 1; }
+field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
+
+"$bin/hello" "127.0.0.1:$hello_port" 2>/dev/null & pids+=($!)
+wait_up "$hello_port" /
+
+start_epigrid() { # $1 = database URL or empty for SQLite
+  local db=()
+  [ -n "$1" ] && db=(--database "$1")
+  "$bin/epigrid" demo --no-serve --residents 2000 --data-dir "$work/data" "${db[@]}" >/dev/null 2>&1
+  EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$bin/epigrid" serve --data-dir "$work/data" \
+      --config "$work/none.toml" --listen "127.0.0.1:$epi_port" "${db[@]}" 2>/dev/null & epi_pid=$!
+  pids+=($epi_pid)
+  wait_up "$epi_port" /healthz
+  local url="${1:-sqlite://$work/data/epigrid.db}"
+  read -r pass household resident < <("$bin/bench-pass" "$url" "$(cat "$work/data/secret.key")")
+  body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
+}
+
+load() { # port connections seconds
+  "$bin/loadgen" --url "http://127.0.0.1:$1$path" --connections "$2" --seconds "$3" \
+      --max-requests 20000000 --body "$body" --header "Authorization: Bearer $pass"
+}
+
+run_pair() { # label
+  for c in 64 256; do
+    h=$(load "$hello_port" "$c" "$seconds")
+    e=$(load "$epi_port" "$c" "$seconds")
+    hr=$(echo "$h" | field ok_rps); er=$(echo "$e" | field ok_rps)
+    printf '%-9s c=%-4s hello rps=%-7s p50=%-6s p99=%-6s | epigrid rps=%-7s p50=%-6s p99=%-6s 503=%s | ratio=%s\n' \
+      "$1" "$c" "$hr" "$(echo "$h" | field p50_ms)" "$(echo "$h" | field p99_ms)" \
+      "$er" "$(echo "$e" | field p50_ms)" "$(echo "$e" | field p99_ms)" "$(echo "$e" | field s503)" \
+      "$(awk -v a="$er" -v b="$hr" 'BEGIN { printf "%.2f", a / b }')"
+  done
+}
+
+rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+overload() {
+  steady=$(rss "$epi_pid")
+  peak=$steady
+  load "$epi_port" 2560 "$seconds" > "$work/over.txt" & lg=$!
+  while kill -0 "$lg" 2>/dev/null; do r=$(rss "$epi_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
+  o=$(cat "$work/over.txt")
+  h=$(load "$hello_port" 2560 "$seconds")
+  after=$(load "$epi_port" 64 5)
+  echo "overload  c=2560 epigrid useful rps=$(echo "$o" | field ok_rps) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
+       "refused p99=$(echo "$o" | field refused_p99_ms) ms, all p99=$(echo "$o" | field p99_ms) ms, errors=$(echo "$o" | field errors)" \
+       "| hello p99=$(echo "$h" | field p99_ms) ms | RSS steady=${steady} kB peak=${peak} kB" \
+       "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms"
+}
+
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run"
+start_epigrid ""
+# A short warm-up so both servers have their connections and caches.
+load "$hello_port" 64 1 >/dev/null; load "$epi_port" 64 1 >/dev/null
+run_pair sqlite
+overload
+echo "reports stored: $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$epi_port/healthz") (server alive after overload)"
+kill "$epi_pid"; wait "$epi_pid" 2>/dev/null || true
+
+if [ "$postgres" = "--postgres" ]; then
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS epigrid_bench" 2>/dev/null
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE epigrid_bench"
+  rm -rf "$work/data"
+  start_epigrid "postgres://postgres@127.0.0.1:5432/epigrid_bench"
+  load "$epi_port" 64 1 >/dev/null
+  run_pair postgres
+  kill "$epi_pid"; wait "$epi_pid" 2>/dev/null || true
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE epigrid_bench"
+fi

@@ -1,0 +1,26 @@
+//! The baseline: axum on epigrid's runtime settings, answering the intake
+//! route's shape (read a JSON body, answer a small JSON receipt) with no
+//! validation, storage or durability. Usage: `hello 127.0.0.1:PORT`.
+
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+async fn receipt(Json(body): Json<Value>) -> (axum::http::StatusCode, Json<Value>) {
+    let key = body.get("idempotency_key").and_then(Value::as_str).unwrap_or_default().len();
+    (
+        axum::http::StatusCode::CREATED,
+        Json(json!({ "reference": "JK-20261129-HELLO000", "replayed": key == 0 })),
+    )
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8090".into());
+    let app = Router::new()
+        .route("/api/v1/public/health-reports", post(receipt))
+        .route("/", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(&address).await?;
+    eprintln!("hello is serving on http://{address}/");
+    axum::serve(listener, app).await
+}

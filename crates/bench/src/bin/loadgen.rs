@@ -1,0 +1,273 @@
+//! A bounded, loopback-only HTTP/1.1 load generator: N keep-alive
+//! connections, each sending one request after another (closed loop), until
+//! a request count or a time limit is reached, whichever comes first.
+//!
+//! ```text
+//! loadgen --url http://127.0.0.1:8080/api/v1/public/health-reports \
+//!     --connections 256 --seconds 10 --max-requests 2000000 \
+//!     --body '{"idempotency_key":"{key}",...}' --header 'Authorization: Bearer …'
+//! ```
+//!
+//! `{key}` in the body becomes a unique key per request (run id, connection,
+//! sequence), so every request is a new submission. Prints one line of
+//! `key=value` figures: requests, rps, p50/p99/max (ms) of all answers,
+//! counts by status class, and p99 of the 503 refusals alone.
+
+use std::io::{Error, ErrorKind};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Hard caps, whatever the arguments say: this tool must not be usable to
+/// flood anything for long.
+const MAX_CONNECTIONS: usize = 10_000;
+const MAX_SECONDS: u64 = 120;
+const MAX_REQUESTS: u64 = 50_000_000;
+
+struct Args {
+    addr: SocketAddr,
+    host: String,
+    path: String,
+    connections: usize,
+    seconds: u64,
+    max_requests: u64,
+    body: Option<String>,
+    headers: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut url = None;
+    let (mut connections, mut seconds, mut max_requests) = (64usize, 10u64, 1_000_000u64);
+    let (mut body, mut headers) = (None, Vec::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => url = Some(value()?),
+            "--connections" => connections = value()?.parse().map_err(|_| "bad --connections")?,
+            "--seconds" => seconds = value()?.parse().map_err(|_| "bad --seconds")?,
+            "--max-requests" => {
+                max_requests = value()?.parse().map_err(|_| "bad --max-requests")?
+            }
+            "--body" => body = Some(value()?),
+            "--header" => headers.push(value()?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let url = url.ok_or("--url is required")?;
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    let (authority, path) =
+        rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let addr: SocketAddr = authority
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .map_err(|_| format!("{authority}: give an IP:port"))?;
+    if !addr.ip().is_loopback() {
+        return Err("loopback addresses only".into());
+    }
+    Ok(Args {
+        addr,
+        host: authority.to_owned(),
+        path,
+        connections: connections.clamp(1, MAX_CONNECTIONS),
+        seconds: seconds.clamp(1, MAX_SECONDS),
+        max_requests: max_requests.clamp(1, MAX_REQUESTS),
+        body,
+        headers,
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Latency of every answer, in microseconds.
+    all: Vec<u32>,
+    refused: Vec<u32>,
+    ok: u64,
+    unavailable: u64,
+    other: u64,
+    errors: u64,
+}
+
+/// Reads one response; answers its status. Handles `Content-Length` bodies
+/// (what axum sends for JSON and text).
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    buf.clear();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end])
+                .map_err(|_| Error::new(ErrorKind::InvalidData, "head"))?;
+            let status: u16 = head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| Error::new(ErrorKind::InvalidData, "status"))?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let total = end + 4 + length;
+            while buf.len() < total {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(Error::new(ErrorKind::UnexpectedEof, "closed"));
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(status);
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(Error::new(ErrorKind::UnexpectedEof, "closed"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn request(args: &Args, key: &str) -> Vec<u8> {
+    let mut text = String::new();
+    let method = if args.body.is_some() { "POST" } else { "GET" };
+    text.push_str(&format!("{method} {} HTTP/1.1\r\nHost: {}\r\n", args.path, args.host));
+    for h in &args.headers {
+        text.push_str(h);
+        text.push_str("\r\n");
+    }
+    match &args.body {
+        Some(body) => {
+            let body = body.replace("{key}", key);
+            text.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ));
+        }
+        None => text.push_str("\r\n"),
+    }
+    text.into_bytes()
+}
+
+async fn connection(
+    args: std::sync::Arc<Args>,
+    id: usize,
+    run: u128,
+    deadline: Instant,
+    budget: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Tally {
+    use std::sync::atomic::Ordering;
+    let mut tally = Tally::default();
+    let mut buf = Vec::with_capacity(8192);
+    let mut stream = None;
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        if budget.fetch_sub(1, Ordering::Relaxed) == 0
+            || budget.load(Ordering::Relaxed) > MAX_REQUESTS
+        {
+            break;
+        }
+        if stream.is_none() {
+            match TcpStream::connect(args.addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    stream = Some(s);
+                }
+                Err(_) => {
+                    tally.errors += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(s) = stream.as_mut() else { continue };
+        seq += 1;
+        let bytes = request(&args, &format!("lg{run:x}-{id}-{seq}"));
+        let start = Instant::now();
+        let result = async {
+            s.write_all(&bytes).await?;
+            read_response(s, &mut buf).await
+        }
+        .await;
+        let micros = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
+        match result {
+            Ok(status) => {
+                tally.all.push(micros);
+                match status {
+                    200..=299 => tally.ok += 1,
+                    503 => {
+                        tally.unavailable += 1;
+                        tally.refused.push(micros);
+                    }
+                    _ => tally.other += 1,
+                }
+            }
+            Err(_) => {
+                tally.errors += 1;
+                stream = None;
+            }
+        }
+    }
+    tally
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(args) => std::sync::Arc::new(args),
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            std::process::exit(2);
+        }
+    };
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let budget = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(args.max_requests));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|id| tokio::spawn(connection(args.clone(), id, run, deadline, budget.clone())))
+        .collect();
+    let mut total = Tally::default();
+    for task in tasks {
+        if let Ok(t) = task.await {
+            total.all.extend(t.all);
+            total.refused.extend(t.refused);
+            total.ok += t.ok;
+            total.unavailable += t.unavailable;
+            total.other += t.other;
+            total.errors += t.errors;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    total.all.sort_unstable();
+    total.refused.sort_unstable();
+    let answered = total.all.len() as f64;
+    println!(
+        "connections={} seconds={:.1} requests={} rps={:.0} ok_rps={:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} \
+         ok={} s503={} other={} errors={} refused_p99_ms={:.2}",
+        args.connections,
+        elapsed,
+        total.all.len(),
+        answered / elapsed,
+        total.ok as f64 / elapsed,
+        percentile(&total.all, 0.50),
+        percentile(&total.all, 0.99),
+        percentile(&total.all, 1.0),
+        total.ok,
+        total.unavailable,
+        total.other,
+        total.errors,
+        percentile(&total.refused, 0.99),
+    );
+}
