@@ -8,15 +8,16 @@ pub mod crypto;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod field_work;
 pub mod import;
 pub mod intake;
-pub mod field_work;
 pub mod navigation;
 pub mod photos;
 pub mod privacy;
 pub mod registry;
 pub mod retention;
 pub mod selfservice;
+pub mod task_office;
 pub mod tasks;
 pub mod views;
 

@@ -8,11 +8,13 @@ pub mod areas;
 pub mod audit;
 pub mod charts;
 pub mod dashboard;
+pub mod evaluation;
 pub mod households;
 pub mod login;
 pub mod map;
 pub mod mobile;
 pub mod residents;
+pub mod tasks;
 
 use askama::Template;
 use axum::Router;
@@ -48,6 +50,12 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}", get(accounts::show).post(accounts::update))
         .route("/audit", get(audit::show))
         .merge(mobile::routes())
+        .route("/tasks", get(tasks::board).post(tasks::report))
+        .route("/tasks/new", get(tasks::new_form))
+        .route("/tasks/{id}", get(tasks::show))
+        .route("/tasks/{id}/transitions", axum::routing::post(tasks::transition))
+        .route("/evaluation", get(evaluation::show))
+        .route("/evaluation.csv", get(evaluation::csv))
 }
 
 /// Translations for templates: `{{ tr.t("key") }}`.
@@ -77,6 +85,10 @@ pub struct UserChrome {
     pub manages_accounts: bool,
     /// Works tasks in the field: gets the link to the phone pages.
     pub field_worker: bool,
+    /// Sees the task board (every role but volunteers).
+    pub sees_tasks: bool,
+    /// Reads the evaluation of workers and grids.
+    pub evaluates: bool,
 }
 
 /// What every page's frame needs: language, user, where we are.
@@ -102,6 +114,11 @@ impl Chrome {
                 role_key: format!("role.{}", a.role.as_str()),
                 manages_accounts: a.role.allows(Action::ManageAccounts),
                 field_worker: matches!(a.role, Role::GridWorker | Role::GridLeader),
+                sees_tasks: a.role != Role::Volunteer,
+                evaluates: matches!(
+                    a.role,
+                    Role::SubDistrictAdmin | Role::CommunityAdmin | Role::GridLeader
+                ),
             }),
             section,
             path_encoded: form_urlencoded::byte_serialize(path.as_bytes()).collect(),

@@ -3,6 +3,7 @@
 
 mod audit;
 mod audit_page;
+mod board;
 mod demo;
 mod intake;
 mod login_limits;
