@@ -8,9 +8,11 @@
 // comes back online, and every 15 seconds while it is not empty. A replay
 // with the same key is applied once by the server.
 //
-// The queue is generic: `EpigridQueue.enqueue({url, body, label, taskId})`
-// queues any JSON POST. Blobs (photos) inside `body.photos` are stored as
-// Blobs and sent as base64 strings.
+// The queue is generic: `EpigridQueue.enqueue({url, body, key, label})`
+// queues any JSON POST, and `enqueue({steps: [{url, body, key}, …]})` one
+// action made of several POSTs sent in order (accepting a task, then
+// reporting it handled), counted as one. Blobs (photos) in `body.photos`
+// are stored as Blobs and sent as base64 strings.
 "use strict";
 (() => {
   const DB_NAME = "epigrid-offline";
@@ -28,7 +30,7 @@
     return new Promise((resolve, reject) => {
       const request = indexedDB.open(DB_NAME, 1);
       request.onupgradeneeded = () => {
-        request.result.createObjectStore(STORE, { keyPath: "key" });
+        request.result.createObjectStore(STORE, { keyPath: "id" });
       };
       request.onsuccess = () => resolve(request.result);
       request.onerror = () => reject(request.error);
@@ -88,8 +90,8 @@
       reader.readAsDataURL(blob);
     });
   }
-  async function wireBody(entry) {
-    const body = Object.assign({}, entry.body);
+  async function wireBody(step) {
+    const body = Object.assign({}, step.body);
     if (Array.isArray(body.photos)) {
       body.photos = await Promise.all(body.photos.map((p) => (p instanceof Blob ? blobToBase64(p) : p)));
     }
@@ -105,7 +107,8 @@
     try {
       const entries = (await all()).filter((e) => e.user === me);
       if (entries.length === 0) return;
-      show(text("syncing", entries.length));
+      // The count stays in view; the notice only says it is being sent.
+      if (status) status.classList.add("busy");
       // The token of the session as it is now (it may have been renewed by
       // a new login since the page was cached).
       let csrf;
@@ -120,37 +123,44 @@
         return; // still offline
       }
       for (const entry of entries) {
-        let response;
-        try {
-          response = await fetch(entry.url, {
-            method: "POST",
-            credentials: "same-origin",
-            headers: {
-              "Content-Type": "application/json",
-              "X-CSRF-Token": csrf,
-              "Idempotency-Key": entry.key,
-            },
-            body: await wireBody(entry),
-          });
-        } catch (_) {
-          return; // the network went again: keep this and the rest, in order
+        while (entry.steps.length > 0) {
+          const step = entry.steps[0];
+          let response;
+          try {
+            response = await fetch(step.url, {
+              method: "POST",
+              credentials: "same-origin",
+              headers: {
+                "Content-Type": "application/json",
+                "X-CSRF-Token": csrf,
+                "Idempotency-Key": step.key,
+              },
+              body: await wireBody(step),
+            });
+          } catch (_) {
+            return; // the network went again: keep this and the rest, in order
+          }
+          if (response.ok) {
+            entry.steps.shift();
+            if (entry.steps.length > 0) await put(entry);
+            continue;
+          }
+          const s = response.status;
+          if (s === 401 || (s === 403 && (await isCsrf(response)))) { show(text("relogin", entries.length)); return; }
+          if (s === 408 || s === 429 || s >= 500) return; // try again later
+          // A definitive refusal: say so, and send nothing more of this
+          // action (its later steps depend on this one).
+          let message = String(s);
+          try { message = (await response.json()).error.message || message; } catch (_) { /* keep the status */ }
+          entry.steps = [];
+          showFailure(entry, text("failed", 0) + " " + message);
         }
-        if (response.ok) {
-          await remove(entry.key);
-          sent += 1;
-          continue;
-        }
-        const s = response.status;
-        if (s === 401 || (s === 403 && (await isCsrf(response)))) { show(text("relogin", entries.length)); return; }
-        if (s === 408 || s === 429 || s >= 500) return; // try again later
-        // A definitive refusal: say so, and do not send it again.
-        let message = String(s);
-        try { message = (await response.json()).error.message || message; } catch (_) { /* keep the status */ }
-        await remove(entry.key);
-        showFailure(entry, text("failed", 0) + " " + message);
+        await remove(entry.id);
+        sent += 1;
       }
     } finally {
       syncing = false;
+      if (status) status.classList.remove("busy");
       const left = await refreshBadge(sent > 0 ? text("synced", sent) : "");
       schedule(left);
       if (sent > 0 && left === 0) await freshen();
@@ -176,10 +186,15 @@
 
   let seq = 0;
   async function enqueue(action) {
+    const steps = (action.steps || [action]).map((step) => ({
+      url: step.url,
+      body: step.body,
+      // Made once, here, and kept through every retry.
+      key: step.key || crypto.randomUUID(),
+    }));
     const entry = {
-      key: action.key || crypto.randomUUID(),
-      url: action.url,
-      body: action.body,
+      id: crypto.randomUUID(),
+      steps,
       label: action.label || "",
       taskId: action.taskId || "",
       user: me,
@@ -189,7 +204,7 @@
     await put(entry);
     await refreshBadge();
     sync();
-    return entry.key;
+    return entry.id;
   }
 
   // ---- the forms ------------------------------------------------------------
@@ -205,21 +220,18 @@
     const noteText = note ? note.value.trim() : "";
     const taskId = form.dataset.task || "";
     if (kind === "transition") {
+      const url = `/api/v1/tasks/${taskId}/transitions`;
+      const steps = [];
       // A task not yet accepted is accepted first, with the key the accept
-      // button uses, so both count once.
+      // button uses, so accepting twice is one step.
       if (form.dataset.acceptKey) {
-        await enqueue({
-          url: `/api/v1/tasks/${taskId}/transitions`,
-          key: form.dataset.acceptKey,
-          body: { transition: { kind: "accept" } },
-          label, taskId,
-        });
+        steps.push({ url, key: form.dataset.acceptKey, body: { transition: { kind: "accept" } } });
       }
-      const key = form.dataset.key || undefined;
       const body = { transition: { kind: form.dataset.kind } };
       if (noteText) body.note = noteText;
       if (photos.length) body.photos = photos;
-      await enqueue({ url: `/api/v1/tasks/${taskId}/transitions`, key, body, label, taskId });
+      steps.push({ url, key: form.dataset.key || undefined, body });
+      await enqueue({ steps, label, taskId });
     } else if (kind === "visit") {
       const body = { household_id: form.dataset.household };
       if (noteText) body.note = noteText;

@@ -6,6 +6,7 @@
 //! Without chromedriver the journeys skip, unless `EPIGRID_REQUIRE_BROWSER=1`
 //! (as in CI). With `EPIGRID_SCREENSHOTS=<dir>` they also save PNGs there.
 
+mod offline;
 mod support;
 
 use std::collections::HashMap;
