@@ -43,6 +43,10 @@ pub struct FileSettings {
     /// Roles allowed to unmask ID numbers and phones, e.g.
     /// `["sub_district_admin", "community_admin"]`.
     pub unmask_roles: Option<Vec<String>>,
+    /// Largest photo accepted with a task step, in bytes (default 5 MiB),
+    /// and most photos on one step (default 3).
+    pub photo_max_bytes: Option<usize>,
+    pub photo_max_per_step: Option<usize>,
     /// PEM certificate chain and private key: `serve` then speaks HTTPS itself.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -205,6 +209,14 @@ impl Resolved {
         argon2.memory_kib = self.file.argon2_memory_kib.unwrap_or(argon2.memory_kib);
         argon2.iterations = self.file.argon2_iterations.unwrap_or(argon2.iterations);
         argon2.parallelism = self.file.argon2_parallelism.unwrap_or(argon2.parallelism);
+        if let Some(bytes) = self.file.photo_max_bytes {
+            positive("photo_max_bytes", i64::try_from(bytes).unwrap_or(i64::MAX))?;
+            settings.photos.max_bytes = bytes;
+        }
+        if let Some(count) = self.file.photo_max_per_step {
+            positive("photo_max_per_step", i64::try_from(count).unwrap_or(i64::MAX))?;
+            settings.photos.max_per_step = count;
+        }
         if let Some(roles) = &self.file.unmask_roles {
             settings.unmask_roles = roles
                 .iter()
@@ -447,6 +459,24 @@ mod tests {
         let error = Resolved::new(file, None, None, None).service_settings().unwrap_err();
         assert!(format!("{error:#}").contains("2026-13-01"), "{error:#}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn photo_limits_come_from_configuration() {
+        let missing = Path::new("/nonexistent/epigrid.toml");
+        let file = FileSettings::load_from(
+            missing,
+            env(&[("EPIGRID_PHOTO_MAX_BYTES", "1048576"), ("EPIGRID_PHOTO_MAX_PER_STEP", "2")]),
+        )
+        .unwrap();
+        let photos = Resolved::new(file, None, None, None).service_settings().unwrap().photos;
+        assert_eq!((photos.max_bytes, photos.max_per_step), (1_048_576, 2));
+        let defaults = FileSettings::load_from(missing, env(&[])).unwrap();
+        let photos = Resolved::new(defaults, None, None, None).service_settings().unwrap().photos;
+        assert_eq!((photos.max_bytes, photos.max_per_step), (5 * 1024 * 1024, 3));
+        let zero = FileSettings::load_from(missing, env(&[("EPIGRID_PHOTO_MAX_PER_STEP", "0")]))
+            .unwrap();
+        assert!(Resolved::new(zero, None, None, None).service_settings().is_err());
     }
 
     #[test]

@@ -20,6 +20,8 @@ use uuid::Uuid;
 use crate::support::{Browser, ONE_BROWSER, PHONE, chromedriver, with_browser};
 
 const WORKER: &str = "wang_grid";
+/// The smallest valid PNG (1×1, transparent).
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
 const PASSWORD: &str = "stairwell-basement-7";
 
 /// The app served on a fixed address, which can be stopped and started
@@ -284,9 +286,22 @@ async fn a_worker_handles_two_tasks_offline_and_the_queue_drains_once() {
         )
         .await;
         assert_eq!(sync_text(&browser).await, "待同步 2 项");
-        // A task page kept while online opens too.
+        // A task page kept while online opens too, and a door-to-door
+        // visit with a photo is queued from it: the photo waits in
+        // IndexedDB as a Blob.
         browser.goto(&format!("/m/tasks/{}", tasks[2])).await;
-        browser.find("#visit-form").await;
+        browser.fill("#visit-note", "入户走访：三人在家，无发热").await;
+        let photo = std::env::temp_dir().join(format!("epigrid-visit-{}.png", Uuid::now_v7()));
+        std::fs::write(&photo, PNG).unwrap();
+        browser.find("#visit-photos").await.send_keys(photo.to_str().unwrap()).await.unwrap();
+        browser.find("#visit-form button[type=submit]").await.click().await.unwrap();
+        wait_for(
+            &browser,
+            "three actions waiting",
+            "return document.getElementById('sync-status').dataset.count === '3';",
+        )
+        .await;
+        assert_eq!(sync_text(&browser).await, "待同步 3 项");
         for id in &tasks[..2] {
             let history = service.store().list_task_history(*id).await.unwrap();
             assert_eq!(history.len(), 4, "nothing reached the server while it was down");
@@ -314,7 +329,7 @@ async fn a_worker_handles_two_tasks_offline_and_the_queue_drains_once() {
             &browser,
             "the fresh list",
             "return document.querySelectorAll('ul#tasks > li.m-task').length === 1 && \
-             document.querySelectorAll('#handled li').length === 2;",
+             document.querySelectorAll('#handled li').length === 3;",
         )
         .await;
         browser.screenshot("m-tasks-synced-360").await;
@@ -333,6 +348,22 @@ async fn a_worker_handles_two_tasks_offline_and_the_queue_drains_once() {
         }
         let third = service.store().get_task(tasks[2]).await.unwrap().unwrap();
         assert_eq!(third.state, EventState::Dispatched, "the third task was not touched");
+        // The visit: one new door-to-door task, handled, with the photo.
+        let all = service
+            .store()
+            .list_tasks(&epigrid_store::TaskQuery { limit: 100, ..Default::default() })
+            .await
+            .unwrap();
+        let visits: Vec<_> = all.iter().filter(|t| !tasks.contains(&t.id)).collect();
+        assert_eq!(visits.len(), 1, "one visit recorded");
+        assert_eq!(visits[0].category, "door_to_door_check");
+        assert_eq!(visits[0].subject_id, third.subject_id, "the household of the task page");
+        assert_eq!(visits[0].state, EventState::HandledReported);
+        let photos = service.store().list_task_photos(visits[0].id).await.unwrap();
+        assert_eq!(photos.len(), 1);
+        let stored = service.store().get_task_photo(photos[0].id).await.unwrap().unwrap();
+        assert_eq!((stored.content_type.as_str(), stored.data.as_slice()), ("image/png", PNG));
+        let _ = std::fs::remove_file(&photo);
         browser.finish();
     })
     .await;
