@@ -82,6 +82,10 @@ pub struct FileSettings {
     /// day they cover (default 28); `epigrid purge` and a daily job in
     /// `serve` delete them afterwards.
     pub retention_days: Option<u32>,
+    /// The address residents reach the server at, for the QR codes of the
+    /// self-service sheets (`https://epigrid.example.cn`); default: the
+    /// request's host.
+    pub public_base_url: Option<String>,
 }
 
 impl FileSettings {
@@ -229,6 +233,15 @@ impl Resolved {
         if let Some(days) = self.file.retention_days {
             positive("retention_days", i64::from(days))?;
             settings.retention_days = days;
+        }
+        if let Some(url) = &self.file.public_base_url {
+            let url = url.trim().trim_end_matches('/');
+            if !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.contains(char::is_whitespace)
+            {
+                anyhow::bail!("public_base_url: {url:?} is not an http(s) address");
+            }
+            settings.public_base_url = Some(url.to_owned());
         }
         settings.tasks.catalogue = self.catalogue()?;
         settings.tasks.calendar = self.calendar()?;
@@ -474,8 +487,8 @@ mod tests {
         let defaults = FileSettings::load_from(missing, env(&[])).unwrap();
         let photos = Resolved::new(defaults, None, None, None).service_settings().unwrap().photos;
         assert_eq!((photos.max_bytes, photos.max_per_step), (5 * 1024 * 1024, 3));
-        let zero = FileSettings::load_from(missing, env(&[("EPIGRID_PHOTO_MAX_PER_STEP", "0")]))
-            .unwrap();
+        let zero =
+            FileSettings::load_from(missing, env(&[("EPIGRID_PHOTO_MAX_PER_STEP", "0")])).unwrap();
         assert!(Resolved::new(zero, None, None, None).service_settings().is_err());
     }
 

@@ -87,6 +87,9 @@ pub struct AreaWithFigures {
     pub figures: AreaFigures,
     /// Task counts of the area (zeros where tasks are not shown).
     pub tasks: TaskCounts,
+    /// Residents with a health report today, from the per-grid day counters
+    /// the intake keeps on write (issue #6).
+    pub reported: i64,
 }
 
 impl AreaWithFigures {
@@ -97,6 +100,11 @@ impl AreaWithFigures {
 
     pub fn floating_share(&self) -> f64 {
         ratio(self.figures.floating, self.figures.residents)
+    }
+
+    /// Share of residents with a health report today, 0.0–1.0.
+    pub fn reported_share(&self) -> f64 {
+        ratio(self.reported, self.figures.residents).min(1.0)
     }
 }
 
@@ -211,6 +219,7 @@ impl Service {
                 area.tasks.add(f);
             }
         }
+        self.add_reported_today(within, map_level, &mut map_areas).await?;
         let grid_tasks = self.grid_task_rows(&task_figures).await?;
         let age_bands = if personal { age_bands(&years, self.today().year()) } else { Vec::new() };
         Ok(Dashboard {
@@ -230,6 +239,38 @@ impl Service {
             tasks: sees_tasks.then_some(totals),
             grid_tasks,
         })
+    }
+
+    /// Today's reported residents per map area, summed from the per-grid
+    /// day counters (kept on write, never counted from the reports): one
+    /// read of the grids' counters, plus the grid list for a map of
+    /// communities.
+    async fn add_reported_today(
+        &self,
+        within: Option<epigrid_domain::Scope>,
+        map_level: AreaKind,
+        map_areas: &mut [AreaWithFigures],
+    ) -> ServiceResult<()> {
+        let grids: Vec<Uuid> = if map_level == AreaKind::Grid {
+            map_areas.iter().map(|a| a.id).collect()
+        } else {
+            self.store()
+                .area_figures(within, AreaKind::Grid)
+                .await?
+                .iter()
+                .map(|f| f.area_id)
+                .collect()
+        };
+        let today = self.today();
+        for chunk in grids.chunks(500) {
+            for c in self.store().grid_day_counters(chunk, today).await? {
+                let key = if map_level == AreaKind::Community { c.community_id } else { c.grid_id };
+                if let Some(area) = map_areas.iter_mut().find(|a| a.id == key) {
+                    area.reported += c.residents_reported;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The start of today in the configured zone, as UTC.
@@ -310,6 +351,7 @@ impl Service {
                         .copied()
                         .unwrap_or(AreaFigures { area_id: a.id, ..AreaFigures::default() }),
                     tasks: TaskCounts::default(),
+                    reported: 0,
                 }
             }));
             if !full {

@@ -90,6 +90,10 @@ pub struct Settings {
     /// Days personal health, arrival and help records are kept after the
     /// day they cover (PIPL Art. 19, 47); then the purge deletes them.
     pub retention_days: u32,
+    /// The address residents reach the server at (`https://epigrid.example.cn`),
+    /// printed in the QR codes of the self-service sheets. `None`: the
+    /// request's own host, which is wrong behind a proxy that rewrites it.
+    pub public_base_url: Option<String>,
 }
 
 /// How many failed logins are tolerated before further attempts are refused
@@ -142,6 +146,7 @@ impl Default for Settings {
             intake: intake::IntakeSettings::default(),
             photos: photos::PhotoSettings::default(),
             retention_days: retention::DEFAULT_RETENTION_DAYS,
+            public_base_url: None,
         }
     }
 }

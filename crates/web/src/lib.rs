@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::routes().merge(public_api::routes(&state)))
         .merge(pages::routes())
+        .merge(pages::selfservice::routes(&state))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))

@@ -108,6 +108,10 @@ struct AreaPage {
     households_hidden: bool,
     staff: Option<Vec<StaffRow>>,
     dashboard_href: Option<String>,
+    /// The printable self-service QR sheets (building, grid, community).
+    qr_href: Option<String>,
+    /// Today's "not reported" list (grids).
+    unreported_href: Option<String>,
 }
 
 impl AreaPage {
@@ -236,7 +240,13 @@ pub async fn show(
         AreaKind::SubDistrict | AreaKind::Community => Some(format!("/?area={id}")),
         _ => None,
     };
+    let qr_href = matches!(kind, AreaKind::Building | AreaKind::Grid | AreaKind::Community)
+        .then(|| format!("/areas/{id}/qr"));
+    let unreported_href =
+        (kind == AreaKind::Grid && may_read_households).then(|| format!("/grids/{id}/unreported"));
     Ok(render(&AreaPage {
+        qr_href,
+        unreported_href,
         crumbs: crumbs(&summary.trail[..summary.trail.len().saturating_sub(1)], &tr),
         kind_label: tr.t(kind_key(kind)),
         facts: [

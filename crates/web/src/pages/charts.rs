@@ -554,6 +554,7 @@ mod tests {
             rings: Vec::new(),
             figures: AreaFigures { area_id: id, residents, households: 0, floating, key_group: 0 },
             tasks: Default::default(),
+            reported: 0,
         }
     }
 

@@ -31,6 +31,39 @@ struct DashboardPage {
     residence_svg: String,
     /// `?area=` of the current view, kept when switching the measure.
     area_param: String,
+    /// Today's health reporting per map area (issue #6).
+    reporting: Vec<ReportingRow>,
+}
+
+/// One area's line of today's reporting table.
+#[derive(Debug, Clone)]
+pub struct ReportingRow {
+    pub id: Uuid,
+    pub name: String,
+    /// A grid's "not reported" list for staff who read residents, else the
+    /// area's own page or dashboard.
+    pub href: String,
+    pub residents: i64,
+    pub reported: i64,
+    pub share: String,
+}
+
+fn reporting_rows(areas: &[AreaWithFigures], lists: bool) -> Vec<ReportingRow> {
+    areas
+        .iter()
+        .map(|a| ReportingRow {
+            id: a.id,
+            name: a.name.clone(),
+            href: if lists && a.kind == AreaKind::Grid {
+                format!("/grids/{}/unreported", a.id)
+            } else {
+                area_href(a)
+            },
+            residents: a.figures.residents,
+            reported: a.reported,
+            share: charts::percent(a.reported_share()),
+        })
+        .collect()
 }
 
 /// Where a click on a map area leads: the dashboard one level down for
@@ -55,7 +88,9 @@ pub async fn show(
     }
     let chrome = page.chrome("dashboard");
     let tr = chrome.tr;
+    let lists = page.actor.role.allows(epigrid_domain::Action::ReadResidents);
     Ok(render(&DashboardPage {
+        reporting: reporting_rows(&dashboard.areas, lists),
         map_svg: render_map(&dashboard.areas, measure, &area_href, &tr),
         pyramid_svg: charts::age_pyramid(&dashboard.age_bands, &tr),
         tags_svg: charts::tag_bars(&dashboard.tags, &tr),

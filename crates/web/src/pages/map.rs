@@ -25,6 +25,8 @@ pub enum Measure {
     /// Open tasks of the closed loop, and those past their deadline.
     OpenTasks,
     OverdueTasks,
+    /// Share of residents with a health report today (issue #6).
+    ReportedShare,
 }
 
 impl Measure {
@@ -33,6 +35,7 @@ impl Measure {
             Some("key_group") => Measure::KeyGroupShare,
             Some("open_tasks") => Measure::OpenTasks,
             Some("overdue_tasks") => Measure::OverdueTasks,
+            Some("reported") => Measure::ReportedShare,
             _ => Measure::Population,
         }
     }
@@ -43,6 +46,7 @@ impl Measure {
             Measure::KeyGroupShare => "key_group",
             Measure::OpenTasks => "open_tasks",
             Measure::OverdueTasks => "overdue_tasks",
+            Measure::ReportedShare => "reported",
         }
     }
 
@@ -64,6 +68,7 @@ impl Measure {
             }
             Measure::OpenTasks => area.tasks.open,
             Measure::OverdueTasks => area.tasks.overdue,
+            Measure::ReportedShare => (area.reported_share() * 1000.0).round() as i64,
         }
     }
 
@@ -72,7 +77,7 @@ impl Measure {
         match self {
             Measure::Population | Measure::OpenTasks | Measure::OverdueTasks => thousands(steps),
             // Exact to far below the shown tenth, so this prints `steps`.
-            Measure::KeyGroupShare => percent(steps as f64 / 1000.0),
+            Measure::KeyGroupShare | Measure::ReportedShare => percent(steps as f64 / 1000.0),
         }
     }
 
@@ -84,6 +89,8 @@ impl Measure {
             // Purples for work in hand, Reds for work past its time.
             Measure::OpenTasks => ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"],
             Measure::OverdueTasks => ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"],
+            // Greens: the darker, the more residents have reported.
+            Measure::ReportedShare => ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"],
         }
     }
 
@@ -93,6 +100,7 @@ impl Measure {
             Measure::KeyGroupShare => "map.key_group_share",
             Measure::OpenTasks => "map.open_tasks",
             Measure::OverdueTasks => "map.overdue_tasks",
+            Measure::ReportedShare => "map.reported_share",
         }
     }
 
@@ -102,6 +110,7 @@ impl Measure {
             Measure::KeyGroupShare => "map.legend.key_group",
             Measure::OpenTasks => "map.legend.open_tasks",
             Measure::OverdueTasks => "map.legend.overdue_tasks",
+            Measure::ReportedShare => "map.legend.reported",
         }
     }
 
@@ -119,6 +128,15 @@ impl Measure {
                     ("name", area.name.clone()),
                     ("share", self.format(self.steps(area))),
                     ("count", thousands(figures.key_group)),
+                    ("residents", thousands(figures.residents)),
+                ],
+            ),
+            Measure::ReportedShare => tr.fill(
+                "map.area.reported",
+                &[
+                    ("name", area.name.clone()),
+                    ("share", self.format(self.steps(area))),
+                    ("count", thousands(area.reported)),
                     ("residents", thousands(figures.residents)),
                 ],
             ),
@@ -741,6 +759,7 @@ mod tests {
                 key_group,
             },
             tasks: Default::default(),
+            reported: 0,
         }
     }
 

@@ -11,10 +11,14 @@ pub mod dashboard;
 pub mod evaluation;
 pub mod households;
 pub mod login;
+pub mod m_health;
 pub mod map;
 pub mod mobile;
+pub mod qr;
 pub mod residents;
+pub mod selfservice;
 pub mod tasks;
+pub mod unreported;
 
 use askama::Template;
 use axum::Router;
@@ -39,6 +43,8 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .route("/areas/{id}", get(areas::show))
+        .route("/areas/{id}/qr", get(qr::show))
+        .route("/grids/{id}/unreported", get(unreported::show))
         .route("/households/{id}", get(households::show))
         .route("/residents", get(residents::search_get))
         .route("/residents/search", axum::routing::post(residents::search_post))
@@ -50,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{id}", get(accounts::show).post(accounts::update))
         .route("/audit", get(audit::show))
         .merge(mobile::routes())
+        .merge(m_health::routes())
         .route("/tasks", get(tasks::board).post(tasks::report))
         .route("/tasks/new", get(tasks::new_form))
         .route("/tasks/{id}", get(tasks::show))

@@ -12,6 +12,7 @@ mod mobile;
 mod pages;
 mod scope;
 mod security;
+mod selfservice_pages;
 mod support;
 mod tasks;
 mod tls;
