@@ -340,9 +340,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn private(mut response: Response) -> Response {
     let headers = response.headers_mut();
     // Pages with a household's members: never kept by a shared phone's cache
-    // nor by a proxy, and no referrer to anywhere.
+    // nor by a proxy. (The referrer policy stays the global `same-origin`:
+    // with `no-referrer` browsers send `Origin: null` on form posts, which
+    // the same-origin check must refuse.)
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }
 

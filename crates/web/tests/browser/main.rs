@@ -7,6 +7,7 @@
 //! (as in CI). With `EPIGRID_SCREENSHOTS=<dir>` they also save PNGs there.
 
 mod offline;
+mod selfservice;
 mod support;
 
 use std::collections::HashMap;
