@@ -475,6 +475,23 @@ mod tests {
     }
 
     #[test]
+    fn the_public_address_for_qr_codes_is_checked() {
+        let missing = Path::new("/nonexistent/epigrid.toml");
+        let load = |value: &str| {
+            let file = FileSettings::load_from(missing, env(&[("EPIGRID_PUBLIC_BASE_URL", value)]))
+                .unwrap();
+            Resolved::new(file, None, None, None).service_settings()
+        };
+        let settings = load("https://epigrid.example.cn/").unwrap();
+        assert_eq!(settings.public_base_url.as_deref(), Some("https://epigrid.example.cn"));
+        let error = load("epigrid.example.cn").unwrap_err();
+        assert!(format!("{error:#}").contains("public_base_url"), "{error:#}");
+        let defaults = FileSettings::load_from(missing, env(&[])).unwrap();
+        let settings = Resolved::new(defaults, None, None, None).service_settings().unwrap();
+        assert_eq!(settings.public_base_url, None, "the request's host by default");
+    }
+
+    #[test]
     fn photo_limits_come_from_configuration() {
         let missing = Path::new("/nonexistent/epigrid.toml");
         let file = FileSettings::load_from(

@@ -112,7 +112,7 @@ fn busy(lang: Lang) -> Response {
 /// map is pruned as it grows, so a scan from many addresses cannot exhaust
 /// memory.
 #[derive(Debug)]
-struct ClientLimiter {
+pub(crate) struct ClientLimiter {
     rate: f64,
     burst: f64,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
@@ -121,12 +121,12 @@ struct ClientLimiter {
 const MAX_TRACKED_CLIENTS: usize = 100_000;
 
 impl ClientLimiter {
-    fn new(rate: u32, burst: u32) -> Self {
+    pub(crate) fn new(rate: u32, burst: u32) -> Self {
         Self { rate: f64::from(rate), burst: f64::from(burst.max(1)), buckets: Mutex::default() }
     }
 
     /// `None` when allowed, or the seconds until a token is free.
-    fn check(&self, client: IpAddr) -> Option<u64> {
+    pub(crate) fn check(&self, client: IpAddr) -> Option<u64> {
         if self.rate <= 0.0 {
             return None;
         }

@@ -2,8 +2,8 @@
 // signal does not lose a report. Each form carries an idempotency key the
 // server rendered into it; every retry sends the very same body, so the
 // same key, and the server answers a repeat with the original reference
-// instead of storing the report twice. Network failures and 503 (the
-// intake queue is full) are retried with exponential backoff and jitter,
+// instead of storing the report twice. Network failures, 503 (the intake
+// queue is full) and 429 (too many requests from this address) are retried with exponential backoff and jitter,
 // waiting at least what Retry-After asks; anything else is final and shown.
 // Without this script the forms post normally and the server answers with
 // a page.
@@ -62,7 +62,9 @@
         } catch (_) {
           response = null; // no network: retry below
         }
-        if (response && response.status !== 503) {
+        // 503 (queue full) and 429 (too fast from this address) are worth
+        // waiting out; the same key makes the retry safe.
+        if (response && response.status !== 503 && response.status !== 429) {
           let data = {};
           try { data = await response.json(); } catch (_) { data = {}; }
           if (response.ok) { say(form, "", false); finished(form, data); return; }

@@ -55,6 +55,7 @@ use super::{Chrome, render};
 use crate::AppState;
 use crate::extract::{cookie, session_token};
 use crate::i18n::{Lang, t};
+use crate::public_api::ClientLimiter;
 
 /// The cookie holding the resident pass.
 pub const PASS_COOKIE: &str = "epigrid_pass";
@@ -69,6 +70,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     // queueing, so a burst of scans cannot starve the intake writer.
     let limits = state.service.settings().intake.public.clone();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1)));
+    // Per client address, as on the public JSON routes (a bucket of its own).
+    let limiter = Arc::new(ClientLimiter::new(limits.rate_per_client, limits.burst_per_client));
     Router::new()
         .route("/s/{token}", get(building_page))
         .route("/s/{token}/identify", axum::routing::post(identify))
@@ -77,6 +80,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/s/{token}/{kind}", get(form_page).post(submit))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async { busy_page() }))
                 .load_shed()
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(semaphore))
@@ -84,6 +88,38 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/static/selfservice.js", get(script))
         .route("/static/selfservice.css", get(stylesheet))
+}
+
+/// Too many requests from one address: 429 with `Retry-After`, as a page or,
+/// for the script, as JSON (which it retries with the same key).
+async fn rate_limit(
+    State(limiter): State<Arc<ClientLimiter>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let Some(wait) = client.and_then(|ip| limiter.check(ip)) else {
+        return next.run(request).await;
+    };
+    let headers = request.headers();
+    let lang = Lang::from_accept_language(
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or(""),
+    );
+    let message = t(lang, "intake.rate_limited");
+    let mut response = if wants_json(headers) {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({ "error": { "code": "intake.rate_limited", "message": message } })),
+        )
+            .into_response()
+    } else {
+        super::message_page(lang, StatusCode::TOO_MANY_REQUESTS, message)
+    };
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
 }
 
 fn busy_page() -> Response {
@@ -296,8 +332,6 @@ pub struct SelfChrome {
     pub token: String,
     pub building: String,
     pub address: String,
-    /// The staff session's `_csrf`, when a staff member's phone carries a session.
-    pub staff_csrf: String,
     /// The pass-bound token of the forms (empty before identification).
     pub pass_csrf: String,
 }
@@ -306,13 +340,18 @@ fn path_of(token: &str, rest: &str) -> String {
     if rest.is_empty() { format!("/s/{token}") } else { format!("/s/{token}/{rest}") }
 }
 
-fn chrome(lang: Lang, token: &str, rest: &str) -> Chrome {
-    Chrome::new(lang, None, "selfservice", &path_of(token, rest))
+/// The page frame. Its `csrf` is the staff session's token when this phone
+/// also carries a staff session (the global middleware then wants it on
+/// every post), else empty and unchecked.
+fn chrome(state: &AppState, headers: &HeaderMap, lang: Lang, token: &str, rest: &str) -> Chrome {
+    let mut chrome = Chrome::new(lang, None, "selfservice", &path_of(token, rest));
+    chrome.csrf =
+        session_token(headers).map(|s| crate::csrf::csrf_token(state, &s)).unwrap_or_default();
+    chrome
 }
 
 fn self_chrome(
     state: &AppState,
-    headers: &HeaderMap,
     token: &str,
     building: &BuildingView,
     pass: Option<&str>,
@@ -321,9 +360,6 @@ fn self_chrome(
         token: token.to_owned(),
         building: building.name.clone(),
         address: building.address.clone().unwrap_or_default(),
-        staff_csrf: session_token(headers)
-            .map(|s| crate::csrf::csrf_token(state, &s))
-            .unwrap_or_default(),
         pass_csrf: pass.map(|p| pass_csrf(state, p)).unwrap_or_default(),
     }
 }
@@ -473,8 +509,8 @@ fn picker(
     let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
     let retry_after = refused.as_ref().and_then(|r| r.retry_after);
     let page = BuildingPage {
-        chrome: chrome(lang, token, ""),
-        s: self_chrome(state, headers, token, view, None),
+        chrome: chrome(state, headers, lang, token, ""),
+        s: self_chrome(state, token, view, None),
         households: view
             .households
             .iter()
@@ -633,8 +669,8 @@ pub async fn menu(
         state.service.pass_members(&pass).await.map_err(|e| super::error_page(lang, e))?;
     let offset = state.service.settings().time_zone_offset;
     Ok(private(render(&MenuPage {
-        chrome: chrome(lang, &token, "menu"),
-        s: self_chrome(&state, &headers, &token, &view, Some(&text)),
+        chrome: chrome(&state, &headers, lang, &token, "menu"),
+        s: self_chrome(&state, &token, &view, Some(&text)),
         household: label_of(&view, pass.household_id),
         members,
         expires: pass.expires_at.with_timezone(&offset).format("%H:%M").to_string(),
@@ -718,8 +754,8 @@ fn form(
     let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
     let retry_after = refused.as_ref().and_then(|r| r.retry_after);
     let page = FormPage {
-        chrome: chrome(lang, token, kind.as_str()),
-        s: self_chrome(state, headers, token, view, Some(pass_text)),
+        chrome: chrome(state, headers, lang, token, kind.as_str()),
+        s: self_chrome(state, token, view, Some(pass_text)),
         kind: kind.as_str(),
         title: t(lang, &kind.title_key()),
         household: label_of(view, pass.household_id),
@@ -892,8 +928,8 @@ fn done(
     }
     // 200 either way for the page: a browser shows it the same.
     private(render(&DonePage {
-        chrome: chrome(lang, token, kind.as_str()),
-        s: self_chrome(state, headers, token, view, Some(pass_text)),
+        chrome: chrome(state, headers, lang, token, kind.as_str()),
+        s: self_chrome(state, token, view, Some(pass_text)),
         title: t(lang, &kind.title_key()),
         reference: receipt.reference,
         replayed: receipt.replayed,

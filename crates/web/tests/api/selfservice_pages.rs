@@ -487,3 +487,80 @@ async fn a_grid_worker_reports_a_whole_household_normal_at_the_door() {
     let (status, _) = get(&worker_b, &app, &path).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn one_address_sending_too_fast_is_asked_to_wait() {
+    let mut settings = Settings::default();
+    settings.intake.public.rate_per_client = 1;
+    settings.intake.public.burst_per_client = 3;
+    let app = App::spawn_with(settings).await;
+    let token = token_a(&app).await;
+    let phone = app.anonymous();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = phone.get(app.url(&format!("/s/{token}"))).send().await.unwrap();
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(wait >= 1);
+            assert!(response.text().await.unwrap().contains("操作过于频繁"));
+        }
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..3], [StatusCode::OK; 3], "the burst passes");
+    assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // The script's request gets JSON it can retry.
+    let response = phone
+        .post(app.url(&format!("/s/{token}/health")))
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("idempotency_key=k-too-fast-0001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "intake.rate_limited");
+}
+
+#[tokio::test]
+async fn the_script_is_told_to_identify_again_when_the_pass_is_gone() {
+    let app = App::spawn().await;
+    let token = token_a(&app).await;
+    let response = app
+        .anonymous()
+        .post(app.url(&format!("/s/{token}/health")))
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("idempotency_key=k-no-pass-00001&all_normal=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["location"], format!("/s/{token}"));
+    assert_eq!(body["error"]["message"], "身份验证已失效，请重新验证身份");
+    assert_eq!(reports_a(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_staff_phone_with_a_session_can_use_the_resident_pages_too() {
+    let app = App::spawn().await;
+    let token = token_a(&app).await;
+    let session = app.session(WORKER_A, crate::support::PASSWORD).await;
+    // A browser: the session cookie, no CSRF header; the forms carry it.
+    let phone = session.client(None, true);
+    let (_, html) = get(&phone, &app, &format!("/s/{token}")).await;
+    let csrf = field(&html, "identify-form", "_csrf");
+    assert_eq!(csrf, session.csrf, "the session's token in the form");
+    let household = app.seed.household_a.to_string();
+    let identify = [("household_id", household.as_str()), ("name", "王秀英"), ("id_last4", "002X")];
+    let (status, _) = post(&phone, &app, &format!("/s/{token}/identify"), &identify).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a cookie-carrying post without the token");
+    let mut with_token = identify.to_vec();
+    with_token.push(("_csrf", &csrf));
+    let (status, html) = post(&phone, &app, &format!("/s/{token}/identify"), &with_token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("menu-health"));
+}

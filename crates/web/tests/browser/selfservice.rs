@@ -144,6 +144,9 @@ async fn a_resident_reports_a_fever_by_qr_and_the_grid_worker_sees_the_task() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert!(reference.starts_with("JK-"), "{reference}");
+        let stored = service.household_reports(&system, household).await.unwrap();
+        assert_eq!(stored.len(), 1, "one report from one tap");
+        assert_eq!(stored[0].reference, reference);
         browser.landed().await;
         browser.screenshot("selfservice-done-360").await;
 
