@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use epigrid_domain::AreaKind;
+use epigrid_domain::{AreaKind, Role};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -33,6 +33,8 @@ pub struct Row {
     pub name: String,
     pub household: String,
     pub household_href: String,
+    /// The grid worker's phone page of the household, to report at the door.
+    pub door_href: String,
 }
 
 #[derive(Template)]
@@ -50,6 +52,8 @@ struct UnreportedPage {
     rows: Vec<Row>,
     next: Option<String>,
     first_page: bool,
+    /// Grid workers and leaders get a link to report at the door.
+    field_worker: bool,
 }
 
 pub async fn show(
@@ -108,6 +112,7 @@ pub async fn show(
             name: r.masked_name.clone(),
             household: labels.get(&r.household_id).cloned().unwrap_or_default(),
             household_href: format!("/households/{}", r.household_id),
+            door_href: format!("/m/households/{}", r.household_id),
         })
         .collect();
     let summary = tr.fill(
@@ -129,6 +134,7 @@ pub async fn show(
         rows,
         next: list.next_after.map(|a| format!("/grids/{id}/unreported?after={a}")),
         first_page: after.is_none(),
+        field_worker: matches!(actor.role, Role::GridWorker | Role::GridLeader),
         chrome,
     }))
 }

@@ -408,6 +408,10 @@ async fn who_has_not_reported_and_the_dashboard_share_follow_the_reports() {
     assert!(html.contains("王*英") && !html.contains("王秀英"), "names masked");
     assert!(html.contains("1号楼 1单元 101"), "the household");
     assert!(html.contains(&format!("/residents/{}", app.seed.resident_a)));
+    assert!(
+        html.contains(&format!("href=\"/m/households/{}\"", app.seed.household_a)),
+        "a grid worker can report at the door from the list"
+    );
     let (_, dashboard) = get(&worker, &app, "/").await;
     let row = &dashboard[dashboard.find("class=\"grid-reporting-row\"").unwrap()..];
     assert!(row.contains(&format!("data-area-id=\"{grid}\"")));
@@ -563,4 +567,26 @@ async fn a_staff_phone_with_a_session_can_use_the_resident_pages_too() {
     let (status, html) = post(&phone, &app, &format!("/s/{token}/identify"), &with_token).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("menu-health"));
+}
+
+#[tokio::test]
+async fn the_resident_pages_switch_to_english() {
+    let app = App::spawn().await;
+    let token = token_a(&app).await;
+    let phone = app.anonymous();
+    let (_, html) = get(&phone, &app, &format!("/s/{token}")).await;
+    assert!(html.contains("身份验证") && html.contains(&format!("/lang/en?next=%2Fs%2F{token}")));
+    let (status, html) = get(&phone, &app, &format!("/lang/en?next=%2Fs%2F{token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<html lang=\"en\">") && html.contains("Identify yourself"), "{html}");
+    // Errors too.
+    let household = app.seed.household_a.to_string();
+    let (_, html) = post(
+        &phone,
+        &app,
+        &format!("/s/{token}/identify"),
+        &[("household_id", &household), ("name", "王秀英"), ("id_last4", "0000")],
+    )
+    .await;
+    assert!(!text_of(&html, "form-error").contains("姓名"), "{html}");
 }
