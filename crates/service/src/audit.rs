@@ -29,7 +29,22 @@ impl Service {
         outcome: &str,
         detail: Value,
     ) -> ServiceResult<()> {
-        let entry = AuditRecord {
+        let entry = self.audit_record(actor, action, target, outcome, detail);
+        self.store().append_audit(&entry).await?;
+        Ok(())
+    }
+
+    /// The entry `audit` would append, for a caller that writes it in the
+    /// same transaction as its change (see `Store::apply_task_steps_audited`).
+    pub(crate) fn audit_record(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: Option<Target<'_>>,
+        outcome: &str,
+        detail: Value,
+    ) -> AuditRecord {
+        AuditRecord {
             id: Uuid::now_v7(),
             at: self.now(),
             actor_user_id: actor.user_id,
@@ -42,9 +57,7 @@ impl Service {
             client_addr: actor.client_addr.clone(),
             outcome: outcome.to_owned(),
             detail: detail.to_string(),
-        };
-        self.store().append_audit(&entry).await?;
-        Ok(())
+        }
     }
 
     /// Audit entries, newest first. Only account managers read the log,

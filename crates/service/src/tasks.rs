@@ -18,6 +18,7 @@ use epigrid_domain::tasks::{
     Subject, TimeLimit, Transition, TransitionKind, WorkCalendar, choose_assignee,
 };
 use epigrid_domain::{AreaKind, AreaPath, ReasonCode, Role, Scope};
+use epigrid_store::tasks::AuditedTaskStep;
 use epigrid_store::{
     EvaluationKey, TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, UserQuery, page_size,
 };
@@ -684,6 +685,12 @@ impl Service {
             let page = self.store().tasks_due_for_escalation(now, top, after, PAGE).await?;
             let short = page.len() < page_size(PAGE) as usize;
             after = page.last().map(|t| t.id);
+            // A page's escalations are written together, each step with its
+            // audit entries, in one transaction: one commit per page rather
+            // than two per task, which is what keeps a pass over a busy
+            // sub-district within a second.
+            let mut batch = Vec::new();
+            let mut levels = Vec::new();
             for task in page {
                 counts.examined += 1;
                 let (Some(stage), Some(deadline), Some(started)) =
@@ -723,10 +730,37 @@ impl Service {
                         reached.as_u8()
                     )),
                 };
-                match self.store().apply_task_step(&updated, task.version, &step).await? {
-                    TaskWrite::Applied => {}
-                    // Another pass got there first, or the task moved on.
-                    TaskWrite::Replayed(_) | TaskWrite::Stale => continue,
+                let audit = due
+                    .iter()
+                    .map(|level| {
+                        self.audit_record(
+                            &system,
+                            "task.escalate",
+                            Some(Target { kind: "task", id: task.id, path: Some(&task.path) }),
+                            "ok",
+                            json!({
+                                "level": level.as_u8(),
+                                "notifies": level.notifies().map(Role::as_str),
+                                "stage": stage.as_str(),
+                                "stage_deadline": deadline,
+                            }),
+                        )
+                    })
+                    .collect();
+                batch.push(AuditedTaskStep {
+                    task: updated,
+                    expected_version: task.version,
+                    step,
+                    audit,
+                });
+                levels.push(due);
+            }
+            let writes = self.store().apply_task_steps_audited(&batch).await?;
+            for (write, due) in writes.iter().zip(levels) {
+                // Replayed or Stale: another pass got there first, or the
+                // task moved on; neither is counted.
+                if *write != TaskWrite::Applied {
+                    continue;
                 }
                 for level in due {
                     match level {
@@ -734,19 +768,6 @@ impl Service {
                         EscalationLevel::CommunityAdmin => counts.to_community_admin += 1,
                         EscalationLevel::None => {}
                     }
-                    self.audit(
-                        &system,
-                        "task.escalate",
-                        Some(Target { kind: "task", id: task.id, path: Some(&task.path) }),
-                        "ok",
-                        json!({
-                            "level": level.as_u8(),
-                            "notifies": level.notifies().map(Role::as_str),
-                            "stage": stage.as_str(),
-                            "stage_deadline": deadline,
-                        }),
-                    )
-                    .await?;
                 }
             }
             if short {

@@ -114,6 +114,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "dashboard index", include_str!("../migrations/0006_dashboard_index.sql")),
     (7, "task photos", include_str!("../migrations/0007_task_photos.sql")),
     (8, "intake", include_str!("../migrations/0008_intake.sql")),
+    (9, "task figures", include_str!("../migrations/0009_task_figures.sql")),
     (10, "import jobs", include_str!("../migrations/0010_import_jobs.sql")),
 ];
 

@@ -21,8 +21,8 @@ pub use intake::{
     ReportedResident,
 };
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
-pub use retention::{PurgeCounts, RetentionStore};
 pub use records::*;
+pub use retention::{PurgeCounts, RetentionStore};
 pub use tasks::{
     EvaluationCounts, EvaluationKey, GridTaskFigures, TaskHistoryRecord, TaskQuery, TaskRecord,
     TaskWrite, WorkloadRow,
@@ -49,7 +49,9 @@ pub enum StoreError {
 }
 
 #[async_trait]
-pub trait Store: IntakeStore + ImportStore + RetentionStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store:
+    IntakeStore + ImportStore + RetentionStore + Send + Sync + std::fmt::Debug + 'static
+{
     /// Backend name for logs and test output: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -249,4 +251,13 @@ pub trait Store: IntakeStore + ImportStore + RetentionStore + Send + Sync + std:
     /// Several accounts at once (missing ids are left out): the names of a
     /// page's assignees in one query.
     async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<UserRecord>>;
+    /// Applies many steps, each as `apply_task_step` would (compare-and-set
+    /// on the version, idempotency key), and appends the audit entries of
+    /// each step that applied, all in one transaction under the audit
+    /// append lock: one commit for a whole escalation pass page instead of
+    /// two per task. The answer is one `TaskWrite` per step, in order.
+    async fn apply_task_steps_audited(
+        &self,
+        steps: &[tasks::AuditedTaskStep],
+    ) -> StoreResult<Vec<TaskWrite>>;
 }

@@ -138,3 +138,14 @@ pub struct EvaluationCounts {
     pub timed: i64,
     pub total_handling_seconds: i64,
 }
+
+/// One step of a batch written by `Store::apply_task_steps_audited`: the
+/// task as it becomes (`version` = `expected_version + 1`), its history row,
+/// and the audit entries that record it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditedTaskStep {
+    pub task: TaskRecord,
+    pub expected_version: i64,
+    pub step: TaskHistoryRecord,
+    pub audit: Vec<crate::AuditRecord>,
+}

@@ -386,3 +386,28 @@ fn sqlite_escalation_pass(bencher: divan::Bencher) {
 fn postgres_escalation_pass(bencher: divan::Bencher) {
     escalation(bencher, "postgres");
 }
+
+/// The dashboard's one grouped query on its own (the whole sub-district),
+/// to tell its share of the dashboard's time from the resident figures.
+fn figures(bencher: divan::Bencher, backend: &'static str) {
+    let Some(f) = fixture(backend) else {
+        eprintln!("[{backend}] skipped: EPIGRID_TEST_PG is not set");
+        return;
+    };
+    bencher.bench_local(|| {
+        let now = Utc::now();
+        f.runtime
+            .block_on(f.service.store().grid_task_figures(None, now, now - TimeDelta::hours(8)))
+            .unwrap()
+    });
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn sqlite_dashboard_task_figures(bencher: divan::Bencher) {
+    figures(bencher, "sqlite");
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn postgres_dashboard_task_figures(bencher: divan::Bencher) {
+    figures(bencher, "postgres");
+}

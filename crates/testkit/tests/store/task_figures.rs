@@ -8,9 +8,10 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use epigrid_domain::tasks::{EventState, Metrics, Period, Priority, Stage, TaskSummary};
 use epigrid_domain::{AreaKind, AreaPath, Role};
+use epigrid_store::tasks::AuditedTaskStep;
 use epigrid_store::{
-    EvaluationCounts, EvaluationKey, GridTaskFigures, Store, TaskHistoryRecord, TaskQuery,
-    TaskRecord, TaskWrite,
+    AuditQuery, AuditRecord, ChainVerdict, EvaluationCounts, EvaluationKey, GridTaskFigures, Store,
+    TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite,
 };
 use epigrid_testkit::{Chain, now, user};
 use uuid::Uuid;
@@ -296,5 +297,59 @@ epigrid_testkit::store_contract_tests! {
         found.sort_by(|x, y| x.username.cmp(&y.username));
         assert_eq!(found, vec![one, two]);
         assert!(store.get_users(&[]).await.unwrap().is_empty());
+    }
+
+    async fn a_batch_of_steps_is_written_with_its_audit_entries_at_once(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "批次").await;
+        let at = now();
+        let rows: Vec<TaskRecord> = (0..3).map(|_| task(chain.unit.path, EventState::Dispatched, at)).collect();
+        let batch: Vec<_> = rows.iter().map(|t| (t.clone(), first_step(t))).collect();
+        store.insert_tasks_bulk(&batch).await.unwrap();
+        // The third task's escalation was recorded before, under its key.
+        let mut done = rows[2].clone();
+        done.escalation_level = 1;
+        done.version = 2;
+        let keyed = |t: &TaskRecord, key: &str| TaskHistoryRecord {
+            transition: "escalate".into(),
+            from_state: Some(t.state),
+            idempotency_key: Some(key.into()),
+            ..first_step(t)
+        };
+        assert_eq!(store.apply_task_step(&done, 1, &keyed(&done, "esc-2")).await.unwrap(), TaskWrite::Applied);
+        let entry = |t: &TaskRecord| AuditRecord {
+            id: Uuid::now_v7(),
+            at,
+            actor_user_id: None,
+            actor_name: "system".into(),
+            actor_role: None,
+            action: "task.escalate".into(),
+            target_kind: Some("task".into()),
+            target_id: Some(t.id),
+            community_id: t.path.community,
+            client_addr: None,
+            outcome: "ok".into(),
+            detail: "{}".into(),
+        };
+        let step = |t: &TaskRecord, expected: i64, key: &str| {
+            let mut next = t.clone();
+            next.escalation_level = 1;
+            next.version = expected + 1;
+            AuditedTaskStep { step: keyed(&next, key), task: next, expected_version: expected, audit: vec![entry(t), entry(t)] }
+        };
+        let steps = vec![step(&rows[0], 1, "esc-0"), step(&rows[1], 7, "esc-1"), step(&done, 2, "esc-2")];
+        let writes = store.apply_task_steps_audited(&steps).await.unwrap();
+        assert_eq!(writes[0], TaskWrite::Applied);
+        assert_eq!(writes[1], TaskWrite::Stale, "a moved-on version writes nothing");
+        assert!(matches!(writes[2], TaskWrite::Replayed(_)), "{:?}", writes[2]);
+        assert_eq!(store.get_task(rows[0].id).await.unwrap().unwrap().escalation_level, 1);
+        assert_eq!(store.get_task(rows[1].id).await.unwrap().unwrap().escalation_level, 0);
+        let audit = store
+            .list_audit(&AuditQuery { action: Some("task.escalate".into()), limit: 10, ..AuditQuery::default() })
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 2, "only the applied step's entries");
+        assert!(audit.iter().all(|e| e.target_id == Some(rows[0].id)));
+        assert!(matches!(store.verify_audit_chain().await.unwrap(), ChainVerdict::Intact { .. }));
+        assert!(store.apply_task_steps_audited(&[]).await.unwrap().is_empty());
     }
 }
