@@ -13,21 +13,20 @@
 // compiled twice against concrete types.
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
-use epigrid_domain::tasks::{EventState, Priority, Stage};
 use epigrid_domain::{
-    AreaKind, AreaPath, Boundary, GridKind, IdDocumentKind, PersonName, Relation, Residence, Role,
-    Scope, Sex, Tag,
+    AreaKind, AreaPath, Boundary, GridKind, IdDocumentKind, PersonName, Relation, Residence,
+    Role, Scope, Sex, Tag,
 };
 use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
-use epigrid_store::{
-    AreaFigures, AreaQuery, AreaRecord, AuditCount, AuditLink, AuditQuery, AuditRecord, AuditTally,
-    BirthYearCount, HouseholdQuery, HouseholdRecord, LevelCounts, ResidentQuery, ResidentRecord,
-    SealedField, SessionRecord, Store, StoreError, StoreResult, TagCount, UserQuery, UserRecord,
-    page_size, path_column,
-};
-use epigrid_store::{EvaluationCounts, EvaluationKey, GridTaskFigures};
+use epigrid_domain::tasks::{EventState, Priority, Stage};
 use epigrid_store::{TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, WorkloadRow};
 use epigrid_store::{TaskPhotoMeta, TaskPhotoRecord};
+use epigrid_store::{EvaluationCounts, EvaluationKey, GridTaskFigures};
+use epigrid_store::{
+    page_size, AuditLink, path_column, AuditCount, AuditQuery, AuditRecord, AuditTally, AreaFigures, AreaQuery, AreaRecord, BirthYearCount, TagCount, HouseholdQuery, HouseholdRecord, LevelCounts,
+    ResidentQuery, ResidentRecord, SealedField, SessionRecord, Store, StoreError, StoreResult,
+    UserQuery, UserRecord,
+};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 use uuid::Uuid;
 
@@ -54,13 +53,7 @@ async fn run_migrations(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
     let migrations = MIGRATIONS
         .iter()
         .map(|(version, description, sql)| {
-            Migration::new(
-                *version,
-                (*description).into(),
-                MigrationType::Simple,
-                sql.into_sql_str(),
-                false,
-            )
+            Migration::new(*version, (*description).into(), MigrationType::Simple, sql.into_sql_str(), false)
         })
         .collect();
     Migrator::with_migrations(migrations)
@@ -304,10 +297,7 @@ fn push_scope(builder: &mut QueryBuilder<Db>, within: Option<Scope>) {
     }
 }
 
-fn push_path(
-    separated: &mut sqlx::query_builder::Separated<'_, Db, &'static str>,
-    path: &AreaPath,
-) {
+fn push_path(separated: &mut sqlx::query_builder::Separated<'_, Db, &'static str>, path: &AreaPath) {
     separated.push_bind(path.sub_district);
     separated.push_bind(path.community);
     separated.push_bind(path.grid);
@@ -352,9 +342,8 @@ async fn insert_tag_rows(
     rows: &[(&ResidentRecord, &Tag)],
 ) -> StoreResult<()> {
     for chunk in rows.chunks(BULK_CHUNK) {
-        let mut builder = QueryBuilder::<Db>::new(
-            "INSERT INTO resident_tags (resident_id, tag, community_id, grid_id) ",
-        );
+        let mut builder =
+            QueryBuilder::<Db>::new("INSERT INTO resident_tags (resident_id, tag, community_id, grid_id) ");
         builder.push_values(chunk, |mut row, (r, tag)| {
             row.push_bind(r.id)
                 .push_bind(tag.as_str().to_owned())
@@ -396,7 +385,9 @@ fn audit_link_from_row(row: &DbRow) -> StoreResult<AuditLink> {
 /// Starts a transaction that holds the audit log's append lock, so that no
 /// other writer (another connection, another server instance) chains from
 /// the same predecessor until it ends.
-async fn begin_audit_append(pool: &sqlx::Pool<Db>) -> StoreResult<sqlx::Transaction<'static, Db>> {
+async fn begin_audit_append(
+    pool: &sqlx::Pool<Db>,
+) -> StoreResult<sqlx::Transaction<'static, Db>> {
     let mut tx = pool.begin_with(AUDIT_BEGIN_SQL).await.map_err(map_error)?;
     sqlx::query(AUDIT_LOCK_SQL).execute(&mut *tx).await.map_err(map_error)?;
     Ok(tx)
@@ -548,8 +539,7 @@ impl Store for SqlStore {
     async fn get_areas(&self, ids: &[Uuid]) -> StoreResult<Vec<AreaRecord>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BULK_CHUNK) {
-            let mut b =
-                QueryBuilder::<Db>::new(format!("SELECT {AREA_COLUMNS} FROM areas WHERE id IN ("));
+            let mut b = QueryBuilder::<Db>::new(format!("SELECT {AREA_COLUMNS} FROM areas WHERE id IN ("));
             push_id_list(&mut b, chunk);
             let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
             for row in &rows {
@@ -562,9 +552,8 @@ impl Store for SqlStore {
     async fn get_households(&self, ids: &[Uuid]) -> StoreResult<Vec<HouseholdRecord>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BULK_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new(format!(
-                "SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id IN ("
-            ));
+            let mut b =
+                QueryBuilder::<Db>::new(format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id IN ("));
             push_id_list(&mut b, chunk);
             let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
             for row in &rows {
@@ -580,8 +569,7 @@ impl Store for SqlStore {
     }
 
     async fn list_areas(&self, q: &AreaQuery) -> StoreResult<Vec<AreaRecord>> {
-        let mut b =
-            QueryBuilder::<Db>::new(format!("SELECT {AREA_COLUMNS} FROM areas WHERE 1 = 1"));
+        let mut b = QueryBuilder::<Db>::new(format!("SELECT {AREA_COLUMNS} FROM areas WHERE 1 = 1"));
         if let Some(parent) = q.parent_id {
             b.push(" AND parent_id = ").push_bind(parent);
         }
@@ -659,8 +647,9 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(map_error)?;
         for chunk in households.chunks(BULK_CHUNK) {
-            let mut b =
-                QueryBuilder::<Db>::new(format!("INSERT INTO households ({HOUSEHOLD_COLUMNS}) "));
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "INSERT INTO households ({HOUSEHOLD_COLUMNS}) "
+            ));
             b.push_values(chunk, |mut row, h| {
                 row.push_bind(h.id);
                 push_path(&mut row, &h.path);
@@ -797,8 +786,7 @@ impl Store for SqlStore {
     }
 
     async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<UserRecord>> {
-        let mut b =
-            QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
+        let mut b = QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
         push_scope(&mut b, q.within);
         // Usernames are unique, so the last one of a page is the whole cursor;
         // the users_username index serves both the order and the range.
@@ -928,11 +916,7 @@ impl Store for SqlStore {
         Ok(counts)
     }
 
-    async fn area_figures(
-        &self,
-        within: Option<Scope>,
-        by: AreaKind,
-    ) -> StoreResult<Vec<AreaFigures>> {
+    async fn area_figures(&self, within: Option<Scope>, by: AreaKind) -> StoreResult<Vec<AreaFigures>> {
         let column = path_column(by);
         let mut b = QueryBuilder::<Db>::new(format!(
             "SELECT {column} AS area_id, COUNT(*) AS residents, \
@@ -981,8 +965,7 @@ impl Store for SqlStore {
                 let year: i64 = get(row, "year")?;
                 let sex: String = get(row, "sex")?;
                 Ok(BirthYearCount {
-                    year: i32::try_from(year)
-                        .map_err(|_| corrupt("birth year", &year.to_string()))?,
+                    year: i32::try_from(year).map_err(|_| corrupt("birth year", &year.to_string()))?,
                     sex: parse_sex(&sex)?,
                     residents: get(row, "residents")?,
                 })
@@ -1015,8 +998,7 @@ impl Store for SqlStore {
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
-        let mut b =
-            QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1"));
+        let mut b = QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1"));
         if let Some(actor) = &q.actor_name {
             b.push(" AND actor_name = ").push_bind(actor.clone());
         }
@@ -1044,9 +1026,7 @@ impl Store for SqlStore {
     }
 
     async fn count_audit(&self, q: &AuditCount) -> StoreResult<AuditTally> {
-        let mut b = QueryBuilder::<Db>::new(
-            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit_log WHERE action = ",
-        );
+        let mut b = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit_log WHERE action = ");
         b.push_bind(q.action.clone());
         b.push(" AND outcome = ").push_bind(q.outcome.clone());
         b.push(" AND at >= ").push_bind(q.since);
@@ -1078,10 +1058,7 @@ impl Store for SqlStore {
 
     async fn insert_task(&self, t: &TaskRecord, first: &TaskHistoryRecord) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(map_error)?;
-        let sql = format!(
-            "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({})",
-            placeholders(TASK_COLUMN_COUNT)
-        );
+        let sql = format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({})", placeholders(TASK_COLUMN_COUNT));
         bind_task(sqlx::query(AssertSqlSafe(sql)), t).execute(&mut *tx).await.map_err(map_error)?;
         insert_task_history(&mut tx, first).await?;
         tx.commit().await.map_err(map_error)
@@ -1098,8 +1075,7 @@ impl Store for SqlStore {
     }
 
     async fn list_tasks(&self, q: &TaskQuery) -> StoreResult<Vec<TaskRecord>> {
-        let mut b =
-            QueryBuilder::<Db>::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1"));
+        let mut b = QueryBuilder::<Db>::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1"));
         push_scope(&mut b, q.within);
         if !q.states.is_empty() {
             b.push(" AND state IN (");
@@ -1130,9 +1106,7 @@ impl Store for SqlStore {
     }
 
     async fn list_task_history(&self, task_id: Uuid) -> StoreResult<Vec<TaskHistoryRecord>> {
-        let sql = format!(
-            "SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE task_id = $1 ORDER BY at, id"
-        );
+        let sql = format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE task_id = $1 ORDER BY at, id");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(task_id)
             .fetch_all(&self.reader)
@@ -1159,9 +1133,7 @@ impl Store for SqlStore {
     ) -> StoreResult<TaskWrite> {
         let mut tx = self.writer.begin().await.map_err(map_error)?;
         if let Some(key) = &step.idempotency_key {
-            let sql = format!(
-                "SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE idempotency_key = $1"
-            );
+            let sql = format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE idempotency_key = $1");
             let row = sqlx::query(AssertSqlSafe(sql))
                 .bind(key.clone())
                 .fetch_optional(&mut *tx)
@@ -1233,8 +1205,7 @@ impl Store for SqlStore {
                 let n: i64 = get(row, "n")?;
                 Ok(WorkloadRow {
                     account_id: get(row, "assignee_account_id")?,
-                    priority: Priority::parse(&priority)
-                        .ok_or_else(|| corrupt("priority", &priority))?,
+                    priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
                     count: u32::try_from(n).unwrap_or(u32::MAX),
                 })
             })
@@ -1263,10 +1234,7 @@ impl Store for SqlStore {
         rows.iter().map(task_from_row).collect()
     }
 
-    async fn insert_tasks_bulk(
-        &self,
-        tasks: &[(TaskRecord, TaskHistoryRecord)],
-    ) -> StoreResult<()> {
+    async fn insert_tasks_bulk(&self, tasks: &[(TaskRecord, TaskHistoryRecord)]) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(map_error)?;
         for chunk in tasks.chunks(TASK_BULK_CHUNK) {
             let mut b = QueryBuilder::<Db>::new(format!("INSERT INTO tasks ({TASK_COLUMNS}) "));
@@ -1299,9 +1267,8 @@ impl Store for SqlStore {
                     .push_bind(t.idempotency_key.clone());
             });
             b.build().execute(&mut *tx).await.map_err(map_error)?;
-            let mut b = QueryBuilder::<Db>::new(format!(
-                "INSERT INTO task_history ({TASK_HISTORY_COLUMNS}) "
-            ));
+            let mut b =
+                QueryBuilder::<Db>::new(format!("INSERT INTO task_history ({TASK_HISTORY_COLUMNS}) "));
             b.push_values(chunk, |mut row, (_, h)| {
                 row.push_bind(h.id)
                     .push_bind(h.task_id)
@@ -1377,9 +1344,7 @@ impl Store for SqlStore {
             EvaluationKey::Community => "community_id",
         };
         let sum = |condition: &str, value: &str| {
-            format!(
-                "CAST(COALESCE(SUM(CASE WHEN {condition} THEN {value} ELSE 0 END), 0) AS BIGINT)"
-            )
+            format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN {value} ELSE 0 END), 0) AS BIGINT)")
         };
         let handled = "handled_at >= $1 AND handled_at < $2";
         let filed = "filed_at >= $1 AND filed_at < $2";
@@ -1401,10 +1366,7 @@ impl Store for SqlStore {
             sum(&format!("{filed} AND closed_at < $2"), "1"),
             sum(closed, "1"),
             sum(&format!("{closed} AND reopened > 0"), "1"),
-            sum(
-                "due >= $1 AND due < $2 AND due < $3 AND (handled_at IS NULL OR handled_at > due)",
-                "1"
-            ),
+            sum("due >= $1 AND due < $2 AND due < $3 AND (handled_at IS NULL OR handled_at > due)", "1"),
         );
         if let Some(scope) = within {
             sql.push_str(&format!(" AND {} = $4", path_column(scope.kind)));
@@ -1436,8 +1398,7 @@ impl Store for SqlStore {
     async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<UserRecord>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BULK_CHUNK) {
-            let mut b =
-                QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id IN ("));
+            let mut b = QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id IN ("));
             push_id_list(&mut b, chunk);
             let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
             for row in &rows {
@@ -1481,8 +1442,7 @@ async fn apply_step_in(
     step: &TaskHistoryRecord,
 ) -> StoreResult<TaskWrite> {
     if let Some(key) = &step.idempotency_key {
-        let sql =
-            format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE idempotency_key = $1");
+        let sql = format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE idempotency_key = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(key.clone())
             .fetch_optional(&mut **tx)
@@ -1500,8 +1460,7 @@ async fn apply_step_in(
         .map(|(i, c)| format!("{c} = ${}", i + 1))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql =
-        format!("UPDATE tasks SET {sets} WHERE id = $1 AND version = ${}", TASK_COLUMN_COUNT + 1);
+    let sql = format!("UPDATE tasks SET {sets} WHERE id = $1 AND version = ${}", TASK_COLUMN_COUNT + 1);
     let done = bind_task(sqlx::query(AssertSqlSafe(sql)), t)
         .bind(expected_version)
         .execute(&mut **tx)
@@ -1513,6 +1472,7 @@ async fn apply_step_in(
     insert_task_history(tx, step).await?;
     Ok(TaskWrite::Applied)
 }
+
 
 // ---- task photos ---------------------------------------------------------------
 
@@ -1649,8 +1609,7 @@ fn task_from_row(row: &DbRow) -> StoreResult<TaskRecord> {
         },
         stage_started_at: get(row, "stage_started_at")?,
         stage_deadline: get(row, "stage_deadline")?,
-        escalation_level: u8::try_from(level)
-            .map_err(|_| corrupt("escalation level", &level.to_string()))?,
+        escalation_level: u8::try_from(level).map_err(|_| corrupt("escalation level", &level.to_string()))?,
         filed_at: get(row, "filed_at")?,
         handled_at: get(row, "handled_at")?,
         handled_by: get(row, "handled_by")?,
@@ -1687,8 +1646,7 @@ async fn insert_task_history(
     tx: &mut sqlx::Transaction<'_, Db>,
     h: &TaskHistoryRecord,
 ) -> StoreResult<()> {
-    let sql =
-        format!("INSERT INTO task_history ({TASK_HISTORY_COLUMNS}) VALUES ({})", placeholders(11));
+    let sql = format!("INSERT INTO task_history ({TASK_HISTORY_COLUMNS}) VALUES ({})", placeholders(11));
     sqlx::query(AssertSqlSafe(sql))
         .bind(h.id)
         .bind(h.task_id)
