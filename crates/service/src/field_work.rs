@@ -4,11 +4,13 @@
 //! visit recorded in one idempotent call, so that a phone replaying it after
 //! a stairwell without signal never records the visit twice.
 
+use std::collections::HashMap;
+
 use epigrid_domain::tasks::{
     Assignee, EventState, Party, Priority, Subject, Transition, TransitionKind,
 };
 use epigrid_domain::{Action, Relation, Role};
-use epigrid_store::{ResidentQuery, ResidentRecord};
+use epigrid_store::{HouseholdRecord, ResidentQuery, ResidentRecord};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -21,6 +23,9 @@ use crate::{Actor, Service, ServiceError, ServiceResult};
 pub const DOOR_TO_DOOR_CATEGORY: &str = "door_to_door_check";
 /// The unmask reason recorded when a worker calls a task's contact.
 pub const TASK_CONTACT_REASON: &str = "task_contact";
+
+/// Address, household and contact of a task's subject.
+type Whereabouts = (String, Option<Uuid>, Option<ResidentRecord>);
 
 /// Whom to call about a task, with the phone masked.
 #[derive(Debug, Clone, Serialize)]
@@ -77,17 +82,20 @@ impl Service {
     pub async fn field_tasks(&self, actor: &Actor) -> ServiceResult<Vec<FieldTask>> {
         let mut tasks = self.my_tasks(actor).await?;
         tasks.sort_by_key(urgency_key);
-        let mut out = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            let (address, household_id, contact) = self.whereabouts(&task.subject).await?;
-            let contact = contact.map(|r| ContactPreview {
-                resident_id: r.id,
-                name: r.name.as_str().to_owned(),
-                phone_masked: self.resident_view(&r).phone,
-            });
-            out.push(FieldTask { task, address, household_id, contact });
-        }
-        Ok(out)
+        let subjects: Vec<Subject> = tasks.iter().map(|t| t.subject).collect();
+        let places = self.whereabouts_of(&subjects).await?;
+        Ok(tasks
+            .into_iter()
+            .zip(places)
+            .map(|(task, (address, household_id, contact))| {
+                let contact = contact.map(|r| ContactPreview {
+                    resident_id: r.id,
+                    name: r.name.as_str().to_owned(),
+                    phone_masked: self.resident_view(&r).phone,
+                });
+                FieldTask { task, address, household_id, contact }
+            })
+            .collect())
     }
 
     /// One task for the phone page: as in the list.
@@ -104,45 +112,83 @@ impl Service {
 
     /// Address, household and contact person of a task's subject. The
     /// caller has already checked that the actor may see the task.
-    async fn whereabouts(
-        &self,
-        subject: &Subject,
-    ) -> ServiceResult<(String, Option<Uuid>, Option<ResidentRecord>)> {
+    async fn whereabouts(&self, subject: &Subject) -> ServiceResult<Whereabouts> {
+        let mut all = self.whereabouts_of(std::slice::from_ref(subject)).await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// `whereabouts` of many subjects, reading households and areas in one
+    /// query each (a worker's list of fifty tasks costs a query per
+    /// household for its contact, not four).
+    async fn whereabouts_of(&self, subjects: &[Subject]) -> ServiceResult<Vec<Whereabouts>> {
         let store = self.store();
-        let (household, resident) = match *subject {
-            Subject::Resident(id) => match store.get_resident(id).await? {
-                Some(r) => (store.get_household(r.household_id).await?, Some(r)),
-                None => (None, None),
-            },
-            Subject::Household(id) => (store.get_household(id).await?, None),
-            Subject::Building(id) | Subject::Area(id) => {
-                let name = store.get_area(id).await?.map(|a| a.name).unwrap_or_default();
-                return Ok((name, None, None));
+        let mut residents: HashMap<Uuid, ResidentRecord> = HashMap::new();
+        for subject in subjects {
+            if let Subject::Resident(id) = *subject
+                && !residents.contains_key(&id)
+                && let Some(r) = store.get_resident(id).await?
+            {
+                residents.insert(id, r);
             }
+        }
+        let household_of = |subject: &Subject| match *subject {
+            Subject::Resident(id) => residents.get(&id).map(|r| r.household_id),
+            Subject::Household(id) => Some(id),
+            Subject::Building(_) | Subject::Area(_) => None,
         };
-        let Some(household) = household else {
-            return Ok((String::new(), None, None));
-        };
-        let ids: Vec<Uuid> =
-            [household.path.building, household.path.unit].into_iter().flatten().collect();
-        let areas = store.get_areas(&ids).await?;
-        let name_of = |id: Option<Uuid>| {
-            id.and_then(|id| areas.iter().find(|a| a.id == id)).map(|a| a.name.clone())
-        };
-        let address = [
-            name_of(household.path.building),
-            name_of(household.path.unit),
-            Some(household.room.clone()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-        let contact = match resident {
-            Some(r) => Some(r),
-            None => self.household_contact(household.id).await?,
-        };
-        Ok((address, Some(household.id), contact))
+        let mut household_ids: Vec<Uuid> = subjects.iter().filter_map(household_of).collect();
+        household_ids.sort();
+        household_ids.dedup();
+        let households: HashMap<Uuid, HouseholdRecord> =
+            store.get_households(&household_ids).await?.into_iter().map(|h| (h.id, h)).collect();
+        let mut area_ids: Vec<Uuid> = households
+            .values()
+            .flat_map(|h| [h.path.building, h.path.unit])
+            .flatten()
+            .chain(subjects.iter().filter_map(|s| match *s {
+                Subject::Building(id) | Subject::Area(id) => Some(id),
+                _ => None,
+            }))
+            .collect();
+        area_ids.sort();
+        area_ids.dedup();
+        let names: HashMap<Uuid, String> =
+            store.get_areas(&area_ids).await?.into_iter().map(|a| (a.id, a.name)).collect();
+        let mut contacts: HashMap<Uuid, Option<ResidentRecord>> = HashMap::new();
+        let mut out = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            if let Subject::Building(id) | Subject::Area(id) = *subject {
+                out.push((names.get(&id).cloned().unwrap_or_default(), None, None));
+                continue;
+            }
+            let Some(household) = household_of(subject).and_then(|id| households.get(&id)) else {
+                out.push(Whereabouts::default());
+                continue;
+            };
+            let name_of = |id: Option<Uuid>| id.and_then(|id| names.get(&id)).cloned();
+            let address = [
+                name_of(household.path.building),
+                name_of(household.path.unit),
+                Some(household.room.clone()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            let contact = match *subject {
+                Subject::Resident(id) => residents.get(&id).cloned(),
+                _ => match contacts.get(&household.id) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found = self.household_contact(household.id).await?;
+                        contacts.insert(household.id, found.clone());
+                        found
+                    }
+                },
+            };
+            out.push((address, Some(household.id), contact));
+        }
+        Ok(out)
     }
 
     /// Whom to call in a household: the head if they have a phone, else the
