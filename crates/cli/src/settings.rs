@@ -510,24 +510,6 @@ mod tests {
     }
 
     #[test]
-    fn photo_limits_come_from_configuration() {
-        let missing = Path::new("/nonexistent/epigrid.toml");
-        let file = FileSettings::load_from(
-            missing,
-            env(&[("EPIGRID_PHOTO_MAX_BYTES", "1048576"), ("EPIGRID_PHOTO_MAX_PER_STEP", "2")]),
-        )
-        .unwrap();
-        let photos = Resolved::new(file, None, None, None).service_settings().unwrap().photos;
-        assert_eq!((photos.max_bytes, photos.max_per_step), (1_048_576, 2));
-        let defaults = FileSettings::load_from(missing, env(&[])).unwrap();
-        let photos = Resolved::new(defaults, None, None, None).service_settings().unwrap().photos;
-        assert_eq!((photos.max_bytes, photos.max_per_step), (5 * 1024 * 1024, 3));
-        let zero = FileSettings::load_from(missing, env(&[("EPIGRID_PHOTO_MAX_PER_STEP", "0")]))
-            .unwrap();
-        assert!(Resolved::new(zero, None, None, None).service_settings().is_err());
-    }
-
-    #[test]
     fn unknown_settings_are_refused() {
         let dir =
             std::env::temp_dir().join(format!("epigrid-config-{}", uuid::Uuid::now_v7().simple()));
