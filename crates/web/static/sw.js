@@ -1,7 +1,8 @@
 // The phone pages' service worker (scope /m/). Pages: stale-while-revalidate,
 // so a page opens at once, also with no signal, and is refreshed behind it.
-// Our static assets: cache first (a new binary brings a new worker, whose
-// version names a new cache). The API is never cached: actions go through
+// The assets in PRECACHE: cache first (their digest is the worker's version,
+// so a binary with changed assets brings a new worker and a new cache);
+// other static assets: stale-while-revalidate. The API is never cached: actions go through
 // the queue in offline.js, and answers must be current.
 "use strict";
 const VERSION = "__VERSION__";
@@ -39,8 +40,8 @@ function isPage(url) {
   return url.pathname.startsWith("/m/") && url.pathname !== "/m/sw.js";
 }
 
-async function staleWhileRevalidate(event) {
-  const cache = await caches.open(PAGES);
+async function staleWhileRevalidate(event, cacheName = PAGES) {
+  const cache = await caches.open(cacheName);
   const key = new URL(event.request.url);
   key.hash = "";
   const cached = await cache.match(key.href);
@@ -76,8 +77,12 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
-  if (url.pathname.startsWith("/static/")) {
+  if (PRECACHE.includes(url.pathname)) {
     event.respondWith(cacheFirst(request));
+  } else if (url.pathname.startsWith("/static/")) {
+    // Assets not in the version digest (another page's script): kept for
+    // offline use, but refreshed behind, so a new binary's copy arrives.
+    event.respondWith(staleWhileRevalidate(event, ASSETS));
   } else if (isPage(url) && request.headers.get("x-epigrid-fresh")) {
     // offline.js asks for a fresh copy after syncing: network, then keep it.
     event.respondWith(fetch(request).then(async (response) => {
