@@ -512,3 +512,59 @@ async fn the_phone_pages_work_without_the_script_and_serve_the_worker() {
     let response = anonymous.get(app.url("/m/")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn a_visit_cut_off_halfway_is_finished_by_its_replay() {
+    let app = App::spawn().await;
+    let worker = app.service.store().get_user_by_username(WORKER_A).await.unwrap().unwrap();
+    let actor = Actor {
+        user_id: Some(worker.id),
+        username: worker.username.clone(),
+        role: worker.role,
+        scope: Some(worker.scope),
+        client_addr: None,
+    };
+    // The first attempt got as far as reporting and verifying (the answer
+    // was lost, or the server stopped), as `record_visit` would have.
+    let reported = app
+        .service
+        .report_event(
+            &actor,
+            ReportEvent {
+                category: "door_to_door_check".into(),
+                priority: None,
+                subject: Subject::Household(app.seed.household_a),
+                note: None,
+                idempotency_key: Some("visit:cut-off".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let verify = TransitionRequest {
+        transition: Transition::Verify,
+        note: None,
+        idempotency_key: Some("visit-verify".into()),
+    };
+    app.service.transition_task(&Actor::system(), reported.id, verify).await.unwrap();
+
+    let client = app.login(WORKER_A).await;
+    let body = json!({ "household_id": app.seed.household_a, "note": "补录" });
+    let (status, answer) = json_of(
+        client
+            .post(app.url("/api/v1/visits"))
+            .header("Idempotency-Key", "cut-off")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "the rest was applied: {answer}");
+    assert_eq!(answer["task"]["id"], json!(reported.id), "the same visit, not a second");
+    assert_eq!(answer["task"]["state"], "handled_reported");
+    assert_eq!(
+        history(&app.service, reported.id).await,
+        ["report", "verify", "file", "dispatch", "accept", "report_handled"]
+    );
+    assert_eq!(app.service.store().list_tasks(&all_tasks()).await.unwrap().len(), 1);
+}
