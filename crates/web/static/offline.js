@@ -59,12 +59,33 @@
     statusText.textContent = message;
     status.hidden = !message;
   }
-  function showFailure(entry, message) {
+  // Refusals are kept (in this browser) until the worker taps them away,
+  // so one that came while another page was open is still seen.
+  const FAILURES = "epigrid-offline-failures";
+  function storedFailures() {
+    try { return JSON.parse(localStorage.getItem(FAILURES) || "[]"); } catch (_) { return []; }
+  }
+  function renderFailures() {
     if (!failures) return;
-    const li = document.createElement("li");
-    li.textContent = (entry.label ? entry.label + ": " : "") + message;
-    failures.appendChild(li);
-    failures.hidden = false;
+    failures.textContent = "";
+    const list = storedFailures().filter((f) => f.user === me);
+    for (const f of list) {
+      const li = document.createElement("li");
+      li.textContent = f.text;
+      li.title = text("dismiss", 0);
+      li.addEventListener("click", () => {
+        localStorage.setItem(FAILURES, JSON.stringify(storedFailures().filter((g) => g.id !== f.id)));
+        renderFailures();
+      });
+      failures.appendChild(li);
+    }
+    failures.hidden = list.length === 0;
+  }
+  function showFailure(entry, message) {
+    const list = storedFailures();
+    list.push({ id: crypto.randomUUID(), user: me, text: (entry.label ? entry.label + ": " : "") + message });
+    localStorage.setItem(FAILURES, JSON.stringify(list.slice(-20)));
+    renderFailures();
   }
   async function refreshBadge(extra) {
     const entries = (await all()).filter((e) => e.user === me);
@@ -277,6 +298,7 @@
     for (const form of document.querySelectorAll("form[action='/logout']")) {
       form.addEventListener("submit", () => { if (window.caches) caches.delete("epigrid-m-pages"); });
     }
+    renderFailures();
     refreshBadge().then(sync);
     // Keep every task page of the list for offline use.
     if (window.caches && navigator.onLine) {

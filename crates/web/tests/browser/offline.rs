@@ -334,6 +334,40 @@ async fn a_worker_handles_two_tasks_offline_and_the_queue_drains_once() {
         .await;
         browser.screenshot("m-tasks-synced-360").await;
 
+        // A refused action (the task is not in a state to be closed, and not
+        // the worker's to close) is shown, kept on screen across a reload
+        // until tapped away, and not sent again.
+        let third_id = tasks[2];
+        browser
+            .client
+            .execute(
+                &format!(
+                    "return window.EpigridQueue.enqueue({{url: '/api/v1/tasks/{third_id}/transitions', \
+                     body: {{transition: {{kind: 'close'}}}}, label: '结案'}}).then(() => true);"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let refused = "return [...document.querySelectorAll('#sync-failures li')]\
+            .some(li => li.textContent.includes('任务当前状态下不能进行这一步'));";
+        wait_for(&browser, "the refusal on screen", refused).await;
+        wait_for(
+            &browser,
+            "the refused action to leave the queue",
+            "return window.EpigridQueue.pending().then(n => n === 0);",
+        )
+        .await;
+        browser.goto("/m/").await;
+        wait_for(&browser, "the refusal still on screen after a reload", refused).await;
+        browser.find("#sync-failures li").await.click().await.unwrap();
+        wait_for(
+            &browser,
+            "the refusal to be tapped away",
+            "return document.querySelectorAll('#sync-failures li').length === 0;",
+        )
+        .await;
+
         // 6. The server has each action exactly once.
         for (i, id) in tasks[..2].iter().enumerate() {
             let history = service.store().list_task_history(*id).await.unwrap();
@@ -348,6 +382,7 @@ async fn a_worker_handles_two_tasks_offline_and_the_queue_drains_once() {
         }
         let third = service.store().get_task(tasks[2]).await.unwrap().unwrap();
         assert_eq!(third.state, EventState::Dispatched, "the third task was not touched");
+        assert_eq!(service.store().list_task_history(tasks[2]).await.unwrap().len(), 4);
         // The visit: one new door-to-door task, handled, with the photo.
         let all = service
             .store()
