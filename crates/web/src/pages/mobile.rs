@@ -63,6 +63,9 @@ pub struct TaskCard {
     /// list and from the task page, so accepting twice (once alone, once
     /// before handling) is one step.
     pub accept_key: String,
+    /// The key of "report handled" for the form without the script: a
+    /// second press of the button is the same step.
+    pub handle_key: String,
     pub handled: bool,
 }
 
@@ -101,6 +104,7 @@ fn card(task: &FieldTask, tr: &Tr, offset: chrono::FixedOffset) -> TaskCard {
         can_accept: state == EventState::Dispatched,
         can_handle: matches!(state, EventState::Dispatched | EventState::InProgress),
         accept_key: format!("accept-v{}", t.version),
+        handle_key: format!("handled-v{}", t.version),
         handled: state == EventState::HandledReported,
     }
 }
@@ -165,6 +169,7 @@ struct TaskPage {
     task: TaskCard,
     steps: Vec<StepRow>,
     photo_hint: String,
+    visit_key: Uuid,
 }
 
 pub async fn task_page(
@@ -210,6 +215,7 @@ pub async fn task_page(
         phone,
         steps,
         photo_hint,
+        visit_key: Uuid::now_v7(),
     })))
 }
 
@@ -253,6 +259,8 @@ pub struct StepForm {
     /// The accept step's key (see `TaskCard::accept_key`).
     #[serde(default)]
     accept_key: String,
+    #[serde(default)]
+    handle_key: String,
 }
 
 async fn step(
@@ -295,7 +303,7 @@ pub async fn handle(
     if task.possible_transitions.contains(&TransitionKind::Accept) {
         step(&state, &page, id, Transition::Accept, String::new(), Some(form.accept_key)).await?;
     }
-    step(&state, &page, id, Transition::ReportHandled, form.note, None).await?;
+    step(&state, &page, id, Transition::ReportHandled, form.note, Some(form.handle_key)).await?;
     Ok(Redirect::to("/m/").into_response())
 }
 
@@ -304,6 +312,9 @@ pub struct VisitForm {
     household_id: String,
     #[serde(default)]
     note: String,
+    /// Rendered with the form, so a second press is the same visit.
+    #[serde(default)]
+    idempotency_key: String,
 }
 
 pub async fn visit(
@@ -315,7 +326,7 @@ pub async fn visit(
     let visit = VisitRequest {
         household_id,
         note: Some(form.note).filter(|n| !n.trim().is_empty()),
-        idempotency_key: None,
+        idempotency_key: Some(form.idempotency_key).filter(|k| !k.is_empty()),
     };
     let outcome =
         or_error_page(page.lang, state.service.record_visit(&page.actor, visit, Vec::new()).await)?;

@@ -489,11 +489,36 @@ async fn the_phone_pages_work_without_the_script_and_serve_the_worker() {
         &worker,
         &app,
         &format!("/m/tasks/{}/handle", task.id),
-        &[("note", "已上门"), ("accept_key", "accept-v3")],
+        &[("note", "已上门"), ("accept_key", "accept-v3"), ("handle_key", "handled-v3")],
     )
     .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(history(&app.service, task.id).await[4..], ["accept", "report_handled"]);
+    // A second press of the same form (same keys) changes nothing.
+    let again = crate::support::post_form(
+        &worker,
+        &app,
+        &format!("/m/tasks/{}/handle", task.id),
+        &[("note", "已上门"), ("accept_key", "accept-v3"), ("handle_key", "handled-v3")],
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    // A visit posted twice from the same rendered form is one visit.
+    for _ in 0..2 {
+        let response = crate::support::post_form(
+            &worker,
+            &app,
+            "/m/visits",
+            &[
+                ("household_id", &app.seed.household_a.to_string()),
+                ("note", "走访"),
+                ("idempotency_key", "form-7"),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(app.service.store().list_tasks(&all_tasks()).await.unwrap().len(), 2);
 
     let sw = worker.get(app.url("/m/sw.js")).send().await.unwrap();
     assert_eq!(sw.status(), StatusCode::OK);
