@@ -2,6 +2,7 @@
 //! store the database URL names, and hands over to the service and web
 //! crates.
 
+mod export;
 mod import;
 mod settings;
 
@@ -79,6 +80,10 @@ enum Command {
     /// Import residents (with their buildings and households) from a spreadsheet
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Export residents, tasks or the daily report as .xlsx or .csv (masked
+    /// unless --unmask --reason)
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Print a built-in rule set as JSON, to copy and adapt
     /// (`catalogue_file`, `calendar_file`)
     Defaults {
@@ -179,6 +184,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Import(command) => {
             let service = build_service(&settings, false).await?;
             import::run(&service, command).await
+        }
+        Command::Export(command) => {
+            let service = build_service(&settings, false).await?;
+            export::run(&service, command).await
         }
         Command::Keygen => {
             println!("{}", epigrid_service::SecretKey::generate_hex());

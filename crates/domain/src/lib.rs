@@ -6,6 +6,7 @@
 pub mod access;
 pub mod area;
 pub mod codes;
+pub mod daily_report;
 pub mod identity;
 pub mod import;
 pub mod intake;

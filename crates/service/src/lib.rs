@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod field_work;
 pub mod import;
 pub mod intake;

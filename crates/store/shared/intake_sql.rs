@@ -268,6 +268,25 @@ impl IntakeStore for SqlStore {
         rows.iter().map(counter_from_row).collect()
     }
 
+    async fn grid_day_counters_until(
+        &self,
+        grid_ids: &[Uuid],
+        until: NaiveDate,
+    ) -> StoreResult<Vec<GridDayCounter>> {
+        if grid_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {COUNTER_COLUMNS} FROM intake_grid_days WHERE day <= "
+        ));
+        b.push_bind(until);
+        b.push(" AND grid_id IN (");
+        push_id_list(&mut b, grid_ids);
+        b.push(" ORDER BY grid_id, day");
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(counter_from_row).collect()
+    }
+
     async fn community_day_counters(
         &self,
         community_id: Option<Uuid>,

@@ -144,6 +144,14 @@ pub trait IntakeStore: Send + Sync {
         grid_ids: &[Uuid],
         day: NaiveDate,
     ) -> StoreResult<Vec<GridDayCounter>>;
+    /// Every day's counters up to and including `until` for the given
+    /// grids, in (grid, day) order: the daily report sums them into
+    /// cumulative figures.
+    async fn grid_day_counters_until(
+        &self,
+        grid_ids: &[Uuid],
+        until: NaiveDate,
+    ) -> StoreResult<Vec<GridDayCounter>>;
     /// The counters of `day` for every grid of a community (or of every
     /// community when `None`).
     async fn community_day_counters(
