@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
 postgres="${2:-}"
-cargo build --release -q -p epigrid -p epigrid-bench
+[ -n "${EPIGRID_BENCH_NO_BUILD:-}" ] || cargo build --release -q -p epigrid -p epigrid-bench
 bin=target/release
 work=$(mktemp -d)
 pids=()

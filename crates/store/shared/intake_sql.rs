@@ -13,6 +13,9 @@ use epigrid_store::{
 const REPORT_COLUMNS: &str = "id, kind, household_id, sub_district_id, community_id, grid_id, \
     building_id, unit_id, day, created_at, idempotency_key, reference, source, \
     actor_account_id, payload, flagged, tasks_pending";
+/// Rows per multi-row statement: 17 binds x 500 stays far below both
+/// backends' bind-parameter limits.
+const INTAKE_CHUNK: usize = 500;
 const COUNTER_COLUMNS: &str = "grid_id, community_id, day, residents_reported, health_reports, \
     flagged, arrivals, help_requests, volunteer_offers";
 
@@ -75,48 +78,72 @@ impl IntakeStore for SqlStore {
             Some(_) => begin_audit_append(&self.writer).await?,
             None => self.writer.begin_with(AUDIT_BEGIN_SQL).await.map_err(map_error)?,
         };
-        let insert = format!(
-            "INSERT INTO intake_reports ({REPORT_COLUMNS}) VALUES ({}) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-            placeholders(17)
-        );
+        // A handful of statements per batch, whatever its size: one
+        // multi-row insert per chunk of reports (a statement per row costs
+        // more than the commit on SQLite), one lookup of the duplicates, one
+        // insert of the day's residents, one upsert per grid and day.
+        let mut stored: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+        for chunk in writes.chunks(INTAKE_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!("INSERT INTO intake_reports ({REPORT_COLUMNS}) "));
+            b.push_values(chunk, |mut row, w| {
+                let r = &w.report;
+                row.push_bind(r.id)
+                    .push_bind(r.kind.clone())
+                    .push_bind(r.household_id)
+                    .push_bind(r.path.sub_district)
+                    .push_bind(r.path.community)
+                    .push_bind(r.path.grid)
+                    .push_bind(r.path.building)
+                    .push_bind(r.path.unit)
+                    .push_bind(r.day)
+                    .push_bind(r.created_at)
+                    .push_bind(r.idempotency_key.clone())
+                    .push_bind(r.reference.clone())
+                    .push_bind(r.source.clone())
+                    .push_bind(r.actor_account_id)
+                    .push_bind(r.payload.clone())
+                    .push_bind(i32::try_from(r.flagged).unwrap_or(i32::MAX))
+                    .push_bind(r.tasks_pending);
+            });
+            // Within one statement a repeated key is a conflict too, so a
+            // double tap inside one batch stores the first copy only.
+            b.push(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id");
+            let rows = b.build().fetch_all(&mut *tx).await.map_err(map_error)?;
+            for row in &rows {
+                stored.insert(get(row, "id")?);
+            }
+        }
+        let mut originals: std::collections::HashMap<String, (Uuid, String)> = std::collections::HashMap::new();
+        let duplicates: Vec<&str> = writes
+            .iter()
+            .filter(|w| !stored.contains(&w.report.id))
+            .map(|w| w.report.idempotency_key.as_str())
+            .collect();
+        for chunk in duplicates.chunks(INTAKE_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(
+                "SELECT id, reference, idempotency_key FROM intake_reports WHERE idempotency_key IN (",
+            );
+            let mut list = b.separated(", ");
+            for key in chunk {
+                list.push_bind((*key).to_owned());
+            }
+            b.push(")");
+            for row in b.build().fetch_all(&mut *tx).await.map_err(map_error)? {
+                originals.insert(get(&row, "idempotency_key")?, (get(&row, "id")?, get(&row, "reference")?));
+            }
+        }
         let mut outcomes = Vec::with_capacity(writes.len());
-        let mut deltas: std::collections::BTreeMap<(Uuid, NaiveDate), CounterDelta> = std::collections::BTreeMap::new();
+        let mut deltas: std::collections::BTreeMap<(Uuid, NaiveDate), CounterDelta> =
+            std::collections::BTreeMap::new();
+        let mut day_rows: Vec<(Uuid, NaiveDate, Uuid, Uuid)> = Vec::new();
         for write in writes {
             let r = &write.report;
-            let done = sqlx::query(AssertSqlSafe(insert.clone()))
-                .bind(r.id)
-                .bind(r.kind.clone())
-                .bind(r.household_id)
-                .bind(r.path.sub_district)
-                .bind(r.path.community)
-                .bind(r.path.grid)
-                .bind(r.path.building)
-                .bind(r.path.unit)
-                .bind(r.day)
-                .bind(r.created_at)
-                .bind(r.idempotency_key.clone())
-                .bind(r.reference.clone())
-                .bind(r.source.clone())
-                .bind(r.actor_account_id)
-                .bind(r.payload.clone())
-                .bind(i32::try_from(r.flagged).unwrap_or(i32::MAX))
-                .bind(r.tasks_pending)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            if done.rows_affected() == 0 {
-                let row = sqlx::query(
-                    "SELECT id, reference FROM intake_reports WHERE idempotency_key = $1",
-                )
-                .bind(r.idempotency_key.clone())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_error)?;
-                outcomes.push(IntakeOutcome::Duplicate {
-                    id: get(&row, "id")?,
-                    reference: get(&row, "reference")?,
-                });
+            if !stored.contains(&r.id) {
+                let (id, reference) = originals
+                    .get(&r.idempotency_key)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Other("an intake key neither stored nor found".into()))?;
+                outcomes.push(IntakeOutcome::Duplicate { id, reference });
                 continue;
             }
             let (Some(grid), Some(community)) = (r.path.grid, r.path.community) else {
@@ -135,21 +162,25 @@ impl IntakeStore for SqlStore {
                 "volunteer" => delta.volunteer_offers += 1,
                 _ => {}
             }
-            for resident in &write.residents {
-                let new = sqlx::query(
-                    "INSERT INTO intake_reported_residents (grid_id, day, resident_id, community_id) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (grid_id, day, resident_id) DO NOTHING",
-                )
-                .bind(grid)
-                .bind(r.day)
-                .bind(resident.resident_id)
-                .bind(community)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-                delta.residents_reported += i64::try_from(new.rows_affected()).unwrap_or(0);
-            }
+            day_rows.extend(write.residents.iter().map(|x| (grid, r.day, x.resident_id, community)));
             outcomes.push(IntakeOutcome::Stored { id: r.id, reference: r.reference.clone() });
+        }
+        // A resident counts once a day: only rows new to the table raise
+        // the counter (a repeat within the batch conflicts with the first).
+        for chunk in day_rows.chunks(INTAKE_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(
+                "INSERT INTO intake_reported_residents (grid_id, day, resident_id, community_id) ",
+            );
+            b.push_values(chunk, |mut row, (grid, day, resident, community)| {
+                row.push_bind(*grid).push_bind(*day).push_bind(*resident).push_bind(*community);
+            });
+            b.push(" ON CONFLICT (grid_id, day, resident_id) DO NOTHING RETURNING grid_id, day");
+            for row in b.build().fetch_all(&mut *tx).await.map_err(map_error)? {
+                let key: (Uuid, NaiveDate) = (get(&row, "grid_id")?, get(&row, "day")?);
+                if let Some(delta) = deltas.get_mut(&key) {
+                    delta.residents_reported += 1;
+                }
+            }
         }
         // One upsert per grid and day of the batch, not per report.
         for ((grid, day), d) in &deltas {
