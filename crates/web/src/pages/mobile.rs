@@ -109,8 +109,8 @@ fn card(task: &FieldTask, tr: &Tr, offset: chrono::FixedOffset) -> TaskCard {
     }
 }
 
-/// What the phone layout needs beyond the chrome: who the queue belongs to
-/// and the texts the script shows.
+/// What the phone layout needs beyond the chrome: whose actions the queue
+/// replays (a phone shared by two workers keeps each one's actions apart).
 #[derive(Debug, Clone)]
 pub struct PhoneChrome {
     pub chrome: Chrome,
