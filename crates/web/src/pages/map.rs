@@ -1202,4 +1202,33 @@ mod tests {
         let (area, (x, _)) = centroid(&[(0.0, 0.0), (1.0, 0.0), (2.0, 0.0)]);
         assert_eq!((area, x), (0.0, 1.0), "degenerate ring: the mean");
     }
+
+    #[test]
+    fn task_measures_colour_by_open_or_overdue_tasks_and_say_so() {
+        let mut calm = square("第一网格", 117.0, 37.0, 0.01, 100, 0);
+        calm.tasks.open = 2;
+        let mut late = square("第二网格", 117.01, 37.0, 0.01, 100, 0);
+        late.tasks = epigrid_service::dashboard::TaskCounts {
+            open: 7,
+            overdue: 5,
+            closed_today: 1,
+            ..Default::default()
+        };
+        let mut some = square("第三网格", 117.02, 37.0, 0.01, 100, 0);
+        some.tasks.open = 3;
+        some.tasks.overdue = 2;
+        let areas = [calm.clone(), late.clone(), some];
+        let html = map_html(&areas, Measure::OverdueTasks, &ZH);
+        assert!(html.contains("data-measure=\"overdue_tasks\""), "{html}");
+        assert!(html.contains("第二网格：未办结 7 件，超时 5 件，今日结案 1 件"), "{html}");
+        assert!(legend_of(&html).contains("超时任务（件）"), "{html}");
+        let fill = |area| attr(area_element(&html, area), "fill").to_owned();
+        assert_ne!(fill(&calm), fill(&late), "the late grid stands out");
+        assert_eq!(fill(&late), "#a50f15", "the darkest red for the most overdue");
+        assert_eq!(fill(&calm), "#fee5d9", "the lightest for none");
+        let open = map_html(&areas, Measure::OpenTasks, &EN);
+        assert!(open.contains("第一网格: 2 open, 0 overdue, 0 closed today"), "{open}");
+        assert_eq!(Measure::parse(Some("open_tasks")), Measure::OpenTasks);
+        assert!(Measure::OverdueTasks.is_tasks() && !Measure::Population.is_tasks());
+    }
 }
