@@ -95,6 +95,8 @@ pub struct TaskView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryView {
+    /// The step's id, which its photos name.
+    pub id: Uuid,
     pub transition: String,
     pub from_state: Option<EventState>,
     pub to_state: EventState,
@@ -196,6 +198,7 @@ fn task_view(t: &TaskRecord, now: DateTime<Utc>) -> TaskView {
 
 fn history_view(h: &TaskHistoryRecord) -> HistoryView {
     HistoryView {
+        id: h.id,
         transition: h.transition.clone(),
         from_state: h.from_state,
         to_state: h.to_state,

@@ -325,6 +325,9 @@ struct HistoryRow {
     when: String,
     when_iso: String,
     note: Option<String>,
+    /// Links to the photos taken with the step. Links, not images: each
+    /// view of a photo is audited, so none is fetched unasked.
+    photos: Vec<(String, String)>,
 }
 
 /// The form of one step the visitor may take.
@@ -407,12 +410,14 @@ async fn task_page(
     if let Some(Assignee::Worker { account_id }) = task.assignee {
         account_ids.push(account_id);
     }
-    let (areas, people) = tokio::join!(
+    let (areas, people, photos) = tokio::join!(
         service.area_names(actor, &area_ids),
         service.account_names(actor, &account_ids),
+        service.task_photos(actor, task.id),
     );
     let areas = or_error_page(lang, areas)?;
     let people = or_error_page(lang, people)?;
+    let photos = or_error_page(lang, photos)?;
     let area_name = |id: Option<Uuid>| id.and_then(|id| areas.get(&id)).map(|a| a.name.clone());
     let subject = match task.subject {
         Subject::Resident(r) => SubjectInfo {
@@ -465,6 +470,15 @@ async fn task_page(
             when: local_time(state, h.at),
             when_iso: h.at.to_rfc3339(),
             note: h.note.clone(),
+            photos: photos
+                .iter()
+                .filter(|p| p.history_id == h.id)
+                .enumerate()
+                .map(|(i, p)| {
+                    let label = tr.fill("board.photo", &[("n", (i + 1).to_string())]);
+                    (format!("/tasks/{}/photos/{}", task.id, p.id), label)
+                })
+                .collect(),
         })
         .collect();
     let steps = allowed_steps(actor, &task);

@@ -209,6 +209,26 @@ async fn another_grids_task_is_404_and_steps_need_the_csrf_token() {
     assert_eq!(history.iter().filter(|h| h.transition == "accept").count(), 1);
     let html = page(&browser, &app, &format!("{path}?done=accept")).await.1;
     assert!(html.contains("已完成：接单") && html.contains("马上上门"), "{html}");
+
+    // A report of handling with a photo: the office page links the photo
+    // from its step (a link, so viewing stays an audited, deliberate act).
+    let worker = actor(&app.service, WORKER_A).await;
+    let request = TransitionRequest {
+        transition: Transition::ReportHandled,
+        note: Some("已送药".into()),
+        idempotency_key: None,
+    };
+    let jpeg = [vec![0xFF, 0xD8, 0xFF, 0xE0], vec![0; 64]].concat();
+    app.service.transition_task_with_photos(&worker, t.id, request, vec![jpeg]).await.unwrap();
+    let admin = app.login(ADMIN).await;
+    let html = page(&admin, &app, &path).await.1;
+    let link = html.split("class=\"photo-link\" href=\"").nth(1).expect("a photo link");
+    let link = &link[..link.find('"').unwrap()];
+    assert!(link.starts_with(&format!("{path}/photos/")), "{link}");
+    assert!(html.contains("照片 1"), "{html}");
+    let photo = admin.get(app.url(link)).send().await.unwrap();
+    assert_eq!(photo.status(), StatusCode::OK);
+    assert_eq!(photo.headers()["content-type"], "image/jpeg");
 }
 
 #[tokio::test]
