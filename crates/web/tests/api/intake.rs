@@ -458,3 +458,55 @@ async fn a_grid_worker_reports_a_whole_household_normal_in_one_call() {
     assert_eq!(page["residents"][0]["masked_name"], "李*国");
     assert_eq!(page["reported_share"], 0.0);
 }
+
+#[tokio::test]
+async fn the_catch_up_pass_creates_tasks_a_crash_left_out_exactly_once() {
+    let app = App::spawn().await;
+    let store = app.service.store();
+    let household = store.get_household(app.seed.household_b).await.unwrap().unwrap();
+    // A fever report committed by a writer that died before creating its
+    // task: stored with `tasks_pending`, and no task.
+    let submission = epigrid_domain::intake::Submission::Health {
+        entries: vec![epigrid_domain::intake::HealthEntry {
+            temperature: epigrid_domain::intake::TenthsCelsius(390),
+            ..epigrid_domain::intake::HealthEntry::normal(app.seed.resident_b)
+        }],
+    };
+    let id = Uuid::now_v7();
+    let write = epigrid_store::IntakeWrite {
+        report: epigrid_store::ReportRecord {
+            id,
+            kind: "health".into(),
+            household_id: household.id,
+            path: household.path,
+            day: app.service.today(),
+            created_at: app.service.now(),
+            idempotency_key: format!("{}:crashed-before-tasks", household.id),
+            reference: "JK-20261129-CRASHED0".into(),
+            source: "resident".into(),
+            actor_account_id: None,
+            payload: serde_json::to_string(&submission).unwrap(),
+            flagged: 1,
+            tasks_pending: true,
+        },
+        residents: vec![epigrid_store::ReportedResident { resident_id: app.seed.resident_b }],
+    };
+    store.write_intake_batch(&[write], None).await.unwrap();
+    assert_eq!(tasks_eventually(&app, "fever_follow_up", 0).await, 0);
+
+    let first = app.service.intake_catch_up().await.unwrap();
+    assert_eq!((first.reports, first.tasks_created), (1, 1));
+    let again = app.service.intake_catch_up().await.unwrap();
+    assert_eq!((again.reports, again.tasks_created), (0, 0));
+    let tasks = store
+        .list_tasks(&TaskQuery {
+            category: Some("fever_follow_up".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].idempotency_key, Some(format!("intake:{id}:{}", app.seed.resident_b)));
+    assert_eq!(tasks[0].path.grid, Some(app.seed.grid_b));
+}
