@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use epigrid_service::export::{ExportError, ExportFormat};
+use epigrid_service::export::{ExportError, ExportFormat, check_messages};
 use epigrid_service::privacy::UnmaskReason;
 use epigrid_service::{Actor, Service, ServiceError};
 use epigrid_web::i18n::{Lang, t};
@@ -115,7 +115,8 @@ pub async fn run(service: &Service, command: ExportCommand) -> anyhow::Result<()
     };
     let file = match result {
         Ok(file) => file,
-        Err(ExportError::Checks(messages)) => {
+        Err(ExportError::Checks(failures)) => {
+            let messages = check_messages(&failures, &tr);
             bail!("{}\n  {}", tr("export.daily.checks_failed"), messages.join("\n  "))
         }
         Err(ExportError::Service(ServiceError::Invalid { field, code })) => {

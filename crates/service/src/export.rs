@@ -76,10 +76,10 @@ pub struct ExportFile {
 pub enum ExportError {
     #[error(transparent)]
     Service(#[from] ServiceError),
-    /// The daily report's checks failed; the messages say which, in the
-    /// caller's language. Nothing was exported.
-    #[error("the daily report's checks failed: {}", .0.join("; "))]
-    Checks(Vec<String>),
+    /// The daily report's checks failed (`check_messages` words them).
+    /// Nothing was exported.
+    #[error("the daily report's checks failed ({} failures)", .0.len())]
+    Checks(Vec<CheckFailure>),
 }
 
 impl From<epigrid_store::StoreError> for ExportError {
@@ -92,7 +92,7 @@ fn xlsx_error(e: XlsxError) -> ExportError {
     ExportError::Service(ServiceError::Internal(format!("xlsx: {e}")))
 }
 
-type Translate<'a> = &'a dyn Fn(&str) -> String;
+type Translate<'a> = &'a (dyn Fn(&str) -> String + Sync);
 
 /// The snake-case name serde gives an enum value (`male`, `resident_id_card`).
 fn snake<T: Serialize>(value: &T) -> String {
@@ -312,6 +312,39 @@ impl Service {
             .await?
             .filter(|a| actor.covers(&a.path))
             .ok_or(ServiceError::NotFound)
+    }
+
+    /// The areas an export may cover, for the form: the actor's scope node
+    /// and the communities and grids under it, in code order (a grid's code
+    /// starts with its community's, so each community heads its grids).
+    pub async fn export_areas(&self, actor: &Actor) -> ServiceResult<Vec<AreaRecord>> {
+        actor.require(Action::ReadAreas)?;
+        let mut out = Vec::new();
+        for kind in [AreaKind::SubDistrict, AreaKind::Community, AreaKind::Grid] {
+            let mut after = None;
+            loop {
+                let page = self
+                    .store()
+                    .list_areas(&AreaQuery {
+                        parent_id: None,
+                        kind: Some(kind),
+                        within: actor.scope,
+                        after,
+                        limit: PAGE,
+                    })
+                    .await?;
+                let short = page.len() < page_size(PAGE) as usize;
+                after = page.last().map(|a| a.id);
+                out.extend(page.into_iter().filter(|a| actor.covers(&a.path)));
+                if short {
+                    break;
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.code, a.kind.depth(), &a.name).cmp(&(&b.code, b.kind.depth(), &b.name))
+        });
+        Ok(out)
     }
 
     /// Whether the actor may export at all (the exports page's link).
@@ -582,19 +615,17 @@ pub struct DailyReport {
     pub failures: Vec<CheckFailure>,
 }
 
-impl DailyReport {
-    /// The failures as messages in the caller's language.
-    pub fn messages(&self, translate: Translate<'_>) -> Vec<String> {
-        self.failures
-            .iter()
-            .map(|f| {
-                f.params().into_iter().fold(translate(f.message_key()), |text, (k, v)| {
-                    let v = if v.starts_with("export.") { translate(&v) } else { v };
-                    text.replace(&format!("{{{k}}}"), &v)
-                })
+/// Failed checks as messages in the reader's language.
+pub fn check_messages(failures: &[CheckFailure], translate: Translate<'_>) -> Vec<String> {
+    failures
+        .iter()
+        .map(|f| {
+            f.params().into_iter().fold(translate(f.message_key()), |text, (k, v)| {
+                let v = if v.starts_with("export.") { translate(&v) } else { v };
+                text.replace(&format!("{{{k}}}"), &v)
             })
-            .collect()
-    }
+        })
+        .collect()
 }
 
 impl Service {
@@ -826,7 +857,7 @@ impl Service {
         if !report.failures.is_empty() {
             detail["failed_checks"] = report.failures.len().into();
             self.audit(actor, "export.daily_report", Some(target), "blocked", detail).await?;
-            return Err(ExportError::Checks(report.messages(translate)));
+            return Err(ExportError::Checks(report.failures));
         }
         let bytes = daily_report_xlsx(&report, translate).map_err(xlsx_error)?;
         self.audit(actor, "export.daily_report", Some(target), "ok", detail).await?;

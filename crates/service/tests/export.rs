@@ -452,7 +452,8 @@ fn a_failing_check_blocks_the_daily_report_with_its_message() {
         report.failures = failures;
         let err =
             service.export_checked_report(&admin, sub_district.id, report, &zh).await.unwrap_err();
-        let ExportError::Checks(messages) = err else { panic!("{err:?}") };
+        let ExportError::Checks(failures) = err else { panic!("{err:?}") };
+        let messages = epigrid_service::export::check_messages(&failures, &zh);
         assert!(
             messages.iter().any(|m| m.contains("登记人数") && m.contains("下级合计")),
             "{messages:?}"

@@ -54,13 +54,19 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/tasks/{id}/photos", get(crate::field_api::task_photos))
         .route("/tasks/{id}/contact", post(crate::field_api::task_contact))
-        .route(
-            "/visits",
-            post(crate::field_api::record_visit).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/visits", post(crate::field_api::record_visit).layer(DefaultBodyLimit::disable()))
         .route("/field-tasks", get(crate::field_api::field_tasks))
         .route("/my-tasks", get(my_tasks))
         .route("/evaluation", get(task_evaluation))
+        // Masked exports are GETs; the unmasked one is a POST with its
+        // reason in the body (CSRF-checked, out of access logs).
+        .route(
+            "/exports/residents",
+            get(crate::pages::exports::api_residents)
+                .post(crate::pages::exports::api_residents_unmasked),
+        )
+        .route("/exports/tasks", get(crate::pages::exports::api_tasks))
+        .route("/exports/daily-report", get(crate::pages::exports::api_daily_report))
         .fallback(not_found)
 }
 

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod charts;
 pub mod dashboard;
 pub mod evaluation;
+pub mod exports;
 pub mod households;
 pub mod login;
 pub mod m_health;
@@ -63,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tasks/{id}/transitions", axum::routing::post(tasks::transition))
         .route("/evaluation", get(evaluation::show))
         .route("/evaluation.csv", get(evaluation::csv))
+        .route("/exports", get(exports::show).post(exports::submit))
 }
 
 /// Translations for templates: `{{ tr.t("key") }}`.
@@ -96,6 +98,8 @@ pub struct UserChrome {
     pub sees_tasks: bool,
     /// Reads the evaluation of workers and grids.
     pub evaluates: bool,
+    /// May export residents, tasks and the daily report.
+    pub exports: bool,
 }
 
 /// What every page's frame needs: language, user, where we are.
@@ -126,6 +130,7 @@ impl Chrome {
                     a.role,
                     Role::SubDistrictAdmin | Role::CommunityAdmin | Role::GridLeader
                 ),
+                exports: a.role.allows(Action::ReadResidents),
             }),
             section,
             path_encoded: form_urlencoded::byte_serialize(path.as_bytes()).collect(),

@@ -5,6 +5,7 @@ mod audit;
 mod audit_page;
 mod board;
 mod demo;
+mod exports;
 mod intake;
 mod login_limits;
 mod logs;
