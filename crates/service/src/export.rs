@@ -224,7 +224,7 @@ impl Sink {
             }
             Sink::Csv(w) => {
                 let cells = fields.iter().map(|f| match f {
-                    Field::Text(t) => t.clone(),
+                    Field::Text(t) => defuse(t),
                     Field::Date(d) => d.format("%Y-%m-%d").to_string(),
                     Field::Number(n) => n.to_string(),
                 });
@@ -246,6 +246,14 @@ impl Sink {
             }),
         }
     }
+}
+
+/// A text cell that a spreadsheet would run as a formula (`=`, `+`, `-`,
+/// `@` first) gets a leading `'`, as the evaluation CSV does: a name typed
+/// as `=HYPERLINK(…)` stays text. (.xlsx cells are written as strings, which
+/// Excel never evaluates.)
+fn defuse(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_owned() }
 }
 
 fn csv_error(e: csv::Error) -> ExportError {
@@ -973,4 +981,26 @@ pub fn daily_report_xlsx(
         sheet.set_column_width(4, 40)?;
     }
     workbook.save_to_buffer()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_text_is_defused_in_csv() {
+        assert_eq!(defuse("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(defuse("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(defuse("张三"), "张三");
+    }
+
+    #[test]
+    fn sheet_and_file_names_are_safe() {
+        assert_eq!(sheet_name("a[b]:c*d?e/f\\g"), "abcdefg");
+        assert_eq!(sheet_name(&"长".repeat(40)).chars().count(), 31);
+        assert_eq!(
+            file_name(&["黄河/社区", "居民名单"], ExportFormat::Csv),
+            "黄河_社区_居民名单.csv"
+        );
+    }
 }
