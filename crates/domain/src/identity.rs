@@ -101,7 +101,11 @@ impl IdDocument {
                     return Err(IdDocumentError::FutureBirthDate);
                 }
                 let number = upgrade_legacy_id(s).ok_or(IdDocumentError::BadBirthDate)?;
-                Ok(Self { kind: IdDocumentKind::ResidentIdCard, number })
+                // The kind follows from the canonical 18-digit number, as for
+                // any 18-digit input, so that parsing `as_str()` gives the same
+                // document back (found by fuzzing: a legacy number with the
+                // address code 830000 came back as an HMT permit).
+                Self::parse_18(&number, today)
             }
             15 if b[..3].iter().all(u8::is_ascii_alphabetic) && all_digits(&b[3..]) => Ok(Self {
                 kind: IdDocumentKind::ForeignerPermanentOld,
@@ -343,6 +347,15 @@ mod tests {
         assert_eq!(doc.birth_date(), Some(date(1980, 1, 1)));
         assert_eq!(doc.sex(), Some(Sex::Male));
         assert_eq!(parse(doc.as_str()), Ok(doc));
+    }
+
+    #[test]
+    fn upgraded_legacy_ids_round_trip_whatever_their_address_code() {
+        // Regressions from the fuzzer: the upgraded number decides the kind.
+        for legacy in ["830000100116788", "810000800101001", "910000800101001"] {
+            let doc = parse(legacy).unwrap();
+            assert_eq!(parse(doc.as_str()), Ok(doc.clone()), "{legacy}");
+        }
     }
 
     #[test]
