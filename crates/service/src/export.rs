@@ -160,7 +160,11 @@ impl Sink {
         Ok(match format {
             ExportFormat::Xlsx => {
                 let mut workbook = Workbook::new();
-                workbook.add_worksheet().set_name(sheet_name).map_err(xlsx_error)?;
+                // Rows are written in order, once: constant-memory mode
+                // streams them to a temp file, so 50,000 residents do not
+                // sit in memory as cells.
+                let sheet = workbook.add_worksheet_with_constant_memory().map_err(xlsx_error)?;
+                sheet.set_name(sheet_name).map_err(xlsx_error)?;
                 Sink::Xlsx {
                     workbook: Box::new(workbook),
                     row: 0,
@@ -185,6 +189,9 @@ impl Sink {
                     sheet
                         .write_string_with_format(*row, i as u16, name, bold)
                         .map_err(xlsx_error)?;
+                    // Autofit needs every cell in memory; fixed widths do not.
+                    let width = if i == 4 { 22.0 } else { 12.0 };
+                    sheet.set_column_width(i as u16, width).map_err(xlsx_error)?;
                 }
                 sheet.set_freeze_panes(1, 0).map_err(xlsx_error)?;
                 *row += 1;
@@ -235,12 +242,7 @@ impl Sink {
 
     fn finish(self) -> Result<Vec<u8>, ExportError> {
         match self {
-            Sink::Xlsx { mut workbook, .. } => {
-                if let Ok(sheet) = workbook.worksheet_from_index(0) {
-                    sheet.autofit();
-                }
-                workbook.save_to_buffer().map_err(xlsx_error)
-            }
+            Sink::Xlsx { mut workbook, .. } => workbook.save_to_buffer().map_err(xlsx_error),
             Sink::Csv(w) => w.into_inner().map_err(|e| {
                 ExportError::Service(ServiceError::Internal(format!("csv: {}", e.error())))
             }),
