@@ -46,9 +46,11 @@ start_epigrid() { # $1 = database URL or empty for SQLite
   body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
 }
 
-load() { # port connections seconds
-  "$bin/loadgen" --url "http://127.0.0.1:$1$path" --connections "$2" --seconds "$3" \
-      --max-requests 20000000 --body "$body" --header "Authorization: Bearer $pass"
+load() { # port connections seconds [loadgen flags…]
+  local port=$1 connections=$2 secs=$3
+  shift 3
+  "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$connections" --seconds "$secs" \
+      --max-requests 20000000 --body "$body" --header "Authorization: Bearer $pass" "$@"
 }
 
 run_pair() { # label
@@ -65,15 +67,15 @@ run_pair() { # label
 
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
-overload() {
+overload() { # [loadgen flags…], e.g. --honour-retry-after
   steady=$(rss "$epi_pid")
   peak=$steady
-  load "$epi_port" 2560 "$seconds" > "$work/over.txt" & lg=$!
+  load "$epi_port" 2560 "$seconds" "$@" > "$work/over.txt" & lg=$!
   while kill -0 "$lg" 2>/dev/null; do r=$(rss "$epi_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
   o=$(cat "$work/over.txt")
   h=$(load "$hello_port" 2560 "$seconds")
   after=$(load "$epi_port" 64 5)
-  echo "overload  c=2560 epigrid useful rps=$(echo "$o" | field ok_rps) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
+  echo "overload${1:+ ($1)} c=2560 epigrid useful rps=$(echo "$o" | field ok_rps) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
        "refused p99=$(echo "$o" | field refused_p99_ms) ms, all p99=$(echo "$o" | field p99_ms) ms, errors=$(echo "$o" | field errors)" \
        "| hello p99=$(echo "$h" | field p99_ms) ms | RSS steady=${steady} kB peak=${peak} kB" \
        "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms"
@@ -85,6 +87,9 @@ start_epigrid ""
 load "$hello_port" 64 1 >/dev/null; load "$epi_port" 64 1 >/dev/null
 run_pair sqlite
 overload
+# The same burst from clients that wait for Retry-After (with jitter), as
+# the self-service page's script does.
+overload --honour-retry-after
 echo "reports stored: $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$epi_port/healthz") (server alive after overload)"
 kill "$epi_pid"; wait "$epi_pid" 2>/dev/null || true
 

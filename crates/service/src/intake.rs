@@ -1,5 +1,6 @@
 //! The intake path (DESIGN.md "Intake under load"): every self-service and
-//! door-to-door submission goes into one bounded queue; one writer task
+//! door-to-door submission goes into one bounded queue; one writer (a task
+//! on a thread and runtime of its own, see `start_writer`)
 //! takes whatever has arrived (waiting at most `batch_window` for more, up to
 //! `batch_max`) and commits it as ONE transaction; each caller is answered
 //! only after that commit, so an acknowledged report is durable
@@ -455,10 +456,25 @@ impl Service {
     fn start_writer(&self) -> mpsc::Sender<Job> {
         let settings = &self.settings().intake;
         let (sender, receiver) = mpsc::channel(settings.queue_capacity.max(1));
-        // The writer holds a clone of the service (for the store and task
-        // creation); the service holds the sender, so the writer lives as
-        // long as the runtime that runs it.
-        tokio::spawn(writer(self.clone(), receiver));
+        // The writer runs on a thread and runtime of its own. On the shared
+        // runtime each of a batch's database round trips would wait behind
+        // every connection task in the run queue, so a burst of requests
+        // (or of refusals) would slow the very writer that drains them.
+        // Task creation after a commit goes back to the serving runtime.
+        // The writer holds a clone of the service and the service holds the
+        // sender, so the thread lives as long as the process.
+        let serving = tokio::runtime::Handle::current();
+        let service = self.clone();
+        let started = std::thread::Builder::new().name("epigrid-intake".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(writer(service, receiver, serving)),
+                Err(error) => tracing::error!(%error, "intake writer runtime did not start"),
+            }
+        });
+        if let Err(error) = started {
+            // Without a writer every submission is refused (503), never lost.
+            tracing::error!(%error, "intake writer thread did not start");
+        }
         sender
     }
 
@@ -720,7 +736,11 @@ fn metrics_full() {
 
 /// The writer: batches, commits, answers, then hands new reports to task
 /// creation off its own path.
-async fn writer(service: Service, mut receiver: mpsc::Receiver<Job>) {
+async fn writer(
+    service: Service,
+    mut receiver: mpsc::Receiver<Job>,
+    serving: tokio::runtime::Handle,
+) {
     let settings = service.settings().intake.clone();
     let max = settings.batch_max.max(1);
     let mut batch: Vec<Job> = Vec::with_capacity(max);
@@ -739,18 +759,18 @@ async fn writer(service: Service, mut receiver: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit(&service, &mut batch).await;
+        commit(&service, &mut batch, &serving).await;
     }
 }
 
 /// Commits a batch and answers each caller. A batch that fails for a
 /// reason other than the database being unavailable is retried one
 /// submission at a time, so one bad row cannot fail its neighbours.
-async fn commit(service: &Service, batch: &mut Vec<Job>) {
+async fn commit(service: &Service, batch: &mut Vec<Job>, serving: &tokio::runtime::Handle) {
     let writes: Vec<IntakeWrite> = batch.iter().map(|j| j.write.clone()).collect();
     let audit = batch_audit(service, &writes);
     match service.store().write_intake_batch(&writes, Some(&audit)).await {
-        Ok(outcomes) => answer(service, batch.drain(..), outcomes),
+        Ok(outcomes) => answer(service, batch.drain(..), outcomes, serving),
         Err(StoreError::Unavailable(detail)) => {
             tracing::warn!(%detail, size = batch.len(), "intake batch: store unavailable");
             for job in batch.drain(..) {
@@ -763,7 +783,7 @@ async fn commit(service: &Service, batch: &mut Vec<Job>) {
                 let one = [job.write.clone()];
                 let audit = batch_audit(service, &one);
                 match service.store().write_intake_batch(&one, Some(&audit)).await {
-                    Ok(outcomes) => answer(service, std::iter::once(job), outcomes),
+                    Ok(outcomes) => answer(service, std::iter::once(job), outcomes, serving),
                     Err(error) => {
                         let _ = job.reply.send(Err(error.into()));
                     }
@@ -779,7 +799,12 @@ async fn commit(service: &Service, batch: &mut Vec<Job>) {
     }
 }
 
-fn answer(service: &Service, jobs: impl Iterator<Item = Job>, outcomes: Vec<IntakeOutcome>) {
+fn answer(
+    service: &Service,
+    jobs: impl Iterator<Item = Job>,
+    outcomes: Vec<IntakeOutcome>,
+    serving: &tokio::runtime::Handle,
+) {
     let mut needing_tasks = Vec::new();
     for (job, outcome) in jobs.zip(outcomes) {
         if matches!(outcome, IntakeOutcome::Stored { .. }) && job.write.report.tasks_pending {
@@ -791,7 +816,7 @@ fn answer(service: &Service, jobs: impl Iterator<Item = Job>, outcomes: Vec<Inta
     }
     if !needing_tasks.is_empty() {
         let service = service.clone();
-        tokio::spawn(async move {
+        serving.spawn(async move {
             if let Err(error) = service.create_report_tasks(&needing_tasks).await {
                 tracing::warn!(%error, "intake tasks not created; the catch-up pass will retry");
             }

@@ -35,12 +35,15 @@ struct Args {
     max_requests: u64,
     body: Option<String>,
     headers: Vec<String>,
+    /// Wait `Retry-After` seconds (with jitter) after a 503, as the
+    /// self-service page's script does, instead of retrying at once.
+    honour_retry_after: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut url = None;
     let (mut connections, mut seconds, mut max_requests) = (64usize, 10u64, 1_000_000u64);
-    let (mut body, mut headers) = (None, Vec::new());
+    let (mut body, mut headers, mut honour_retry_after) = (None, Vec::new(), false);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -53,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--body" => body = Some(value()?),
             "--header" => headers.push(value()?),
+            "--honour-retry-after" => honour_retry_after = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -76,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         max_requests: max_requests.clamp(1, MAX_REQUESTS),
         body,
         headers,
+        honour_retry_after,
     })
 }
 
@@ -92,7 +97,7 @@ struct Tally {
 
 /// Reads one response; answers its status. Handles `Content-Length` bodies
 /// (what axum sends for JSON and text).
-async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, u64)> {
     buf.clear();
     let mut chunk = [0u8; 8192];
     loop {
@@ -111,6 +116,13 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
                     k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
                 })
                 .unwrap_or(0);
+            let retry_after: u64 = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("retry-after").then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
             let total = end + 4 + length;
             while buf.len() < total {
                 let n = stream.read(&mut chunk).await?;
@@ -119,7 +131,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
-            return Ok(status);
+            return Ok((status, retry_after));
         }
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
@@ -192,8 +204,16 @@ async fn connection(
         .await;
         let micros = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
         match result {
-            Ok(status) => {
+            Ok((status, retry_after)) => {
                 tally.all.push(micros);
+                if status == 503 && args.honour_retry_after && retry_after > 0 {
+                    // Jitter between 0.5x and 1.5x, from the clock and the
+                    // connection id (no RNG crate needed for this).
+                    let nanos =
+                        start.elapsed().subsec_nanos() ^ (id as u32).wrapping_mul(2_654_435_761);
+                    let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
+                    tokio::time::sleep(Duration::from_secs_f64(retry_after as f64 * factor)).await;
+                }
                 match status {
                     200..=299 => tally.ok += 1,
                     503 => {
