@@ -8,7 +8,8 @@ use epigrid_store::{PurgeCounts, RetentionStore};
 /// The kinds of report that hold health or movement data (or a request for
 /// help about one): purged. Volunteer offers are not health data and serve
 /// for as long as the volunteer stays available.
-const PURGED_KINDS: [(&str, fn(&mut PurgeCounts) -> &mut u64); 3] = [
+type CountField = fn(&mut PurgeCounts) -> &mut u64;
+const PURGED_KINDS: [(&str, CountField); 3] = [
     ("health", |c| &mut c.health_reports),
     ("arrival", |c| &mut c.arrivals),
     ("help", |c| &mut c.help_requests),

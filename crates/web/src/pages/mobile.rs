@@ -185,8 +185,9 @@ pub async fn task_page(
     let phone = PhoneChrome::new(&page);
     let tr = phone.chrome.tr;
     let offset = service.settings().time_zone_offset;
-    let history =
-        service.store().list_task_history(id).await.map_err(|e| error_page(lang, e.into()))?;
+    // Through the service, which checks the scope again: the web layer
+    // never reads the store itself.
+    let history = or_error_page(lang, service.task_detail(&page.actor, id).await)?.history;
     let steps = history
         .iter()
         .map(|h| StepRow {
