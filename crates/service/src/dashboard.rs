@@ -243,8 +243,8 @@ impl Service {
 
     /// Today's reported residents per map area, summed from the per-grid
     /// day counters (kept on write, never counted from the reports): one
-    /// read of the grids' counters, plus the grid list for a map of
-    /// communities.
+    /// read of the grids' counters, plus the list of grid ids (from the
+    /// areas alone) for a map of communities.
     async fn add_reported_today(
         &self,
         within: Option<epigrid_domain::Scope>,
@@ -254,12 +254,26 @@ impl Service {
         let grids: Vec<Uuid> = if map_level == AreaKind::Grid {
             map_areas.iter().map(|a| a.id).collect()
         } else {
-            self.store()
-                .area_figures(within, AreaKind::Grid)
-                .await?
-                .iter()
-                .map(|f| f.area_id)
-                .collect()
+            // The grids' ids only (the areas table, not the residents).
+            let mut ids = Vec::new();
+            let mut after = None;
+            loop {
+                let page = self
+                    .store()
+                    .list_areas(&AreaQuery {
+                        kind: Some(AreaKind::Grid),
+                        within,
+                        after,
+                        limit: 500,
+                        ..AreaQuery::default()
+                    })
+                    .await?;
+                after = page.last().map(|a| a.id);
+                ids.extend(page.iter().map(|a| a.id));
+                if page.len() < 500 {
+                    break ids;
+                }
+            }
         };
         let today = self.today();
         for chunk in grids.chunks(500) {

@@ -124,6 +124,12 @@ async fn a_resident_reports_a_fever_by_qr_and_the_grid_worker_sees_the_task() {
         browser.fill(&format!("#t{other}"), "36.5").await;
         browser.screenshot("selfservice-health-360").await;
         browser.find("#submit").await.click().await.unwrap();
+        // A second, impatient tap while the first is on its way.
+        browser
+            .client
+            .execute("document.getElementById('health-form').requestSubmit();", vec![])
+            .await
+            .unwrap();
         // The script sends it and shows the reference on the same page.
         let deadline = Instant::now() + Duration::from_secs(20);
         let reference = loop {
@@ -144,8 +150,18 @@ async fn a_resident_reports_a_fever_by_qr_and_the_grid_worker_sees_the_task() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert!(reference.starts_with("JK-"), "{reference}");
+        let forms_shown = browser
+            .client
+            .execute(
+                "return [...document.querySelectorAll('form.s-send')]\
+                 .filter(f => f.getBoundingClientRect().height > 0).length;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(forms_shown.as_u64(), Some(0), "the forms give way to the confirmation");
         let stored = service.household_reports(&system, household).await.unwrap();
-        assert_eq!(stored.len(), 1, "one report from one tap");
+        assert_eq!(stored.len(), 1, "one report from two taps");
         assert_eq!(stored[0].reference, reference);
         browser.landed().await;
         browser.screenshot("selfservice-done-360").await;
