@@ -8,7 +8,7 @@
 //! ```text
 //! cargo bench -p epigrid-service --bench import -- gen    ROWS FILE.xlsx
 //! cargo bench -p epigrid-service --bench import -- raw    ROWS sqlite|postgres
-//! cargo bench -p epigrid-service --bench import -- import FILE.xlsx sqlite|postgres
+//! cargo bench -p epigrid-service --bench import -- import FILE.xlsx sqlite|postgres [CHUNK_ROWS]
 //! ```
 //!
 //! `raw` seals the same people in memory first (untimed) and times only
@@ -57,7 +57,7 @@ fn person(i: usize) -> Person {
         building: building + 1,
         unit: within / (PER_BUILDING / 2) + 1,
         room: (within % (PER_BUILDING / 2)) / PER_ROOM + 101,
-        relation: if i % PER_ROOM == 0 { "户主" } else { "配偶" },
+        relation: if i.is_multiple_of(PER_ROOM) { "户主" } else { "配偶" },
     }
 }
 
@@ -155,7 +155,7 @@ async fn raw(rows: usize, backend: &str) {
             doc.sex().unwrap(),
             doc.birth_date().unwrap(),
             Some(&phone),
-            if i % PER_ROOM == 0 { Relation::Head } else { Relation::Spouse },
+            if i.is_multiple_of(PER_ROOM) { Relation::Head } else { Relation::Spouse },
             Residence::Registered,
             Vec::new(),
         ));
@@ -169,7 +169,7 @@ async fn raw(rows: usize, backend: &str) {
     );
 }
 
-async fn import(path: &str, backend: &str) {
+async fn import(path: &str, backend: &str, chunk_rows: usize) {
     let (store, _guard) = open(backend).await;
     grid(&*store).await;
     let service = service(store.clone());
@@ -178,7 +178,8 @@ async fn import(path: &str, backend: &str) {
     let table = read_table(path, &bytes).unwrap();
     let read = started.elapsed().as_secs_f64();
     let progress = ImportProgress::default();
-    let options = ImportOptions { mode: ImportMode::AllOrNothing, ..ImportOptions::default() };
+    let options =
+        ImportOptions { mode: ImportMode::AllOrNothing, chunk_rows, ..ImportOptions::default() };
     let plan = service
         .plan_import(&Actor::system(), &table, file_digest(&bytes), &options, &progress)
         .await
@@ -190,7 +191,7 @@ async fn import(path: &str, backend: &str) {
     let rows = summary.inserted as usize;
     assert_eq!(store.level_counts(None).await.unwrap().residents as usize, rows);
     println!(
-        "RESULT import backend={backend} rows={rows} seconds={seconds:.2} rows_per_s={:.0} \
+        "RESULT import backend={backend} chunk_rows={chunk_rows} rows={rows} seconds={seconds:.2} rows_per_s={:.0} \
          read_s={read:.2} check_s={:.2} write_s={:.2}",
         rows as f64 / seconds,
         planned - read,
@@ -204,7 +205,12 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["gen", rows, path] => gen_file(rows.parse().unwrap(), path),
         ["raw", rows, backend] => runtime.block_on(raw(rows.parse().unwrap(), backend)),
-        ["import", path, backend] => runtime.block_on(import(path, backend)),
+        ["import", path, backend] => {
+            runtime.block_on(import(path, backend, ImportOptions::default().chunk_rows))
+        }
+        ["import", path, backend, chunk] => {
+            runtime.block_on(import(path, backend, chunk.parse().unwrap()))
+        }
         // `cargo bench` with no arguments (or a filter): a small smoke run
         // of both, so the bench cannot rot unnoticed.
         _ => {
@@ -213,7 +219,7 @@ fn main() {
             let path = path.to_str().unwrap().to_owned();
             gen_file(2_000, &path);
             runtime.block_on(raw(2_000, "sqlite"));
-            runtime.block_on(import(&path, "sqlite"));
+            runtime.block_on(import(&path, "sqlite", 500));
             let _ = std::fs::remove_file(&path);
         }
     }

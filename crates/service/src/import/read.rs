@@ -141,8 +141,10 @@ fn read_xls(bytes: &[u8]) -> Result<Table, ReadError> {
         calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(unreadable)?;
     let range = workbook.worksheet_range_at(0).ok_or(ReadError::Empty)?.map_err(unreadable)?;
     let mut rows: Vec<Vec<Cell>> = Vec::new();
+    // A range starts at its first used cell; positions are made absolute
+    // again so that row numbers match what Excel shows.
+    let (start_row, start_column) = range.start().unwrap_or((0, 0));
     for (row, column, value) in range.used_cells() {
-        let (start_row, start_column) = range.start().unwrap_or((0, 0));
         place(
             &mut rows,
             start_row as usize + row,
