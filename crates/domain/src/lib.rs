@@ -11,6 +11,7 @@ pub mod identity;
 pub mod import;
 pub mod intake;
 pub mod mask;
+pub mod matching;
 pub mod phone;
 pub mod resident;
 pub mod tasks;
