@@ -131,11 +131,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "intake", include_str!("../migrations/0008_intake.sql")),
     (9, "task figures", include_str!("../migrations/0009_task_figures.sql")),
     (10, "import jobs", include_str!("../migrations/0010_import_jobs.sql")),
+    (11, "match lists", include_str!("../migrations/0011_match_lists.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");
 include!("../../store/shared/intake_sql.rs");
 include!("../../store/shared/retention_sql.rs");
 include!("../../store/shared/import_sql.rs");
+include!("../../store/shared/matching_sql.rs");
 
 mod import_bulk;

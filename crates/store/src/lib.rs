@@ -9,6 +9,7 @@
 pub mod audit_chain;
 pub mod import;
 pub mod intake;
+pub mod matching;
 pub mod photos;
 mod records;
 pub mod retention;
@@ -20,6 +21,7 @@ pub use intake::{
     GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, ReportQuery, ReportRecord,
     ReportedResident,
 };
+pub use matching::{MatchListRecord, MatchRowRecord, MatchingStore};
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
 pub use records::*;
 pub use retention::{PurgeCounts, RetentionStore};
@@ -50,7 +52,7 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait Store:
-    IntakeStore + ImportStore + RetentionStore + Send + Sync + std::fmt::Debug + 'static
+    IntakeStore + ImportStore + RetentionStore + MatchingStore + Send + Sync + std::fmt::Debug + 'static
 {
     /// Backend name for logs and test output: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

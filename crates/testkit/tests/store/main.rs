@@ -11,6 +11,7 @@ mod counts;
 mod households;
 mod import;
 mod intake;
+mod matching;
 mod photos;
 mod residents;
 mod retention;
