@@ -30,6 +30,10 @@ use crate::{Actor, Service, ServiceError, ServiceResult};
 /// Rows read from the store per query.
 const PAGE: u32 = 500;
 
+/// The catalogue category whose handled tasks count as households checked
+/// at the door.
+const DOOR_TO_DOOR: &str = "door_to_door_check";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
@@ -689,8 +693,8 @@ impl Service {
         }
         let grids: Vec<&AreaRecord> = areas.iter().filter(|a| a.kind == AreaKind::Grid).collect();
         let grid_ids: Vec<Uuid> = grids.iter().map(|g| g.id).collect();
-        let intake = self.grid_intake(&grid_ids, date).await?;
         let scope = Scope { kind: top.kind, area_id: top.id };
+        let intake = self.grid_intake(&grid_ids, scope, date).await?;
         // Registry figures per grid and per community in one grouped query
         // each, and the unit's own counted separately: the roll-up check
         // then compares independent counts, not a sum with itself.
@@ -763,6 +767,7 @@ impl Service {
     async fn grid_intake(
         &self,
         grid_ids: &[Uuid],
+        within: Scope,
         date: NaiveDate,
     ) -> ServiceResult<HashMap<Uuid, UnitCounts>> {
         let mut out: HashMap<Uuid, UnitCounts> = HashMap::new();
@@ -789,25 +794,63 @@ impl Service {
                 }
             }
         }
-        // Households checked at the door: distinct households a grid worker
-        // reported on, per day (the counters do not tell self-service from
-        // door-to-door, the reports do).
+        // Households checked at the door, per grid and day: distinct
+        // households a grid worker filed a door-to-door health report for
+        // (the counters do not tell self-service from door-to-door, the
+        // reports do), together with the households of door-to-door check
+        // tasks handled that day.
+        let mut checked: HashMap<(Uuid, NaiveDate), HashSet<Uuid>> = HashMap::new();
         for (grid, days) in active_days {
             for day in days {
-                let checked = self.door_checked_households(grid, day).await?;
-                let counts = out.entry(grid).or_default();
-                counts.households_checked.cumulative += checked;
-                if day == date {
-                    counts.households_checked.new_today += checked;
-                } else {
-                    counts.households_checked.yesterday_cumulative += checked;
+                let households = self.door_checked_households(grid, day).await?;
+                checked.entry((grid, day)).or_default().extend(households);
+            }
+        }
+        let zone = self.settings().time_zone_offset;
+        let mut after = None;
+        loop {
+            let page = self
+                .store()
+                .list_tasks(&TaskQuery {
+                    within: Some(within),
+                    category: Some(DOOR_TO_DOOR.into()),
+                    after,
+                    limit: PAGE,
+                    ..TaskQuery::default()
+                })
+                .await?;
+            let short = page.len() < page_size(PAGE) as usize;
+            after = page.last().map(|t| t.id);
+            for t in page.iter().filter(|t| t.subject_kind == "household") {
+                let (Some(grid), Some(handled)) = (t.path.grid, t.handled_at) else { continue };
+                let day = handled.with_timezone(&zone).date_naive();
+                if day <= date {
+                    checked.entry((grid, day)).or_default().insert(t.subject_id);
                 }
+            }
+            if short {
+                break;
+            }
+        }
+        for ((grid, day), households) in checked {
+            let n = households.len() as i64;
+            let counts = out.entry(grid).or_default();
+            counts.households_checked.cumulative += n;
+            if day == date {
+                counts.households_checked.new_today += n;
+            } else {
+                counts.households_checked.yesterday_cumulative += n;
             }
         }
         Ok(out)
     }
 
-    async fn door_checked_households(&self, grid: Uuid, day: NaiveDate) -> ServiceResult<i64> {
+    /// Households a grid worker filed a door-to-door health report for.
+    async fn door_checked_households(
+        &self,
+        grid: Uuid,
+        day: NaiveDate,
+    ) -> ServiceResult<HashSet<Uuid>> {
         let mut households = HashSet::new();
         let mut after = None;
         loop {
@@ -829,7 +872,7 @@ impl Service {
                 break;
             }
         }
-        Ok(households.len() as i64)
+        Ok(households)
     }
 
     /// The daily report as .xlsx, one sheet per unit (the unit asked for

@@ -353,6 +353,32 @@ async fn intake(
     service.store().write_intake_batch(&writes, None).await.unwrap();
 }
 
+/// A door-to-door check task on `household`, handled now (stored directly:
+/// the closed loop's steps are tested with the tasks).
+async fn handled_door_check(service: &Service, actor: &Actor, household: Uuid) {
+    let view = service
+        .report_event(
+            actor,
+            ReportEvent {
+                category: "door_to_door_check".into(),
+                priority: None,
+                subject: Subject::Household(household),
+                note: None,
+                idempotency_key: None,
+            },
+        )
+        .await
+        .unwrap();
+    let store = service.store();
+    let mut task = store.get_task(view.id).await.unwrap().unwrap();
+    let mut first = store.list_task_history(view.id).await.unwrap().remove(0);
+    task.id = Uuid::now_v7();
+    task.handled_at = Some(service.now());
+    first.id = Uuid::now_v7();
+    first.task_id = task.id;
+    store.insert_task(&task, &first).await.unwrap();
+}
+
 fn figure_row<'a>(rows: &'a [Vec<Data>], label_key: &str) -> &'a [Data] {
     let label = zh(label_key);
     rows.iter().find(|r| text(&r[0]) == label).unwrap_or_else(|| panic!("no row {label}"))
@@ -377,6 +403,22 @@ fn daily_report_counts_the_registry_and_intake_and_passes_its_checks() {
         intake(&service, &grids[0], yesterday, 3, 1, 2, 1).await;
         intake(&service, &grids[0], today, 4, 2, 1, 0).await;
         intake(&service, &grids[1], today, 2, 0, 0, 2).await;
+        // Door-to-door check tasks handled today count as households
+        // checked, once per household however it was checked.
+        let in_grid = service
+            .store()
+            .search_residents(&ResidentQuery {
+                within: Some(Scope { kind: AreaKind::Grid, area_id: grids[0].id }),
+                limit: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let reported_at_door = in_grid[0].household_id;
+        let other = in_grid.iter().find(|r| r.household_id != reported_at_door).unwrap();
+        for household in [reported_at_door, other.household_id] {
+            handled_door_check(&service, &admin, household).await;
+        }
         let sub_district = areas(&service, AreaKind::SubDistrict).await.remove(0);
         let report = service.daily_report(&admin, sub_district.id, today).await.unwrap();
         assert_eq!(report.failures, vec![]);
@@ -387,7 +429,7 @@ fn daily_report_counts_the_registry_and_intake_and_passes_its_checks() {
         assert_eq!((top.people_reported.new_today, top.people_reported.cumulative), (6, 9));
         assert_eq!((top.fever.new_today, top.fever.cumulative), (2, 3));
         assert_eq!((top.arrivals.new_today, top.arrivals.cumulative), (2, 3));
-        assert_eq!((top.households_checked.new_today, top.households_checked.cumulative), (1, 3));
+        assert_eq!((top.households_checked.new_today, top.households_checked.cumulative), (2, 4));
 
         let file = service.export_daily_report(&admin, sub_district.id, today, &zh).await.unwrap();
         let rows = sheet(&file.bytes, 0);
