@@ -254,7 +254,8 @@ impl Candidate {
 }
 
 /// How a list row matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MatchClass {
     Exact,
     Probable,
