@@ -41,7 +41,7 @@ fn free_port() -> u16 {
 }
 
 async fn serve(dir: &Path, port: u16) -> Child {
-    let child = command(dir)
+    let mut child = command(dir)
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("serve")
@@ -59,6 +59,8 @@ async fn serve(dir: &Path, port: u16) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("epigrid serve did not come up on port {port}");
 }
 
