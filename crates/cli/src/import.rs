@@ -61,7 +61,8 @@ fn fill(template: String, values: &[(&str, String)]) -> String {
 
 pub async fn run(service: &Service, command: ImportCommand) -> anyhow::Result<()> {
     let ImportCommand::Residents(args) = command;
-    let lang = Lang::parse(&args.lang).with_context(|| format!("unknown language {:?}", args.lang))?;
+    let lang =
+        Lang::parse(&args.lang).with_context(|| format!("unknown language {:?}", args.lang))?;
     let tr = move |key: &str| t(lang, key);
     let mode = ImportMode::parse(&args.mode)
         .with_context(|| format!("unknown mode {:?}: all-or-nothing or valid-only", args.mode))?;
@@ -89,13 +90,13 @@ pub async fn run(service: &Service, command: ImportCommand) -> anyhow::Result<()
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let file_name = args.file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-    let table = read_table(&file_name, &bytes)
-        .map_err(|e| anyhow::anyhow!("{} ({e})", tr(e.code())))?;
+    let table =
+        read_table(&file_name, &bytes).map_err(|e| anyhow::anyhow!("{} ({e})", tr(e.code())))?;
     let options = ImportOptions { mode, overrides: args.map.clone(), chunk_rows: args.chunk_rows };
     let failure = |e: epigrid_service::ServiceError| {
-        let field = e.field().map(|f| {
-            Field::parse(f).map_or_else(|| f.to_owned(), |field| tr(&field.label_key()))
-        });
+        let field = e
+            .field()
+            .map(|f| Field::parse(f).map_or_else(|| f.to_owned(), |field| tr(&field.label_key())));
         match field {
             Some(field) => anyhow::anyhow!("{field}: {}", tr(e.code())),
             None => anyhow::anyhow!("{}", tr(e.code())),
@@ -174,8 +175,10 @@ pub async fn run(service: &Service, command: ImportCommand) -> anyhow::Result<()
                 .changes
                 .iter()
                 .map(|c| {
-                    let label = Field::parse(c.field)
-                        .map_or_else(|| tr(&format!("import.field.{}", c.field)), |f| tr(&f.label_key()));
+                    let label = Field::parse(c.field).map_or_else(
+                        || tr(&format!("import.field.{}", c.field)),
+                        |f| tr(&f.label_key()),
+                    );
                     format!("{label}: {} → {}", c.before, c.after)
                 })
                 .collect();

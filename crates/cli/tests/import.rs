@@ -50,19 +50,56 @@ fn ok(out: &Output) -> String {
 }
 
 fn residents(dir: &Path) -> i64 {
-    let stats: serde_json::Value = serde_json::from_str(&ok(&epigrid(dir, &["stats"], None))).unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&epigrid(dir, &["stats"], None))).unwrap();
     stats["residents"].as_i64().unwrap()
 }
 
 #[test]
 fn import_residents_from_the_command_line() {
-    let dir = TempDir(std::env::temp_dir().join(format!("epigrid-import-{}", uuid::Uuid::now_v7().simple())));
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("epigrid-import-{}", uuid::Uuid::now_v7().simple())),
+    );
     std::fs::create_dir_all(&dir.0).unwrap();
     let d = dir.0.as_path();
     std::fs::write(d.join("secret.key"), "17".repeat(32)).unwrap();
-    ok(&epigrid(d, &["area", "add", "--kind", "sub_district", "--name", "测试街道", "--code", "371602001"], None));
-    ok(&epigrid(d, &["area", "add", "--kind", "community", "--name", "永安社区", "--code", "371602001001", "--parent", "371602001"], None));
-    ok(&epigrid(d, &["area", "add", "--kind", "grid", "--name", "一网格", "--code", "37160200100101", "--parent", "371602001001"], None));
+    ok(&epigrid(
+        d,
+        &["area", "add", "--kind", "sub_district", "--name", "测试街道", "--code", "371602001"],
+        None,
+    ));
+    ok(&epigrid(
+        d,
+        &[
+            "area",
+            "add",
+            "--kind",
+            "community",
+            "--name",
+            "永安社区",
+            "--code",
+            "371602001001",
+            "--parent",
+            "371602001",
+        ],
+        None,
+    ));
+    ok(&epigrid(
+        d,
+        &[
+            "area",
+            "add",
+            "--kind",
+            "grid",
+            "--name",
+            "一网格",
+            "--code",
+            "37160200100101",
+            "--parent",
+            "371602001001",
+        ],
+        None,
+    ));
 
     let file = d.join("居民.csv");
     std::fs::write(
@@ -80,7 +117,8 @@ fn import_residents_from_the_command_line() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("证件号码: 缺少必需的列"), "{}", text(&out.stderr));
 
-    let out = epigrid(d, &["import", "residents", path, "--map", "证件=id_number", "--dry-run"], None);
+    let out =
+        epigrid(d, &["import", "residents", path, "--map", "证件=id_number", "--dry-run"], None);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("证件") && stderr.contains("→ 证件号码 (id_number)"), "{stderr}");
@@ -97,7 +135,17 @@ fn import_residents_from_the_command_line() {
     let report = d.join("report.xlsx");
     let out = epigrid(
         d,
-        &["import", "residents", path, "--map", "证件=id_number", "--mode", "valid-only", "--errors-out", report.to_str().unwrap()],
+        &[
+            "import",
+            "residents",
+            path,
+            "--map",
+            "证件=id_number",
+            "--mode",
+            "valid-only",
+            "--errors-out",
+            report.to_str().unwrap(),
+        ],
         None,
     );
     let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
@@ -108,18 +156,42 @@ fn import_residents_from_the_command_line() {
     // A grid worker may not create buildings; English on request.
     ok(&epigrid(
         d,
-        &["user", "add", "--username", "wang", "--role", "grid_worker", "--scope", "37160200100101", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "--username",
+            "wang",
+            "--role",
+            "grid_worker",
+            "--scope",
+            "37160200100101",
+            "--password-stdin",
+        ],
         Some("a long enough password 1\n"),
     ));
     let other = d.join("other.csv");
-    std::fs::write(&other, "姓名,身份证号,楼栋,门牌号\n赵六,370101190102039973,9号楼,901\n").unwrap();
+    std::fs::write(&other, "姓名,身份证号,楼栋,门牌号\n赵六,370101190102039973,9号楼,901\n")
+        .unwrap();
     let out = epigrid(
         d,
-        &["import", "residents", other.to_str().unwrap(), "--as", "wang", "--mode", "valid-only", "--lang", "en"],
+        &[
+            "import",
+            "residents",
+            other.to_str().unwrap(),
+            "--as",
+            "wang",
+            "--mode",
+            "valid-only",
+            "--lang",
+            "en",
+        ],
         None,
     );
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("Row 2 楼栋: No such building, and your account may not create buildings"), "{stderr}");
+    assert!(
+        stderr.contains("Row 2 楼栋: No such building, and your account may not create buildings"),
+        "{stderr}"
+    );
     assert_eq!(residents(d), 2);
 }

@@ -384,7 +384,11 @@ impl ColumnMapping {
         // the column exactly as it reads in their file.
         let headers: Vec<String> = header_row
             .iter()
-            .map(|c| c.display().trim_matches(|ch: char| ch.is_whitespace() || ch == '\u{FEFF}').to_owned())
+            .map(|c| {
+                c.display()
+                    .trim_matches(|ch: char| ch.is_whitespace() || ch == '\u{FEFF}')
+                    .to_owned()
+            })
             .collect();
         let mut fields: Vec<Option<Field>> = Vec::with_capacity(headers.len());
         for header in &headers {
