@@ -63,6 +63,9 @@ pub struct FileSettings {
     pub intake_temperature_max: Option<f64>,
     /// How long a resident stays identified (minutes).
     pub intake_pass_minutes: Option<i64>,
+    /// Tasks made by the intake rules go straight to a grid worker
+    /// (default true); false leaves them for the office to verify.
+    pub intake_auto_dispatch: Option<bool>,
     /// Public routes: requests in flight at once (beyond, 503), timeout,
     /// and the per-client-address rate (0: off) and burst.
     pub public_concurrency: Option<usize>,
@@ -325,6 +328,7 @@ impl Resolved {
         if let Some(minutes) = f.intake_pass_minutes {
             intake.pass_lifetime = chrono_minutes(minutes)?;
         }
+        intake.auto_dispatch = f.intake_auto_dispatch.unwrap_or(intake.auto_dispatch);
         let public = &mut intake.public;
         if let Some(n) = f.public_concurrency {
             public.concurrency = usize::try_from(positive("public_concurrency", n as i64)?)?;

@@ -63,6 +63,11 @@ pub struct IntakeSettings {
     pub identify_limits: IdentifyLimits,
     /// Limits the web layer puts on the public routes.
     pub public: PublicLimits,
+    /// Tasks made by the rules (fever, help, arrival) are verified, filed
+    /// and dispatched by the system at once, so the grid worker has them on
+    /// the phone within seconds; off, they wait in `reported` for the office
+    /// to verify (a deployment that wants a person to look first).
+    pub auto_dispatch: bool,
 }
 
 /// Overload protection of the public (self-service) routes.
@@ -100,6 +105,7 @@ impl Default for IntakeSettings {
             pass_lifetime: chrono::Duration::hours(2),
             identify_limits: IdentifyLimits::default(),
             public: PublicLimits::default(),
+            auto_dispatch: true,
         }
     }
 }
@@ -514,7 +520,9 @@ impl Service {
             WorkSubject::Household(id) => (Subject::Household(id), id),
         };
         let key = format!("intake:{}:{}", report.id, subject_id);
-        if self.store().get_task_by_idempotency_key(&key).await?.is_some() {
+        if let Some(existing) = self.store().get_task_by_idempotency_key(&key).await? {
+            // A crash may have come between the task and its dispatch.
+            self.advance_rule_task(existing).await?;
             return Ok(false);
         }
         let source = match report.actor_account_id {
@@ -577,6 +585,7 @@ impl Service {
             Err(StoreError::Conflict { .. }) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
+        let inserted = task.clone();
         self.audit(
             &Actor::system(),
             "task.report",
@@ -587,7 +596,69 @@ impl Service {
                     "intake_report": report.id }),
         )
         .await?;
+        self.advance_rule_task(inserted).await?;
         Ok(true)
+    }
+
+    /// Verifies, files and dispatches a task the rules made, from wherever
+    /// it stands (`auto_dispatch`). The rule is the verification: a resident
+    /// reported a fever about themself, so there is nothing for the office to
+    /// check before a grid worker calls. Each step has a key derived from the
+    /// task, so the writer and the catch-up pass racing, or a retry after a
+    /// crash, apply it once; a task the office has already moved on (or
+    /// rejected) is left alone.
+    async fn advance_rule_task(&self, mut task: TaskRecord) -> ServiceResult<()> {
+        use epigrid_domain::tasks::{Party, Transition};
+        if !self.settings().intake.auto_dispatch {
+            return Ok(());
+        }
+        let system = Actor::system();
+        // Verify, file, dispatch: three steps at most, a few more for races.
+        for _ in 0..6 {
+            let transition = match task.state {
+                EventState::Reported => Transition::Verify,
+                EventState::Verified => Transition::File,
+                EventState::Filed => {
+                    return match self.dispatch(task).await {
+                        // A racing pass dispatched it first.
+                        Ok(_) | Err(ServiceError::Conflict { .. }) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                }
+                _ => return Ok(()),
+            };
+            let kind = transition.kind();
+            Party::System.authorize(kind).map_err(|_| ServiceError::Forbidden)?;
+            let next = task.state.apply(&transition).map_err(|e| {
+                ServiceError::invalid("transition", epigrid_domain::ReasonCode::code(&e))
+            })?;
+            let step_key = format!("{}:rule-{}", task.id, kind.as_str());
+            let id = task.id;
+            task = match self
+                .apply_step(&system, task, &transition, next, None, Some(step_key), Vec::new())
+                .await
+            {
+                Ok((updated, replayed)) => {
+                    if !replayed {
+                        self.audit(
+                            &system,
+                            &format!("task.{}", kind.as_str()),
+                            Some(Target { kind: "task", id, path: Some(&updated.path) }),
+                            "ok",
+                            json!({ "to_state": updated.state.as_str(), "rule": true }),
+                        )
+                        .await?;
+                    }
+                    updated
+                }
+                // Someone else moved it meanwhile: look again.
+                Err(ServiceError::Conflict { .. }) => {
+                    self.store().get_task(id).await?.ok_or(ServiceError::NotFound)?
+                }
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(())
     }
 
     /// The verification deadline of an intake task, as `report_event`

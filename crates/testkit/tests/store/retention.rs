@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use epigrid_store::{
-    AuditQuery, AuditRecord, IntakeWrite, PurgeCounts, ReportQuery, ReportRecord,
-    ReportedResident, Store,
+    AuditQuery, AuditRecord, IntakeWrite, PurgeCounts, ReportQuery, ReportRecord, ReportedResident,
+    Store,
 };
 use epigrid_testkit::{Chain, household, now, resident};
 use uuid::Uuid;

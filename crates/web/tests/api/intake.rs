@@ -138,8 +138,13 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert_eq!(reports(&app).await, 1);
     assert_eq!(tasks_eventually(&app, "fever_follow_up", 1).await, 1);
 
-    // The grid worker of grid B sees the fever task and the grid fully reported.
+    // The grid worker of grid B has the fever task on their own list at
+    // once: the system verified, filed and dispatched it (auto_dispatch).
     let worker = app.login(WORKER_B).await;
+    let mine: Value =
+        worker.get(app.url("/api/v1/my-tasks")).send().await.unwrap().json().await.unwrap();
+    assert!(mine.to_string().contains("fever_follow_up"), "{mine}");
+    assert!(mine.to_string().contains("\"dispatched\""), "{mine}");
     let board: Value =
         worker.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
     assert!(board.to_string().contains("fever_follow_up"), "{board}");
@@ -509,4 +514,8 @@ async fn the_catch_up_pass_creates_tasks_a_crash_left_out_exactly_once() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].idempotency_key, Some(format!("intake:{id}:{}", app.seed.resident_b)));
     assert_eq!(tasks[0].path.grid, Some(app.seed.grid_b));
+    // Verified, filed and dispatched once each, however many passes ran.
+    let history = store.list_task_history(tasks[0].id).await.unwrap();
+    let steps: Vec<_> = history.iter().map(|h| h.transition.as_str()).collect();
+    assert_eq!(steps, ["report", "verify", "file", "dispatch"]);
 }
