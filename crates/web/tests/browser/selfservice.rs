@@ -183,10 +183,10 @@ async fn a_resident_reports_a_fever_by_qr_and_the_grid_worker_sees_the_task() {
                 .await
                 .unwrap();
             let found = board.into_iter().find(|t| t.subject == Subject::Resident(feverish));
-            if let Some(task) = found {
-                if let Some(Assignee::Worker { account_id }) = task.assignee {
-                    break (task, account_id);
-                }
+            if let Some(task) = found
+                && let Some(Assignee::Worker { account_id }) = task.assignee
+            {
+                break (task, account_id);
             }
             assert!(Instant::now() < deadline, "no dispatched fever follow-up task for the resident");
             tokio::time::sleep(Duration::from_millis(100)).await;
