@@ -4,6 +4,7 @@
 
 mod export;
 mod import;
+mod matching;
 mod settings;
 
 use std::io::BufRead;
@@ -84,6 +85,9 @@ enum Command {
     /// unless --unmask --reason)
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Match a list sent from above (协查名单) against the registry: one
+    /// verification task per matched person; prints the counts
+    Match(matching::MatchArgs),
     /// Print a built-in rule set as JSON, to copy and adapt
     /// (`catalogue_file`, `calendar_file`)
     Defaults {
@@ -188,6 +192,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Export(command) => {
             let service = build_service(&settings, false).await?;
             export::run(&service, command).await
+        }
+        Command::Match(args) => {
+            let service = build_service(&settings, false).await?;
+            matching::run(&service, args).await
         }
         Command::Keygen => {
             println!("{}", epigrid_service::SecretKey::generate_hex());

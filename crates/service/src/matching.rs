@@ -41,7 +41,7 @@ pub const VERIFY_CATEGORY: &str = "arrival_verification";
 pub const MAX_LIST_ROWS: usize = 100_000;
 
 /// The counts a run ends with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MatchSummary {
     pub list_id: Uuid,
     pub total: usize,
@@ -52,6 +52,10 @@ pub struct MatchSummary {
     pub problem_rows: usize,
     /// Verification tasks for the list (new and earlier ones).
     pub tasks: usize,
+    /// Wall time of reading the rows and classifying them (the batched
+    /// lookups), and of creating the tasks, for the performance record.
+    pub match_seconds: f64,
+    pub task_seconds: f64,
 }
 
 /// One row as the list page shows it: masked.
@@ -184,6 +188,7 @@ impl Service {
         rows: Vec<(i64, Vec<String>)>,
         action: &str,
     ) -> ServiceResult<MatchSummary> {
+        let started = std::time::Instant::now();
         let today = self.today();
         let parsed: Vec<ListRow> = rows
             .iter()
@@ -193,6 +198,8 @@ impl Service {
             })
             .collect();
         let outcomes = self.classify_rows(actor, &parsed).await?;
+        let match_seconds = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
 
         // One task per matched person: the first row naming them creates it
         // (keyed by list and row), later rows share it.
@@ -256,6 +263,8 @@ impl Service {
             unmatched,
             problem_rows,
             tasks: task_of.len(),
+            match_seconds,
+            task_seconds: started.elapsed().as_secs_f64(),
         };
         // Counts only: the list's people are not repeated in the log.
         let audit = self.audit_record(

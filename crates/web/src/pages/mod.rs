@@ -14,6 +14,7 @@ pub mod households;
 pub mod login;
 pub mod m_health;
 pub mod map;
+pub mod matching;
 pub mod mobile;
 pub mod qr;
 pub mod residents;
@@ -65,6 +66,7 @@ pub fn routes() -> Router<AppState> {
         .route("/evaluation", get(evaluation::show))
         .route("/evaluation.csv", get(evaluation::csv))
         .route("/exports", get(exports::show).post(exports::submit))
+        .merge(matching::routes())
 }
 
 /// Translations for templates: `{{ tr.t("key") }}`.
@@ -100,6 +102,8 @@ pub struct UserChrome {
     pub evaluates: bool,
     /// May export residents, tasks and the daily report.
     pub exports: bool,
+    /// Receives lists from above and matches them (协查名单).
+    pub matching: bool,
 }
 
 /// What every page's frame needs: language, user, where we are.
@@ -131,6 +135,7 @@ impl Chrome {
                     Role::SubDistrictAdmin | Role::CommunityAdmin | Role::GridLeader
                 ),
                 exports: a.role.allows(Action::ReadResidents),
+                matching: matching::may_match(a.role),
             }),
             section,
             path_encoded: form_urlencoded::byte_serialize(path.as_bytes()).collect(),

@@ -9,6 +9,7 @@ mod exports;
 mod intake;
 mod login_limits;
 mod logs;
+mod matching;
 mod mobile;
 mod pages;
 mod scope;
