@@ -5,7 +5,7 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use epigrid_domain::{Action, Role, Scope};
-use epigrid_store::{SessionRecord, UserQuery, UserRecord};
+use epigrid_store::{RegistryWrite, SessionRecord, UserQuery, UserRecord};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -346,10 +346,10 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.store().insert_user(&user).await?;
         let target = Target { kind: "account", id: user.id, path: Some(&user.scope_path) };
         let detail = serde_json::json!({ "role": user.role, "scope_kind": user.scope.kind });
-        self.audit(actor, "account.create", Some(target), "ok", detail).await?;
+        let write = RegistryWrite::InsertUser(&user);
+        self.write_audited(actor, write, "account.create", target, detail).await?;
         Ok(UserView::from(&user))
     }
 
@@ -418,17 +418,15 @@ impl Service {
             user.disabled = disabled;
         }
         user.updated_at = self.now();
-        if !self.store().update_user(&user).await? {
-            return Err(ServiceError::NotFound);
-        }
-        if revoke {
-            // A new password or a disabled account ends every open session.
-            self.store().delete_user_sessions(user.id).await?;
-        }
         let target = Target { kind: "account", id: user.id, path: Some(&user.scope_path) };
         let detail =
             serde_json::json!({ "fields": fields, "sessions_revoked": revoke, "role": user.role });
-        self.audit(actor, "account.update", Some(target), "ok", detail).await?;
+        // A new password or a disabled account ends every open session, in
+        // the same transaction as the change and its audit entry.
+        let write = RegistryWrite::UpdateUser { user: &user, end_sessions: revoke };
+        if !self.write_audited(actor, write, "account.update", target, detail).await? {
+            return Err(ServiceError::NotFound);
+        }
         Ok(UserView::from(&user))
     }
 

@@ -18,9 +18,9 @@ pub struct Target<'a> {
 }
 
 impl Service {
-    /// Appends an audit entry. A failure to audit fails the caller's request
-    /// (after its change, for now; issue #4 moves the entry into the same
-    /// transaction as the change).
+    /// Appends an audit entry on its own: for what changes nothing (logins,
+    /// unmasks, exports). Writes go through `write_audited`, which stores the
+    /// change and its entry in one transaction.
     pub async fn audit(
         &self,
         actor: &Actor,
@@ -32,6 +32,20 @@ impl Service {
         let entry = self.audit_record(actor, action, target, outcome, detail);
         self.store().append_audit(&entry).await?;
         Ok(())
+    }
+
+    /// Applies a registry or account write and appends its audit entry in
+    /// one transaction: both or neither. `false` when an update found no row.
+    pub(crate) async fn write_audited(
+        &self,
+        actor: &Actor,
+        write: epigrid_store::RegistryWrite<'_>,
+        action: &str,
+        target: Target<'_>,
+        detail: Value,
+    ) -> ServiceResult<bool> {
+        let entry = self.audit_record(actor, action, Some(target), "ok", detail);
+        Ok(self.store().write_audited(write, &entry).await?)
     }
 
     /// The entry `audit` would append, for a caller that writes it in the

@@ -8,8 +8,8 @@ use epigrid_domain::{
     PersonName, ReasonCode, Relation, Residence, Scope, Sex, SubDistrictCode, Tag,
 };
 use epigrid_store::{
-    AreaQuery, AreaRecord, HouseholdQuery, HouseholdRecord, ResidentCursor, ResidentQuery,
-    ResidentRecord,
+    AreaQuery, AreaRecord, HouseholdQuery, HouseholdRecord, RegistryWrite, ResidentCursor,
+    ResidentQuery, ResidentRecord,
 };
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
@@ -288,13 +288,12 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.store().insert_area(&record).await?;
         let target = Target { kind: "area", id: record.id, path: Some(&record.path) };
-        self.audit(
+        self.write_audited(
             actor,
+            RegistryWrite::InsertArea(&record),
             "area.create",
-            Some(target),
-            "ok",
+            target,
             serde_json::json!({ "kind": record.kind }),
         )
         .await?;
@@ -332,11 +331,11 @@ impl Service {
             area.address = optional_text("address", address, MAX_AREA_NAME)?;
         }
         area.updated_at = self.now();
-        if !self.store().update_area(&area).await? {
+        let target = Target { kind: "area", id: area.id, path: Some(&area.path) };
+        let write = RegistryWrite::UpdateArea(&area);
+        if !self.write_audited(actor, write, "area.update", target, serde_json::json!({})).await? {
             return Err(ServiceError::NotFound);
         }
-        let target = Target { kind: "area", id: area.id, path: Some(&area.path) };
-        self.audit(actor, "area.update", Some(target), "ok", serde_json::json!({})).await?;
         Ok(AreaView::from(&area))
     }
 
@@ -376,9 +375,9 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.store().insert_household(&household).await?;
         let target = Target { kind: "household", id: household.id, path: Some(&household.path) };
-        self.audit(actor, "household.create", Some(target), "ok", serde_json::json!({})).await?;
+        let write = RegistryWrite::InsertHousehold(&household);
+        self.write_audited(actor, write, "household.create", target, serde_json::json!({})).await?;
         Ok(HouseholdView::from(&household))
     }
 
@@ -461,9 +460,9 @@ impl Service {
         )?;
         let now = self.now();
         let record = self.seal_resident(Uuid::now_v7(), &household, fields, now, now);
-        self.store().insert_resident(&record).await?;
         let target = Target { kind: "resident", id: record.id, path: Some(&record.path) };
-        self.audit(actor, "resident.create", Some(target), "ok", serde_json::json!({})).await?;
+        let write = RegistryWrite::InsertResident(&record);
+        self.write_audited(actor, write, "resident.create", target, serde_json::json!({})).await?;
         Ok(self.resident_view(&record))
     }
 
@@ -527,12 +526,12 @@ impl Service {
                 .unwrap_or_else(|| current.tags.iter().map(|t| t.as_str().to_owned()).collect()),
         )?;
         let record = self.seal_resident(id, &household, fields, current.created_at, self.now());
-        if !self.store().update_resident(&record).await? {
-            return Err(ServiceError::NotFound);
-        }
         let target = Target { kind: "resident", id: record.id, path: Some(&record.path) };
         let detail = serde_json::json!({ "fields": changed_fields(&current, &record) });
-        self.audit(actor, "resident.update", Some(target), "ok", detail).await?;
+        let write = RegistryWrite::UpdateResident(&record);
+        if !self.write_audited(actor, write, "resident.update", target, detail).await? {
+            return Err(ServiceError::NotFound);
+        }
         Ok(self.resident_view(&record))
     }
 

@@ -120,6 +120,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 include!("../../store/shared/sql_store.rs");
+include!("../../store/shared/audited_sql.rs");
 include!("../../store/shared/intake_sql.rs");
 include!("../../store/shared/retention_sql.rs");
 include!("../../store/shared/import_sql.rs");

@@ -505,30 +505,8 @@ impl Store for SqlStore {
     }
 
     async fn insert_area(&self, a: &AreaRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO areas (id, kind, parent_id, sub_district_id, community_id, grid_id, \
-             building_id, unit_id, code, name, grid_kind, boundary, address, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(a.id)
-        .bind(a.kind.as_str())
-        .bind(a.parent_id)
-        .bind(a.path.sub_district)
-        .bind(a.path.community)
-        .bind(a.path.grid)
-        .bind(a.path.building)
-        .bind(a.path.unit)
-        .bind(a.code.clone())
-        .bind(a.name.clone())
-        .bind(a.grid_kind.map(GridKind::as_str))
-        .bind(a.boundary.as_ref().map(Boundary::to_json_string))
-        .bind(a.address.clone())
-        .bind(a.created_at)
-        .bind(a.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(map_error)?;
-        Ok(())
+        let mut conn = self.writer.acquire().await.map_err(map_error)?;
+        insert_area_on(&mut conn, a).await
     }
 
     async fn get_area(&self, id: Uuid) -> StoreResult<Option<AreaRecord>> {
@@ -586,21 +564,8 @@ impl Store for SqlStore {
     }
 
     async fn update_area(&self, a: &AreaRecord) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE areas SET code = $2, name = $3, grid_kind = $4, boundary = $5, address = $6, \
-             updated_at = $7 WHERE id = $1",
-        )
-        .bind(a.id)
-        .bind(a.code.clone())
-        .bind(a.name.clone())
-        .bind(a.grid_kind.map(GridKind::as_str))
-        .bind(a.boundary.as_ref().map(Boundary::to_json_string))
-        .bind(a.address.clone())
-        .bind(a.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(map_error)?;
-        Ok(done.rows_affected() == 1)
+        let mut conn = self.writer.acquire().await.map_err(map_error)?;
+        update_area_on(&mut conn, a).await
     }
 
     async fn insert_household(&self, h: &HouseholdRecord) -> StoreResult<()> {
@@ -626,14 +591,8 @@ impl Store for SqlStore {
     }
 
     async fn update_household(&self, h: &HouseholdRecord) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE households SET room = $2, updated_at = $3 WHERE id = $1")
-            .bind(h.id)
-            .bind(h.room.clone())
-            .bind(h.updated_at)
-            .execute(&self.writer)
-            .await
-            .map_err(map_error)?;
-        Ok(done.rows_affected() == 1)
+        let mut conn = self.writer.acquire().await.map_err(map_error)?;
+        update_household_on(&mut conn, h).await
     }
 
     async fn insert_resident(&self, r: &ResidentRecord) -> StoreResult<()> {
@@ -646,23 +605,7 @@ impl Store for SqlStore {
         residents: &[ResidentRecord],
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(map_error)?;
-        for chunk in households.chunks(BULK_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new(format!(
-                "INSERT INTO households ({HOUSEHOLD_COLUMNS}) "
-            ));
-            b.push_values(chunk, |mut row, h| {
-                row.push_bind(h.id);
-                push_path(&mut row, &h.path);
-                row.push_bind(h.room.clone()).push_bind(h.created_at).push_bind(h.updated_at);
-            });
-            b.build().execute(&mut *tx).await.map_err(map_error)?;
-        }
-        for chunk in residents.chunks(BULK_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new("");
-            push_resident_values(&mut b, chunk);
-            b.build().execute(&mut *tx).await.map_err(map_error)?;
-            insert_tag_rows(&mut tx, &tag_rows(chunk)).await?;
-        }
+        insert_bulk_on(&mut tx, households, residents).await?;
         tx.commit().await.map_err(map_error)
     }
 
@@ -672,43 +615,10 @@ impl Store for SqlStore {
     }
 
     async fn update_resident(&self, r: &ResidentRecord) -> StoreResult<bool> {
-        let (residence, arrived_on, origin) = residence_columns(&r.residence);
         let mut tx = self.writer.begin().await.map_err(map_error)?;
-        let done = sqlx::query(
-            "UPDATE residents SET name = $2, sex = $3, birth_date = $4, id_kind = $5, \
-             id_cipher = $6, id_blind = $7, phone_cipher = $8, phone_blind = $9, relation = $10, \
-             residence = $11, arrived_on = $12, origin = $13, tags = $14, updated_at = $15 \
-             WHERE id = $1",
-        )
-        .bind(r.id)
-        .bind(r.name.as_str().to_owned())
-        .bind(sex_str(r.sex))
-        .bind(r.birth_date)
-        .bind(r.id_kind.map(id_kind_str))
-        .bind(r.id_number.as_ref().map(|s| s.ciphertext.clone()))
-        .bind(r.id_number.as_ref().map(|s| s.blind_index.clone()))
-        .bind(r.phone.as_ref().map(|s| s.ciphertext.clone()))
-        .bind(r.phone.as_ref().map(|s| s.blind_index.clone()))
-        .bind(r.relation.as_str())
-        .bind(residence)
-        .bind(arrived_on)
-        .bind(origin)
-        .bind(tags_text(&r.tags))
-        .bind(r.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_error)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query("DELETE FROM resident_tags WHERE resident_id = $1")
-            .bind(r.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        insert_tag_rows(&mut tx, &tag_rows(std::slice::from_ref(r))).await?;
+        let done = update_resident_on(&mut tx, r).await?;
         tx.commit().await.map_err(map_error)?;
-        Ok(true)
+        Ok(done)
     }
 
     async fn search_residents(&self, q: &ResidentQuery) -> StoreResult<Vec<ResidentRecord>> {
@@ -747,32 +657,8 @@ impl Store for SqlStore {
     }
 
     async fn insert_user(&self, u: &UserRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO users (id, username, display_name, phone, password_hash, role, scope_kind, \
-             scope_area_id, sub_district_id, community_id, grid_id, building_id, unit_id, disabled, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(u.id)
-        .bind(u.username.clone())
-        .bind(u.display_name.clone())
-        .bind(u.phone.clone())
-        .bind(u.password_hash.clone())
-        .bind(u.role.as_str())
-        .bind(u.scope.kind.as_str())
-        .bind(u.scope.area_id)
-        .bind(u.scope_path.sub_district)
-        .bind(u.scope_path.community)
-        .bind(u.scope_path.grid)
-        .bind(u.scope_path.building)
-        .bind(u.scope_path.unit)
-        .bind(u.disabled)
-        .bind(u.created_at)
-        .bind(u.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(map_error)?;
-        Ok(())
+        let mut conn = self.writer.acquire().await.map_err(map_error)?;
+        insert_user_on(&mut conn, u).await
     }
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
@@ -799,30 +685,8 @@ impl Store for SqlStore {
     }
 
     async fn update_user(&self, u: &UserRecord) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE users SET display_name = $2, phone = $3, password_hash = $4, role = $5, \
-             scope_kind = $6, scope_area_id = $7, sub_district_id = $8, community_id = $9, \
-             grid_id = $10, building_id = $11, unit_id = $12, disabled = $13, updated_at = $14 \
-             WHERE id = $1",
-        )
-        .bind(u.id)
-        .bind(u.display_name.clone())
-        .bind(u.phone.clone())
-        .bind(u.password_hash.clone())
-        .bind(u.role.as_str())
-        .bind(u.scope.kind.as_str())
-        .bind(u.scope.area_id)
-        .bind(u.scope_path.sub_district)
-        .bind(u.scope_path.community)
-        .bind(u.scope_path.grid)
-        .bind(u.scope_path.building)
-        .bind(u.scope_path.unit)
-        .bind(u.disabled)
-        .bind(u.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(map_error)?;
-        Ok(done.rows_affected() == 1)
+        let mut conn = self.writer.acquire().await.map_err(map_error)?;
+        update_user_on(&mut conn, u).await
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
@@ -873,12 +737,8 @@ impl Store for SqlStore {
     }
 
     async fn delete_user_sessions(&self, user_id: Uuid) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&self.writer)
-            .await
-            .map_err(map_error)?;
-        Ok(done.rows_affected())
+        let mut conn = self.writer.acquire().await.map_err(map_error)?;
+        delete_user_sessions_on(&mut conn, user_id).await
     }
 
     async fn level_counts(&self, within: Option<Scope>) -> StoreResult<LevelCounts> {
@@ -1663,4 +1523,213 @@ async fn insert_task_history(
         .await
         .map_err(map_error)?;
     Ok(())
+}
+
+// ---- registry writes, on a connection or inside a transaction -------------
+// The trait methods above run each on its own; `write_audited`
+// (audited_sql.rs) runs one inside the audit append's transaction.
+
+async fn insert_area_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    a: &AreaRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO areas (id, kind, parent_id, sub_district_id, community_id, grid_id, \
+         building_id, unit_id, code, name, grid_kind, boundary, address, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(a.id)
+    .bind(a.kind.as_str())
+    .bind(a.parent_id)
+    .bind(a.path.sub_district)
+    .bind(a.path.community)
+    .bind(a.path.grid)
+    .bind(a.path.building)
+    .bind(a.path.unit)
+    .bind(a.code.clone())
+    .bind(a.name.clone())
+    .bind(a.grid_kind.map(GridKind::as_str))
+    .bind(a.boundary.as_ref().map(Boundary::to_json_string))
+    .bind(a.address.clone())
+    .bind(a.created_at)
+    .bind(a.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+async fn update_area_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    a: &AreaRecord,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE areas SET code = $2, name = $3, grid_kind = $4, boundary = $5, address = $6, \
+         updated_at = $7 WHERE id = $1",
+    )
+    .bind(a.id)
+    .bind(a.code.clone())
+    .bind(a.name.clone())
+    .bind(a.grid_kind.map(GridKind::as_str))
+    .bind(a.boundary.as_ref().map(Boundary::to_json_string))
+    .bind(a.address.clone())
+    .bind(a.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn update_household_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    h: &HouseholdRecord,
+) -> StoreResult<bool> {
+    let done = sqlx::query("UPDATE households SET room = $2, updated_at = $3 WHERE id = $1")
+        .bind(h.id)
+        .bind(h.room.clone())
+        .bind(h.updated_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn insert_user_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    u: &UserRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO users (id, username, display_name, phone, password_hash, role, scope_kind, \
+         scope_area_id, sub_district_id, community_id, grid_id, building_id, unit_id, disabled, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(u.id)
+    .bind(u.username.clone())
+    .bind(u.display_name.clone())
+    .bind(u.phone.clone())
+    .bind(u.password_hash.clone())
+    .bind(u.role.as_str())
+    .bind(u.scope.kind.as_str())
+    .bind(u.scope.area_id)
+    .bind(u.scope_path.sub_district)
+    .bind(u.scope_path.community)
+    .bind(u.scope_path.grid)
+    .bind(u.scope_path.building)
+    .bind(u.scope_path.unit)
+    .bind(u.disabled)
+    .bind(u.created_at)
+    .bind(u.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+async fn update_user_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    u: &UserRecord,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET display_name = $2, phone = $3, password_hash = $4, role = $5, \
+         scope_kind = $6, scope_area_id = $7, sub_district_id = $8, community_id = $9, \
+         grid_id = $10, building_id = $11, unit_id = $12, disabled = $13, updated_at = $14 \
+         WHERE id = $1",
+    )
+    .bind(u.id)
+    .bind(u.display_name.clone())
+    .bind(u.phone.clone())
+    .bind(u.password_hash.clone())
+    .bind(u.role.as_str())
+    .bind(u.scope.kind.as_str())
+    .bind(u.scope.area_id)
+    .bind(u.scope_path.sub_district)
+    .bind(u.scope_path.community)
+    .bind(u.scope_path.grid)
+    .bind(u.scope_path.building)
+    .bind(u.scope_path.unit)
+    .bind(u.disabled)
+    .bind(u.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn delete_user_sessions_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    user_id: Uuid,
+) -> StoreResult<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    Ok(done.rows_affected())
+}
+
+async fn insert_bulk_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    households: &[HouseholdRecord],
+    residents: &[ResidentRecord],
+) -> StoreResult<()> {
+    for chunk in households.chunks(BULK_CHUNK) {
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "INSERT INTO households ({HOUSEHOLD_COLUMNS}) "
+        ));
+        b.push_values(chunk, |mut row, h| {
+            row.push_bind(h.id);
+            push_path(&mut row, &h.path);
+            row.push_bind(h.room.clone()).push_bind(h.created_at).push_bind(h.updated_at);
+        });
+        b.build().execute(&mut *conn).await.map_err(map_error)?;
+    }
+    for chunk in residents.chunks(BULK_CHUNK) {
+        let mut b = QueryBuilder::<Db>::new("");
+        push_resident_values(&mut b, chunk);
+        b.build().execute(&mut *conn).await.map_err(map_error)?;
+        insert_tag_rows(&mut *conn, &tag_rows(chunk)).await?;
+    }
+    Ok(())
+}
+
+async fn update_resident_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    r: &ResidentRecord,
+) -> StoreResult<bool> {
+    let (residence, arrived_on, origin) = residence_columns(&r.residence);
+    let done = sqlx::query(
+        "UPDATE residents SET name = $2, sex = $3, birth_date = $4, id_kind = $5, \
+         id_cipher = $6, id_blind = $7, phone_cipher = $8, phone_blind = $9, relation = $10, \
+         residence = $11, arrived_on = $12, origin = $13, tags = $14, updated_at = $15 \
+         WHERE id = $1",
+    )
+    .bind(r.id)
+    .bind(r.name.as_str().to_owned())
+    .bind(sex_str(r.sex))
+    .bind(r.birth_date)
+    .bind(r.id_kind.map(id_kind_str))
+    .bind(r.id_number.as_ref().map(|s| s.ciphertext.clone()))
+    .bind(r.id_number.as_ref().map(|s| s.blind_index.clone()))
+    .bind(r.phone.as_ref().map(|s| s.ciphertext.clone()))
+    .bind(r.phone.as_ref().map(|s| s.blind_index.clone()))
+    .bind(r.relation.as_str())
+    .bind(residence)
+    .bind(arrived_on)
+    .bind(origin)
+    .bind(tags_text(&r.tags))
+    .bind(r.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_error)?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM resident_tags WHERE resident_id = $1")
+        .bind(r.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    insert_tag_rows(&mut *conn, &tag_rows(std::slice::from_ref(r))).await?;
+    Ok(true)
 }

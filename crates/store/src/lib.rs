@@ -7,6 +7,7 @@
 //! ciphertext plus a keyed blind index, so no backend ever sees them in clear.
 
 pub mod audit_chain;
+pub mod audited;
 pub mod import;
 pub mod intake;
 pub mod matching;
@@ -16,6 +17,7 @@ pub mod retention;
 pub mod tasks;
 
 pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
+pub use audited::{AuditedWrites, RegistryWrite};
 pub use import::{ImportChunk, ImportJobRecord, ImportStore};
 pub use intake::{
     GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, ReportQuery, ReportRecord,
@@ -52,7 +54,15 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait Store:
-    IntakeStore + ImportStore + RetentionStore + MatchingStore + Send + Sync + std::fmt::Debug + 'static
+    AuditedWrites
+    + IntakeStore
+    + ImportStore
+    + RetentionStore
+    + MatchingStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
 {
     /// Backend name for logs and test output: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

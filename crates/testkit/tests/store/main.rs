@@ -7,6 +7,7 @@ mod accounts;
 mod areas;
 mod audit;
 mod audit_chain;
+mod audited;
 mod counts;
 mod households;
 mod import;
