@@ -22,7 +22,7 @@ use epigrid_domain::matching::{
     parse_list_row,
 };
 use epigrid_domain::tasks::Subject;
-use epigrid_domain::{ReasonCode, Role};
+use epigrid_domain::{AreaPath, ReasonCode, Role};
 use epigrid_store::{MatchListRecord, MatchRowRecord, ResidentRecord};
 use rust_xlsxwriter::{Format, Workbook};
 use serde::Serialize;
@@ -197,13 +197,90 @@ impl Service {
                 parse_list_row(&cells, mapping, today)
             })
             .collect();
-        let outcomes = self.classify_rows(actor, &parsed).await?;
+        let (outcomes, paths) = self.classify_rows(actor, &parsed).await?;
         let match_seconds = started.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
 
         // One task per matched person: the first row naming them creates it
-        // (keyed by list and row), later rows share it.
+        // (keyed by list and row, as `report_event` keys it), later rows
+        // share it. Tasks of an earlier run are found by their keys; the
+        // new ones go in as one transaction, not one per person.
+        let category = self
+            .settings()
+            .tasks
+            .catalogue
+            .get(VERIFY_CATEGORY)
+            .ok_or_else(|| ServiceError::invalid("category", "task.unknown_category"))?
+            .clone();
+        let key_of = |row: i64| format!("match:{}:{row}", list.id);
+        let mut firsts: Vec<(i64, Uuid)> = Vec::new();
+        let mut seen: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+        for ((row_number, _), outcome) in rows.iter().zip(&outcomes) {
+            if let Some(c) = &outcome.resident
+                && seen.insert(c.resident_id)
+            {
+                firsts.push((*row_number, c.resident_id));
+            }
+        }
+        let keys: Vec<String> =
+            firsts.iter().map(|(row, _)| format!("report:{}", key_of(*row))).collect();
+        let existing: HashMap<String, Uuid> = self
+            .store()
+            .tasks_by_idempotency_keys(&keys)
+            .await?
+            .into_iter()
+            .filter_map(|t| t.idempotency_key.map(|k| (k, t.id)))
+            .collect();
+        let now = crate::tasks::now_micros(self.now());
         let mut task_of: HashMap<Uuid, Uuid> = HashMap::new();
+        let mut fresh = Vec::new();
+        for ((row_number, resident_id), key) in firsts.iter().zip(keys) {
+            if let Some(id) = existing.get(&key) {
+                task_of.insert(*resident_id, *id);
+                continue;
+            }
+            let path = paths.get(resident_id).copied().ok_or(ServiceError::NotFound)?;
+            let (task, first) = self.reported_task(
+                actor,
+                &category,
+                None,
+                Subject::Resident(*resident_id),
+                path,
+                Some(format!("{} #{row_number}", list.name)),
+                Some(key),
+                now,
+            )?;
+            task_of.insert(*resident_id, task.id);
+            fresh.push((task, first));
+        }
+        let created = fresh.len();
+        match self.store().insert_tasks_bulk(&fresh).await {
+            Ok(()) => {}
+            // A concurrent run of the same list got there first: one at a
+            // time, each key answering with the task that exists.
+            Err(epigrid_store::StoreError::Conflict { .. }) => {
+                for (task, _) in &fresh {
+                    let row = firsts
+                        .iter()
+                        .find(|(_, r)| *r == task.subject_id)
+                        .map_or(0, |(row, _)| *row);
+                    let view = self
+                        .report_event(
+                            actor,
+                            ReportEvent {
+                                category: VERIFY_CATEGORY.into(),
+                                priority: None,
+                                subject: Subject::Resident(task.subject_id),
+                                note: Some(format!("{} #{row}", list.name)),
+                                idempotency_key: Some(key_of(row)),
+                            },
+                        )
+                        .await?;
+                    task_of.insert(task.subject_id, view.id);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
         let mut records = Vec::with_capacity(rows.len());
         let (mut exact, mut probable, mut unmatched) = (0usize, 0usize, 0usize);
         for ((row_number, texts), outcome) in rows.iter().zip(&outcomes) {
@@ -212,31 +289,8 @@ impl Service {
                 MatchClass::Probable => probable += 1,
                 MatchClass::None => unmatched += 1,
             }
-            let mut task_id = None;
-            if let Some(c) = &outcome.resident {
-                task_id = match task_of.get(&c.resident_id) {
-                    Some(id) => Some(*id),
-                    None => {
-                        let task = self
-                            .report_event(
-                                actor,
-                                ReportEvent {
-                                    category: VERIFY_CATEGORY.into(),
-                                    priority: None,
-                                    subject: Subject::Resident(c.resident_id),
-                                    note: Some(format!("{} #{row_number}", list.name)),
-                                    idempotency_key: Some(format!(
-                                        "match:{}:{row_number}",
-                                        list.id
-                                    )),
-                                },
-                            )
-                            .await?;
-                        task_of.insert(c.resident_id, task.id);
-                        Some(task.id)
-                    }
-                };
-            }
+            let task_id =
+                outcome.resident.as_ref().and_then(|c| task_of.get(&c.resident_id)).copied();
             records.push(MatchRowRecord {
                 list_id: list.id,
                 row_number: *row_number,
@@ -274,7 +328,7 @@ impl Service {
             "ok",
             json!({ "total": summary.total, "exact": exact, "probable": probable,
                     "unmatched": unmatched, "problem_rows": problem_rows,
-                    "tasks": summary.tasks }),
+                    "tasks": summary.tasks, "tasks_created": created }),
         );
         self.store().save_match_list(&list, &records, &audit).await?;
         Ok(summary)
@@ -286,7 +340,7 @@ impl Service {
         &self,
         actor: &Actor,
         rows: &[ListRow],
-    ) -> ServiceResult<Vec<epigrid_domain::matching::MatchOutcome>> {
+    ) -> ServiceResult<(Vec<epigrid_domain::matching::MatchOutcome>, HashMap<Uuid, AreaPath>)> {
         let store = self.store();
         let cipher = self.cipher();
         let id_blind: Vec<Option<Vec<u8>>> = rows
@@ -389,7 +443,13 @@ impl Service {
             };
             outcomes.push(classify(row, exact.as_ref(), &phone, &named));
         }
-        Ok(outcomes)
+        // Where each matched person lives, for their task.
+        let mut paths = HashMap::new();
+        for r in by_id.values().chain(by_phone.values().flatten()).chain(by_name.values().flatten())
+        {
+            paths.insert(r.id, r.path);
+        }
+        Ok((outcomes, paths))
     }
 
     /// A list the actor may see: one matched within their scope or below it.

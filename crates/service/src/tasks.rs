@@ -152,7 +152,7 @@ pub struct EvaluationRow {
 
 const PAGE: u32 = 500;
 
-fn now_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn now_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
@@ -290,6 +290,72 @@ impl Service {
         if in_scope || assigned { Ok(task) } else { Err(ServiceError::NotFound) }
     }
 
+    /// A new task in `Reported` and its first history row, not yet stored:
+    /// `report_event` stores one, list matching stores thousands at once.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reported_task(
+        &self,
+        actor: &Actor,
+        category: &epigrid_domain::tasks::Category,
+        priority: Option<Priority>,
+        subject: Subject,
+        path: AreaPath,
+        note: Option<String>,
+        key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<(TaskRecord, TaskHistoryRecord)> {
+        let priority = priority.unwrap_or(category.default_priority);
+        let source = match actor.user_id {
+            Some(account_id) => Source::Staff { account_id },
+            None => Source::SystemRule { rule: "system".into() },
+        };
+        let state = EventState::Reported;
+        let stage = state.stage();
+        let task = TaskRecord {
+            id: Uuid::now_v7(),
+            category: category.code.clone(),
+            priority,
+            state,
+            source_kind: source.kind_str().to_owned(),
+            source_detail: serde_json::to_string(&source)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            subject_kind: subject.kind_str().to_owned(),
+            subject_id: subject.id(),
+            path,
+            assignee_account_id: None,
+            reserve_pool_community_id: None,
+            stage,
+            stage_started_at: Some(now),
+            stage_deadline: stage.map(|s| self.stage_deadline(&category.code, s, priority, now)),
+            escalation_level: 0,
+            filed_at: None,
+            handled_at: None,
+            handled_by: None,
+            handle_deadline: None,
+            handling_seconds: None,
+            closed_at: None,
+            reopened: 0,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            idempotency_key: key,
+        };
+        let first = TaskHistoryRecord {
+            id: Uuid::now_v7(),
+            task_id: task.id,
+            community_id: path.community.unwrap_or_default(),
+            transition: "report".into(),
+            from_state: None,
+            to_state: state,
+            actor_account_id: actor.user_id,
+            actor_name: actor.username.clone(),
+            at: now,
+            note,
+            idempotency_key: None,
+        };
+        Ok((task, first))
+    }
+
     /// Records a new event as a task in `Reported`, with its verification
     /// deadline.
     pub async fn report_event(&self, actor: &Actor, event: ReportEvent) -> ServiceResult<TaskView> {
@@ -315,55 +381,17 @@ impl Service {
             .ok_or_else(|| ServiceError::invalid("category", "task.unknown_category"))?
             .clone();
         let path = self.subject_path(actor, event.subject).await?;
-        let priority = event.priority.unwrap_or(category.default_priority);
-        let source = match actor.user_id {
-            Some(account_id) => Source::Staff { account_id },
-            None => Source::SystemRule { rule: "system".into() },
-        };
-        let state = EventState::Reported;
-        let stage = state.stage();
-        let task = TaskRecord {
-            id: Uuid::now_v7(),
-            category: category.code.clone(),
-            priority,
-            state,
-            source_kind: source.kind_str().to_owned(),
-            source_detail: serde_json::to_string(&source)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?,
-            subject_kind: event.subject.kind_str().to_owned(),
-            subject_id: event.subject.id(),
+        let (task, first) = self.reported_task(
+            actor,
+            &category,
+            event.priority,
+            event.subject,
             path,
-            assignee_account_id: None,
-            reserve_pool_community_id: None,
-            stage,
-            stage_started_at: Some(now),
-            stage_deadline: stage.map(|s| self.stage_deadline(&category.code, s, priority, now)),
-            escalation_level: 0,
-            filed_at: None,
-            handled_at: None,
-            handled_by: None,
-            handle_deadline: None,
-            handling_seconds: None,
-            closed_at: None,
-            reopened: 0,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            idempotency_key: key.clone(),
-        };
-        let first = TaskHistoryRecord {
-            id: Uuid::now_v7(),
-            task_id: task.id,
-            community_id: path.community.unwrap_or_default(),
-            transition: "report".into(),
-            from_state: None,
-            to_state: state,
-            actor_account_id: actor.user_id,
-            actor_name: actor.username.clone(),
-            at: now,
             note,
-            idempotency_key: None,
-        };
+            key.clone(),
+            now,
+        )?;
+        let priority = task.priority;
         match self.store().insert_task(&task, &first).await {
             Ok(()) => {}
             Err(epigrid_store::StoreError::Conflict { .. }) if key.is_some() => {

@@ -84,6 +84,25 @@ impl MatchingStore for SqlStore {
         self.residents_where_in("name", names, within).await
     }
 
+    async fn tasks_by_idempotency_keys(&self, keys: &[String]) -> StoreResult<Vec<TaskRecord>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(BLIND_LOOKUP_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE idempotency_key IN ("
+            ));
+            let mut list = b.separated(", ");
+            for key in chunk {
+                list.push_bind(key.clone());
+            }
+            b.push(")");
+            let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+            for row in &rows {
+                found.push(task_from_row(row)?);
+            }
+        }
+        Ok(found)
+    }
+
     async fn save_match_list(
         &self,
         l: &MatchListRecord,

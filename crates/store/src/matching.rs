@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use epigrid_domain::{AreaKind, Scope};
 use uuid::Uuid;
 
-use crate::{AuditRecord, ResidentRecord, StoreResult};
+use crate::{AuditRecord, ResidentRecord, StoreResult, TaskRecord};
 
 /// One uploaded list. The counts are those of its rows, kept with the list
 /// so that the overview page reads one row per list.
@@ -73,6 +73,10 @@ pub trait MatchingStore {
         names: &[String],
         within: Option<Scope>,
     ) -> StoreResult<Vec<ResidentRecord>>;
+
+    /// Tasks whose idempotency key is one of `keys`, in batches: a re-run
+    /// finds the tasks of its earlier run in a few queries.
+    async fn tasks_by_idempotency_keys(&self, keys: &[String]) -> StoreResult<Vec<TaskRecord>>;
 
     /// Writes the list (inserted, or its counts updated on a re-run) and
     /// replaces its rows, with the audit entry, in one transaction.
