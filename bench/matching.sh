@@ -61,5 +61,4 @@ echo "demo: $residents residents; list: $rows rows"
 cat "$work/out"
 grep -o 'list .* in .* s' "$work/time"
 echo "wall $(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time"), peak $(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$work/time") MiB"
-# A re-run of the same list creates no new task: the count stays.
 ls -l "$work/result.xlsx" | awk '{print $5, "bytes result.xlsx"}'
