@@ -191,19 +191,47 @@ fn a_list_matches_exactly_probably_or_not_and_tasks_are_never_doubled() {
         assert_eq!(rows[1][9], zh("board.state.reported"));
         assert_eq!(rows[5][10], zh("id.checksum"));
 
-        // A task moves on: the next download says so.
+        // The grid worker closes a task: the next download says so.
+        let worker_record = epigrid_testkit::user("list_worker", Role::GridWorker, &chain.grid);
+        store.insert_user(&worker_record).await.unwrap();
+        let worker = Actor {
+            user_id: Some(worker_record.id),
+            username: worker_record.username.clone(),
+            role: Role::GridWorker,
+            scope: Some(chain.scope(AreaKind::Grid)),
+            client_addr: None,
+        };
         let zhang_task = tasks.iter().find(|t| t.subject_id == zhang.id).unwrap();
+        let step = |who: Actor, transition: Transition| {
+            let service = &service;
+            let id = zhang_task.id;
+            async move {
+                let request = TransitionRequest { transition, note: None, idempotency_key: None };
+                service.transition_task(&who, id, request).await.unwrap()
+            }
+        };
+        // The system files it and dispatches it to the grid's worker.
+        step(Actor::system(), Transition::Verify).await;
+        step(Actor::system(), Transition::File).await;
+        step(worker.clone(), Transition::Accept).await;
+        step(worker.clone(), Transition::ReportHandled).await;
+        step(office.clone(), Transition::Close).await;
+        let (_, bytes) = service.match_result_xlsx(&office, summary.list_id, &zh).await.unwrap();
+        assert_eq!(sheet(&bytes)[1][9], zh("board.state.closed"));
+
+        // Another task is rejected on verification.
+        let li_task = tasks.iter().find(|t| t.subject_id == li.id).unwrap();
         let reject = Transition::Reject { reason: Reason::parse("已离开本地").unwrap() };
         service
             .transition_task(
                 &office,
-                zhang_task.id,
+                li_task.id,
                 TransitionRequest { transition: reject, note: None, idempotency_key: None },
             )
             .await
             .unwrap();
         let (_, bytes) = service.match_result_xlsx(&office, summary.list_id, &zh).await.unwrap();
-        assert_eq!(sheet(&bytes)[1][9], zh("board.state.rejected"));
+        assert_eq!(sheet(&bytes)[2][9], zh("board.state.rejected"));
 
         // Audited with counts, never the people.
         let audits = store
