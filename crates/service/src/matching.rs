@@ -106,6 +106,33 @@ fn parse_json_list(text: &str) -> ServiceResult<Vec<String>> {
     serde_json::from_str(text).map_err(|e| ServiceError::Internal(format!("stored list row: {e}")))
 }
 
+/// The field name sealed list rows are encrypted under.
+const SEALED_CELLS: &str = "match_cells";
+
+impl Service {
+    /// A list row holds names, ID numbers and phones as the office received
+    /// them, so it is encrypted at rest like the registry's fields: the
+    /// row's cells as JSON, sealed with AES-GCM, stored as hex.
+    fn seal_cells(&self, texts: &[String]) -> ServiceResult<String> {
+        let json =
+            serde_json::to_string(texts).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok(hex::encode(self.cipher().seal(SEALED_CELLS, &json, "").ciphertext))
+    }
+
+    fn open_cells(&self, stored: &str) -> ServiceResult<Vec<String>> {
+        let sealed = epigrid_store::SealedField {
+            ciphertext: hex::decode(stored)
+                .map_err(|e| ServiceError::Internal(format!("sealed list row: {e}")))?,
+            blind_index: Vec::new(),
+        };
+        let json = self
+            .cipher()
+            .open(&sealed)
+            .map_err(|e| ServiceError::Internal(format!("sealed list row: {e}")))?;
+        parse_json_list(&json)
+    }
+}
+
 impl Service {
     /// Reads a list file, matches every row within the actor's scope,
     /// creates the verification tasks and stores the result.
@@ -171,7 +198,7 @@ impl Service {
             .map_err(|e| ServiceError::invalid("file", e.code()))?;
         let mut rows = Vec::new();
         for r in self.store().match_rows(id).await? {
-            rows.push((r.row_number, parse_json_list(&r.cells)?));
+            rows.push((r.row_number, self.open_cells(&r.cells)?));
         }
         // The rerun acts within the list's own scope, with the actor's name.
         let mut acting = actor.clone();
@@ -294,8 +321,7 @@ impl Service {
             records.push(MatchRowRecord {
                 list_id: list.id,
                 row_number: *row_number,
-                cells: serde_json::to_string(texts)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                cells: self.seal_cells(texts)?,
                 class: outcome.class.as_str().to_owned(),
                 resident_id: outcome.resident.as_ref().map(|c| c.resident_id),
                 grid_id: outcome.resident.as_ref().and_then(|c| c.grid_id),
@@ -501,7 +527,7 @@ impl Service {
         let grids = self.grid_names(&rows).await?;
         let mut views = Vec::with_capacity(rows.len());
         for r in rows {
-            let cells = parse_json_list(&r.cells)?;
+            let cells = self.open_cells(&r.cells)?;
             let cell = |c: Option<usize>| c.and_then(|c| cells.get(c)).cloned().unwrap_or_default();
             let id_number = cell(id_col);
             views.push(MatchRowView {
@@ -567,7 +593,7 @@ impl Service {
         }
         for (i, r) in rows.iter().enumerate() {
             let line = i as u32 + 1;
-            for (c, text) in parse_json_list(&r.cells)?.iter().enumerate().take(width as usize) {
+            for (c, text) in self.open_cells(&r.cells)?.iter().enumerate().take(width as usize) {
                 // Text, always: an ID number must not turn into a number.
                 sheet.write_string(line, c as u16, text).map_err(xl)?;
             }

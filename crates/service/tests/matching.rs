@@ -155,6 +155,12 @@ fn a_list_matches_exactly_probably_or_not_and_tasks_are_never_doubled() {
         // Out of scope is not found, and nothing says it exists elsewhere.
         assert_eq!(by_row[&8].reason, "matching.reason.not_found");
         assert_eq!(by_row[&3].grid_name.as_deref(), Some(chain.grid.name.as_str()));
+        // The rows are stored sealed: no ID number, phone or name in clear.
+        for row in store.match_rows(summary.list_id).await.unwrap() {
+            for clear in [zhang_id.as_str(), "13900000000", "钱七"] {
+                assert!(!row.cells.contains(clear), "row {} stored in clear", row.row_number);
+            }
+        }
 
         // One verification task per matched person, in their grid.
         let tasks = store.list_tasks(&all_tasks()).await.unwrap();

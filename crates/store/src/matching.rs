@@ -45,7 +45,8 @@ pub struct MatchRowRecord {
     pub list_id: Uuid,
     /// The row number as the user's spreadsheet shows it.
     pub row_number: i64,
-    /// The original cells as a JSON array of strings.
+    /// The original cells: a JSON array of strings, sealed by the service
+    /// (they hold names, ID numbers and phones), stored as hex.
     pub cells: String,
     /// `exact`, `probable` or `none`.
     pub class: String,
