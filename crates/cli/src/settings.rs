@@ -118,7 +118,7 @@ impl FileSettings {
                             k.starts_with("EPIGRID_")
                                 && !k.starts_with("EPIGRID_TEST")
                                 && !k.starts_with("EPIGRID_BENCH")
-                                && k != "EPIGRID_REQUIRE_BROWSER"
+                                && !k.starts_with("EPIGRID_REQUIRE_")
                                 && k != "EPIGRID_SCREENSHOTS"
                         })
                         .collect(),
@@ -402,6 +402,8 @@ mod tests {
             env(&[
                 ("EPIGRID_LISTEN", "127.0.0.1:7000"),
                 ("EPIGRID_TEST_PG", "ignored"),
+                ("EPIGRID_REQUIRE_LIBREOFFICE", "1"),
+                ("EPIGRID_REQUIRE_BROWSER", "1"),
                 ("HOME", "/root"),
             ]),
         )

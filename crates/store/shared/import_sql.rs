@@ -34,36 +34,6 @@ fn import_job_from_row(row: &DbRow) -> StoreResult<ImportJobRecord> {
     })
 }
 
-async fn insert_area_in(
-    conn: &mut <Db as sqlx::Database>::Connection,
-    a: &AreaRecord,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO areas (id, kind, parent_id, sub_district_id, community_id, grid_id, \
-         building_id, unit_id, code, name, grid_kind, boundary, address, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(a.id)
-    .bind(a.kind.as_str())
-    .bind(a.parent_id)
-    .bind(a.path.sub_district)
-    .bind(a.path.community)
-    .bind(a.path.grid)
-    .bind(a.path.building)
-    .bind(a.path.unit)
-    .bind(a.code.clone())
-    .bind(a.name.clone())
-    .bind(a.grid_kind.map(GridKind::as_str))
-    .bind(a.boundary.as_ref().map(Boundary::to_json_string))
-    .bind(a.address.clone())
-    .bind(a.created_at)
-    .bind(a.updated_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_error)?;
-    Ok(())
-}
-
 /// Rewrites an existing resident (same statement as `update_resident`,
 /// inside the caller's transaction) and its tag rows.
 async fn update_resident_in(
@@ -218,7 +188,7 @@ impl ImportStore for SqlStore {
         // that rolls back leaves no entry claiming it was written.
         let mut tx = begin_audit_append(&self.writer).await?;
         for area in &c.areas {
-            insert_area_in(&mut tx, area).await?;
+            insert_area_on(&mut tx, area).await?;
         }
         import_bulk::insert_households(&mut tx, &c.households).await?;
         import_bulk::insert_residents(&mut tx, &c.inserts).await?;

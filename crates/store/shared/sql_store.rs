@@ -992,38 +992,10 @@ impl Store for SqlStore {
         photos: &[TaskPhotoRecord],
     ) -> StoreResult<TaskWrite> {
         let mut tx = self.writer.begin().await.map_err(map_error)?;
-        if let Some(key) = &step.idempotency_key {
-            let sql = format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE idempotency_key = $1");
-            let row = sqlx::query(AssertSqlSafe(sql))
-                .bind(key.clone())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            if let Some(row) = row {
-                return Ok(TaskWrite::Replayed(task_history_from_row(&row)?));
-            }
+        let written = apply_step_in(&mut tx, t, expected_version, step).await?;
+        if !matches!(written, TaskWrite::Applied) {
+            return Ok(written);
         }
-        let sets = TASK_COLUMNS
-            .split(',')
-            .map(str::trim)
-            .enumerate()
-            .skip(1)
-            .map(|(i, c)| format!("{c} = ${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "UPDATE tasks SET {sets} WHERE id = $1 AND version = ${}",
-            TASK_COLUMN_COUNT + 1
-        );
-        let done = bind_task(sqlx::query(AssertSqlSafe(sql)), t)
-            .bind(expected_version)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if done.rows_affected() == 0 {
-            return Ok(TaskWrite::Stale);
-        }
-        insert_task_history(&mut tx, step).await?;
         for photo in photos {
             insert_task_photo(&mut tx, photo).await?;
         }
