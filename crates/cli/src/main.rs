@@ -233,13 +233,14 @@ async fn main() -> anyhow::Result<()> {
             let c = report.counts;
             println!(
                 "{} records of days before {}: {} health reports, {} arrivals, {} help requests, \
-                 {} reported marks{}",
+                 {} reported marks, {} match-list rows{}",
                 if dry_run { "would delete" } else { "deleted" },
                 report.before,
                 c.health_reports,
                 c.arrivals,
                 c.help_requests,
                 c.reported_marks,
+                c.match_rows,
                 if dry_run { "" } else { " (audited as retention.purge)" },
             );
             Ok(())

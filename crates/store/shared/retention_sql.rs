@@ -43,7 +43,21 @@ async fn count_purgeable_in(
         .await
         .map_err(map_error)?;
     counts.reported_marks = as_count(get(&row, "n")?);
+    let row = sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM match_rows WHERE {OLD_LISTS}")))
+        .bind(start_of(before))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    counts.match_rows = as_count(get(&row, "n")?);
     Ok(counts)
+}
+
+/// Rows of the match lists uploaded before `$1`.
+const OLD_LISTS: &str = "list_id IN (SELECT id FROM match_lists WHERE created_at < $1)";
+
+/// Lists carry a timestamp, not a day: the cut-off day's first instant (UTC).
+fn start_of(day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 #[async_trait::async_trait]
@@ -80,13 +94,23 @@ impl RetentionStore for SqlStore {
             .await
             .map_err(map_error)?;
         counts.reported_marks = done.rows_affected();
+        let done = sqlx::query(AssertSqlSafe(format!("DELETE FROM match_rows WHERE {OLD_LISTS}")))
+            .bind(start_of(before))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        counts.match_rows = done.rows_affected();
         let mut entry = audit.clone();
         // Written by hand: the backends do not depend on serde_json, and
         // these are numbers and a date, nothing to escape.
         entry.detail = format!(
             "{{\"before\":\"{before}\",\"deleted\":{{\"health_reports\":{},\"arrivals\":{},\
-             \"help_requests\":{},\"reported_marks\":{}}}}}",
-            counts.health_reports, counts.arrivals, counts.help_requests, counts.reported_marks
+             \"help_requests\":{},\"reported_marks\":{},\"match_rows\":{}}}}}",
+            counts.health_reports,
+            counts.arrivals,
+            counts.help_requests,
+            counts.reported_marks,
+            counts.match_rows
         );
         append_chained(&mut tx, &entry).await?;
         tx.commit().await.map_err(map_error)?;

@@ -19,11 +19,18 @@ pub struct PurgeCounts {
     pub help_requests: u64,
     /// "Resident R reported on day D" marks behind the not-reported lists.
     pub reported_marks: u64,
+    /// Rows of matched lists (协查名单) uploaded before the cut-off: the
+    /// names, ID numbers and phones as received. The list and its counts stay.
+    pub match_rows: u64,
 }
 
 impl PurgeCounts {
     pub fn total(&self) -> u64 {
-        self.health_reports + self.arrivals + self.help_requests + self.reported_marks
+        self.health_reports
+            + self.arrivals
+            + self.help_requests
+            + self.reported_marks
+            + self.match_rows
     }
 }
 
@@ -35,7 +42,8 @@ pub trait RetentionStore {
     /// Deletes health reports, arrivals and help requests of days before
     /// `before` whose follow-up tasks exist (a report still waiting for its
     /// task has not served its purpose), and the per-resident reported marks
-    /// of those days. Volunteer offers and the per-grid counters stay.
+    /// of those days, and the rows of match lists uploaded before that day.
+    /// Volunteer offers, the per-grid counters and the lists' counts stay.
     /// `audit` is appended in the same transaction, its `detail` replaced by
     /// the counts as JSON: the deletion and its record commit together.
     async fn purge_personal_records(

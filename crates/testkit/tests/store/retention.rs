@@ -83,7 +83,7 @@ epigrid_testkit::store_contract_tests! {
         ];
         store.write_intake_batch(&writes, None).await.unwrap();
 
-        let expected = PurgeCounts { health_reports: 1, arrivals: 1, help_requests: 1, reported_marks: 1 };
+        let expected = PurgeCounts { health_reports: 1, arrivals: 1, help_requests: 1, reported_marks: 1, match_rows: 0 };
         assert_eq!(store.count_purgeable(date(10)).await.unwrap(), expected);
         let purged = store.purge_personal_records(date(10), &purge_entry()).await.unwrap();
         assert_eq!(purged, expected);
@@ -119,5 +119,54 @@ epigrid_testkit::store_contract_tests! {
         assert_eq!(detail["before"], "2026-11-10");
         assert!(!entries[1].detail.contains("王五"), "counts only, never contents");
         assert!(matches!(store.verify_audit_chain().await.unwrap(), epigrid_store::ChainVerdict::Intact { .. }));
+    }
+
+    async fn a_purge_deletes_the_rows_of_old_match_lists_and_keeps_their_counts(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "RetentionLists").await;
+        let old = match_list(&chain, date(1).and_hms_opt(9, 0, 0).unwrap().and_utc());
+        let recent = match_list(&chain, date(10).and_hms_opt(9, 0, 0).unwrap().and_utc());
+        for list in [&old, &recent] {
+            let rows = [match_row(list, 2), match_row(list, 3)];
+            store.save_match_list(list, &rows, &purge_entry()).await.unwrap();
+        }
+        assert_eq!(store.count_purgeable(date(10)).await.unwrap().match_rows, 2);
+        let purged = store.purge_personal_records(date(10), &purge_entry()).await.unwrap();
+        assert_eq!(purged.match_rows, 2);
+        assert!(store.match_rows(old.id).await.unwrap().is_empty(), "the old list's people are gone");
+        assert_eq!(store.get_match_list(old.id).await.unwrap().unwrap().total, 2, "its counts stay");
+        assert_eq!(store.match_rows(recent.id).await.unwrap().len(), 2, "a recent list is kept");
+    }
+
+}
+
+fn match_list(chain: &Chain, created: chrono::DateTime<Utc>) -> epigrid_store::MatchListRecord {
+    epigrid_store::MatchListRecord {
+        id: Uuid::now_v7(),
+        name: "协查名单.xlsx".into(),
+        uploaded_by: None,
+        uploaded_by_name: "office".into(),
+        scope_kind: Some(epigrid_domain::AreaKind::Community),
+        scope_area_id: Some(chain.community.id),
+        headers: "[]".into(),
+        total: 2,
+        exact: 0,
+        probable: 0,
+        unmatched: 2,
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+fn match_row(list: &epigrid_store::MatchListRecord, n: i64) -> epigrid_store::MatchRowRecord {
+    epigrid_store::MatchRowRecord {
+        list_id: list.id,
+        row_number: n,
+        cells: "sealed".into(),
+        class: "none".into(),
+        resident_id: None,
+        grid_id: None,
+        task_id: None,
+        reason: "matching.reason.not_found".into(),
+        task_state: None,
     }
 }
