@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod field_api;
 pub mod i18n;
+pub mod multipart;
 pub mod pages;
 pub mod public_api;
 

@@ -94,51 +94,9 @@ async fn show(State(state): State<AppState>, pa: PageActor) -> Result<Response, 
     page(&state, &pa, None, None).await
 }
 
-/// The `file` part of a multipart body: its file name and bytes. The form
-/// is ours (one file field and `_csrf`), so a small scanner does.
+/// The `file` part of a multipart body: its file name and bytes.
 fn file_part(headers: &HeaderMap, body: &[u8]) -> Option<(String, Vec<u8>)> {
-    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let boundary = content_type
-        .split(';')
-        .map(str::trim)
-        .find_map(|p| p.strip_prefix("boundary="))?
-        .trim_matches('"');
-    let delimiter = format!("\r\n--{boundary}").into_bytes();
-    // The first delimiter has no CRLF before it: add one to scan uniformly.
-    let mut data = b"\r\n".to_vec();
-    data.extend_from_slice(body);
-    let mut at = find(&data, &delimiter, 0)? + delimiter.len();
-    loop {
-        let next = find(&data, &delimiter, at)?;
-        let part = &data[at..next];
-        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
-        if let Some(split) = find(part, b"\r\n\r\n", 0) {
-            let head = String::from_utf8_lossy(&part[..split]);
-            let disposition = head
-                .lines()
-                .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
-                .unwrap_or_default();
-            if disposition.contains("name=\"file\"") {
-                let name = disposition
-                    .split(';')
-                    .map(str::trim)
-                    .find_map(|p| p.strip_prefix("filename="))
-                    .map(|n| n.trim_matches('"').to_owned())
-                    .unwrap_or_default();
-                // Browsers send the base name; keep only that in any case.
-                let name = name.rsplit(['/', '\\']).next().unwrap_or_default().to_owned();
-                return Some((name, part[split + 4..].to_vec()));
-            }
-        }
-        at = next + delimiter.len();
-        if data.get(at..at + 2) == Some(b"--") {
-            return None;
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    crate::multipart::part(headers, body, "file")
 }
 
 /// `POST /matching` (multipart): match the uploaded list.

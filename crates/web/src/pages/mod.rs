@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod evaluation;
 pub mod exports;
 pub mod households;
+pub mod imports;
 pub mod login;
 pub mod m_health;
 pub mod map;
@@ -67,6 +68,7 @@ pub fn routes() -> Router<AppState> {
         .route("/evaluation.csv", get(evaluation::csv))
         .route("/exports", get(exports::show).post(exports::submit))
         .merge(matching::routes())
+        .merge(imports::routes())
 }
 
 /// Translations for templates: `{{ tr.t("key") }}`.
@@ -104,6 +106,8 @@ pub struct UserChrome {
     pub exports: bool,
     /// Receives lists from above and matches them (协查名单).
     pub matching: bool,
+    /// May import residents from a spreadsheet.
+    pub imports: bool,
 }
 
 /// What every page's frame needs: language, user, where we are.
@@ -136,6 +140,7 @@ impl Chrome {
                 ),
                 exports: a.role.allows(Action::ReadResidents),
                 matching: matching::may_match(a.role),
+                imports: imports::may_import(a.role),
             }),
             section,
             path_encoded: form_urlencoded::byte_serialize(path.as_bytes()).collect(),

@@ -6,6 +6,7 @@ mod audit_page;
 mod board;
 mod demo;
 mod exports;
+mod import_pages;
 mod intake;
 mod login_limits;
 mod logs;

@@ -1,0 +1,452 @@
+//! The resident import pages, on top of the import service: `/imports`
+//! uploads a file (multipart with `_csrf`) and shows the plan (how the
+//! columns were understood, the counts, the first errors and changes);
+//! `/imports/{id}/confirm` starts the import in the background and
+//! `/imports/run/{id}` follows it until its final counts.
+//!
+//! Between the plan and the confirm the parsed file is kept in this
+//! process's memory (a static map, not the database): an upload is only
+//! meaningful for the few minutes the user looks at its plan, and a
+//! restart simply asks them to upload again. The map holds at most
+//! [`MAX_PENDING`] uploads, each at most [`MAX_FILE_BYTES`], dropped after
+//! [`PENDING_TTL`]; each belongs to the account that uploaded it (anyone
+//! else gets 404). Running imports are kept the same way, since the job
+//! record only gets its id inside `apply_import` and its counts at the end,
+//! while the progress counters live in memory anyway.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use epigrid_domain::import::Field;
+use epigrid_domain::{Action, Role};
+use epigrid_service::ServiceError;
+use epigrid_service::import::{
+    ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportSummary, RowError, Table,
+    file_digest, read_table, report,
+};
+use uuid::Uuid;
+
+use super::exports::content_disposition;
+use super::{Chrome, PageActor, or_error_page, render};
+use crate::AppState;
+use crate::i18n::{Lang, t};
+
+/// A hundred thousand rows of an office's spreadsheet stay under this.
+pub const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
+/// Uploads waiting for a confirm, across all users; the oldest goes first.
+pub const MAX_PENDING: usize = 16;
+/// How long a plan can be confirmed.
+pub const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
+/// How many errors and changes the plan page lists; the report has all.
+const SHOWN: usize = 20;
+
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/imports", get(show).post(upload).layer(DefaultBodyLimit::max(MAX_FILE_BYTES)))
+        .route("/imports/{id}/confirm", post(confirm))
+        .route("/imports/{id}/errors.xlsx", get(errors_xlsx))
+        .route("/imports/run/{id}", get(run_page))
+}
+
+/// Who sees the page and the link: whoever may write residents.
+pub fn may_import(role: Role) -> bool {
+    role.allows(Action::WriteResidents)
+}
+
+struct Pending {
+    user_id: Option<Uuid>,
+    file_name: String,
+    digest: Vec<u8>,
+    table: Arc<Table>,
+    mode: ImportMode,
+    header_row: usize,
+    errors: Arc<Vec<RowError>>,
+    created: Instant,
+}
+
+type Outcome = Result<ImportSummary, (Option<String>, String)>;
+
+struct Run {
+    user_id: Option<Uuid>,
+    file_name: String,
+    progress: Arc<ImportProgress>,
+    /// `None` while running; then the summary or the error's field and
+    /// code, translated when shown (the viewer's language).
+    outcome: Arc<Mutex<Option<Outcome>>>,
+    created: Instant,
+}
+
+static PENDING: LazyLock<Mutex<HashMap<Uuid, Pending>>> = LazyLock::new(Default::default);
+static RUNS: LazyLock<Mutex<HashMap<Uuid, Run>>> = LazyLock::new(Default::default);
+
+/// Drops expired entries and, past `cap`, the oldest ones.
+fn prune<T>(map: &mut HashMap<Uuid, T>, created: impl Fn(&T) -> Instant, cap: usize) {
+    map.retain(|_, v| created(v).elapsed() < PENDING_TTL);
+    while map.len() >= cap {
+        let Some(oldest) = map.iter().min_by_key(|(_, v)| created(v)).map(|(k, _)| *k) else {
+            break;
+        };
+        map.remove(&oldest);
+    }
+}
+
+#[derive(Template)]
+#[template(path = "imports.html")]
+struct UploadPage {
+    chrome: Chrome,
+    error: Option<String>,
+}
+
+struct MappingLine {
+    header: String,
+    target: String,
+}
+
+struct ErrorLine {
+    row: usize,
+    column: String,
+    reason: String,
+}
+
+struct UpdateLine {
+    row: usize,
+    name: String,
+    changes: String,
+}
+
+#[derive(Template)]
+#[template(path = "imports_plan.html")]
+struct PlanPage {
+    chrome: Chrome,
+    id: Uuid,
+    file_name: String,
+    format: String,
+    mode_key: String,
+    mapping: Vec<MappingLine>,
+    data_rows: usize,
+    inserts: usize,
+    updates: usize,
+    unchanged: usize,
+    rejected: usize,
+    errors: Vec<ErrorLine>,
+    error_count: usize,
+    changes: Vec<UpdateLine>,
+    can_apply: bool,
+}
+
+#[derive(Template)]
+#[template(path = "imports_run.html")]
+struct RunPage {
+    chrome: Chrome,
+    file_name: String,
+    running: bool,
+    phase_key: String,
+    done_rows: u64,
+    of_rows: u64,
+    summary: Option<ImportSummary>,
+    failure: Option<String>,
+}
+
+fn forbidden(lang: Lang) -> Response {
+    super::error_page(lang, ServiceError::Forbidden)
+}
+
+fn not_found(lang: Lang) -> Response {
+    super::error_page(lang, ServiceError::NotFound)
+}
+
+fn field_label(lang: Lang, field: &str) -> String {
+    if field == "file" {
+        return t(lang, "import.page.file");
+    }
+    Field::parse(field)
+        .map_or_else(|| t(lang, &format!("import.field.{field}")), |f| t(lang, &f.label_key()))
+}
+
+/// An error of the service as one line: `身份证号: 缺少必需的列`.
+fn failure_text(lang: Lang, field: Option<&str>, code: &str) -> String {
+    match field {
+        Some(field) => format!("{}: {}", field_label(lang, field), t(lang, code)),
+        None => t(lang, code),
+    }
+}
+
+/// `GET /imports`
+async fn show(pa: PageActor) -> Result<Response, Response> {
+    if !may_import(pa.role()) {
+        return Err(forbidden(pa.lang));
+    }
+    Ok(render(&UploadPage { chrome: pa.chrome("imports"), error: None }))
+}
+
+fn upload_error(pa: &PageActor, message: String) -> Result<Response, Response> {
+    Ok(render(&UploadPage { chrome: pa.chrome("imports"), error: Some(message) }))
+}
+
+/// `POST /imports` (multipart): read and check the file, show the plan.
+async fn upload(
+    State(state): State<AppState>,
+    pa: PageActor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    if !may_import(pa.role()) {
+        return Err(forbidden(pa.lang));
+    }
+    let lang = pa.lang;
+    let tr = move |key: &str| t(lang, key);
+    let file_label = tr("import.page.file");
+    let Some((file_name, bytes)) =
+        crate::multipart::part(&headers, &body, "file").filter(|(_, b)| !b.is_empty())
+    else {
+        return upload_error(&pa, format!("{file_label}: {}", tr("import.file_empty")));
+    };
+    let mode = crate::multipart::part(&headers, &body, "mode")
+        .and_then(|(_, m)| ImportMode::parse(&String::from_utf8_lossy(&m)))
+        .unwrap_or(ImportMode::AllOrNothing);
+    let table = match read_table(&file_name, &bytes) {
+        Ok(table) => table,
+        Err(e) => return upload_error(&pa, format!("{file_label}: {}", tr(e.code()))),
+    };
+    let options = ImportOptions { mode, ..ImportOptions::default() };
+    let progress = ImportProgress::default();
+    let digest = file_digest(&bytes);
+    let plan = match state
+        .service
+        .plan_import(&pa.actor, &table, digest.clone(), &options, &progress)
+        .await
+    {
+        Ok(plan) => plan,
+        Err(e @ ServiceError::Invalid { .. }) => {
+            return upload_error(&pa, failure_text(lang, e.field(), e.code()));
+        }
+        Err(e) => return Err(super::error_page(lang, e)),
+    };
+    let mapping = plan
+        .mapping
+        .headers
+        .iter()
+        .zip(&plan.mapping.fields)
+        .map(|(header, field)| MappingLine {
+            header: header.clone(),
+            target: field.map_or_else(|| tr("import.page.ignored"), |f| tr(&f.label_key())),
+        })
+        .collect();
+    let errors = plan
+        .errors
+        .iter()
+        .take(SHOWN)
+        .map(|e| {
+            let mut reason = tr(e.code);
+            if let Some(other) = e.other_row {
+                reason = reason.replace("{row}", &other.to_string());
+            }
+            let column =
+                if e.column.is_empty() { tr(&e.field.label_key()) } else { e.column.clone() };
+            ErrorLine { row: e.row, column, reason }
+        })
+        .collect();
+    let changes = plan
+        .updates
+        .iter()
+        .take(SHOWN)
+        .map(|u| UpdateLine {
+            row: u.row,
+            name: u.name_masked.clone(),
+            changes: u
+                .changes
+                .iter()
+                .map(|c| format!("{}: {} → {}", field_label(lang, c.field), c.before, c.after))
+                .collect::<Vec<_>>()
+                .join(tr("import.report.joiner").as_str()),
+        })
+        .collect();
+    let id = Uuid::now_v7();
+    let page = PlanPage {
+        chrome: pa.chrome("imports"),
+        id,
+        file_name: file_name.clone(),
+        format: table.format.clone(),
+        mode_key: format!("import.page.mode.{}", mode.as_str()),
+        mapping,
+        data_rows: plan.data_rows,
+        inserts: plan.inserts,
+        updates: plan.updates.len(),
+        unchanged: plan.unchanged,
+        rejected: plan.rejected_rows,
+        errors,
+        error_count: plan.errors.len(),
+        changes,
+        can_apply: plan.can_apply(),
+    };
+    {
+        let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        prune(&mut pending, |p| p.created, MAX_PENDING);
+        pending.insert(
+            id,
+            Pending {
+                user_id: pa.actor.user_id,
+                file_name,
+                digest,
+                table: Arc::new(table),
+                mode,
+                header_row: plan.header_row,
+                errors: Arc::new(plan.errors),
+                created: Instant::now(),
+            },
+        );
+    }
+    Ok(render(&page))
+}
+
+fn parse_id(lang: Lang, id: &str) -> Result<Uuid, Response> {
+    Uuid::try_parse(id).map_err(|_| not_found(lang))
+}
+
+/// `POST /imports/{id}/confirm`: plan again (the data may have changed
+/// since the plan was shown) and write, in the background.
+async fn confirm(
+    State(state): State<AppState>,
+    pa: PageActor,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
+    if !may_import(pa.role()) {
+        return Err(forbidden(pa.lang));
+    }
+    let id = parse_id(pa.lang, &id)?;
+    let pending = {
+        let mut map = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&id) {
+            Some(p) if p.user_id == pa.actor.user_id && p.created.elapsed() < PENDING_TTL => {
+                map.remove(&id)
+            }
+            _ => None,
+        }
+    };
+    let Some(pending) = pending else {
+        return Err(not_found(pa.lang));
+    };
+    let progress = Arc::new(ImportProgress::default());
+    let outcome = Arc::new(Mutex::new(None));
+    let run_id = Uuid::now_v7();
+    {
+        let mut runs = RUNS.lock().unwrap_or_else(|p| p.into_inner());
+        prune(&mut runs, |r| r.created, MAX_PENDING);
+        runs.insert(
+            run_id,
+            Run {
+                user_id: pa.actor.user_id,
+                file_name: pending.file_name.clone(),
+                progress: progress.clone(),
+                outcome: outcome.clone(),
+                created: Instant::now(),
+            },
+        );
+    }
+    let service = state.service.clone();
+    let actor = pa.actor.clone();
+    tokio::spawn(async move {
+        let options = ImportOptions { mode: pending.mode, ..ImportOptions::default() };
+        let result = async {
+            let plan = service
+                .plan_import(&actor, &pending.table, pending.digest, &options, &progress)
+                .await?;
+            service.apply_import(&actor, &plan, &progress).await
+        }
+        .await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "import failed");
+        }
+        let result = result.map_err(|e| (e.field().map(str::to_owned), e.code().to_owned()));
+        *outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+    });
+    Ok(Redirect::to(&format!("/imports/run/{run_id}")).into_response())
+}
+
+/// `GET /imports/{id}/errors.xlsx`: the user's rows with the reasons added.
+async fn errors_xlsx(pa: PageActor, Path(id): Path<String>) -> Result<Response, Response> {
+    let lang = pa.lang;
+    let id = parse_id(lang, &id)?;
+    let found = {
+        let map = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&id)
+            .filter(|p| p.user_id == pa.actor.user_id)
+            .map(|p| (p.file_name.clone(), p.table.clone(), p.header_row, p.errors.clone()))
+    };
+    let Some((file_name, table, header_row, errors)) = found else {
+        return Err(not_found(lang));
+    };
+    let tr = move |key: &str| t(lang, key);
+    let bytes = or_error_page(
+        lang,
+        report::error_report(&table, header_row, &errors, &tr)
+            .map_err(|e| ServiceError::Internal(e.to_string())),
+    )?;
+    let stem = file_name.rsplit_once('.').map_or(file_name.as_str(), |(s, _)| s);
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    );
+    h.insert(header::CONTENT_DISPOSITION, content_disposition(&format!("{stem}.错误报告.xlsx")));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(response)
+}
+
+/// `GET /imports/run/{id}`: progress, refreshing itself, then the counts.
+async fn run_page(pa: PageActor, Path(id): Path<String>) -> Result<Response, Response> {
+    let id = parse_id(pa.lang, &id)?;
+    let page = {
+        let runs = RUNS.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(run) = runs.get(&id).filter(|r| r.user_id == pa.actor.user_id) else {
+            return Err(not_found(pa.lang));
+        };
+        let outcome = run.outcome.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let phase = run.progress.phase();
+        let (done_rows, of_rows) = match phase {
+            ImportPhase::Checking => (
+                run.progress.checked_rows.load(Ordering::Relaxed),
+                run.progress.total_rows.load(Ordering::Relaxed),
+            ),
+            ImportPhase::Writing | ImportPhase::Done => (
+                run.progress.written_rows.load(Ordering::Relaxed),
+                run.progress.to_write.load(Ordering::Relaxed),
+            ),
+        };
+        let phase_key = match phase {
+            ImportPhase::Checking => "import.page.phase.checking",
+            ImportPhase::Writing => "import.page.phase.writing",
+            ImportPhase::Done => "import.page.phase.done",
+        };
+        let (summary, failure) = match outcome.clone() {
+            Some(Ok(s)) => (Some(s), None),
+            Some(Err((field, code))) => {
+                (None, Some(failure_text(pa.lang, field.as_deref(), &code)))
+            }
+            None => (None, None),
+        };
+        RunPage {
+            chrome: pa.chrome("imports"),
+            file_name: run.file_name.clone(),
+            running: outcome.is_none(),
+            phase_key: phase_key.to_owned(),
+            done_rows,
+            of_rows,
+            summary,
+            failure,
+        }
+    };
+    Ok(render(&page))
+}
