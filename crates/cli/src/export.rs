@@ -49,7 +49,9 @@ pub struct ExportArgs {
     reason: Option<String>,
 }
 
-async fn actor(service: &Service, username: Option<&str>) -> anyhow::Result<Actor> {
+/// The account a command acts as (`--as USERNAME`), or the system when none
+/// is named; a disabled account is refused.
+pub(crate) async fn actor(service: &Service, username: Option<&str>) -> anyhow::Result<Actor> {
     let Some(username) = username else { return Ok(Actor::system()) };
     let user = service
         .store()

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use epigrid_domain::import::Field;
+use epigrid_service::Service;
 use epigrid_service::import::{
     ImportMode, ImportOptions, ImportPhase, ImportProgress, file_digest, read_table, report,
 };
-use epigrid_service::{Actor, Service};
 use epigrid_web::i18n::{Lang, t};
 
 #[derive(Debug, Subcommand)]
@@ -66,26 +66,7 @@ pub async fn run(service: &Service, command: ImportCommand) -> anyhow::Result<()
     let tr = move |key: &str| t(lang, key);
     let mode = ImportMode::parse(&args.mode)
         .with_context(|| format!("unknown mode {:?}: all-or-nothing or valid-only", args.mode))?;
-    let actor = match &args.as_user {
-        Some(username) => {
-            let user = service
-                .store()
-                .get_user_by_username(username)
-                .await?
-                .with_context(|| format!("no account {username:?}"))?;
-            if user.disabled {
-                bail!("account {username:?} is disabled");
-            }
-            Actor {
-                user_id: Some(user.id),
-                username: user.username,
-                role: user.role,
-                scope: Some(user.scope),
-                client_addr: None,
-            }
-        }
-        None => Actor::system(),
-    };
+    let actor = crate::export::actor(service, args.as_user.as_deref()).await?;
     let started = Instant::now();
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
-use epigrid_service::{Actor, Service};
+use epigrid_service::Service;
 use epigrid_web::i18n::{Lang, t};
 
 #[derive(Debug, Args)]
@@ -35,26 +35,7 @@ pub async fn run(service: &Service, args: MatchArgs) -> anyhow::Result<()> {
     let lang =
         Lang::parse(&args.lang).with_context(|| format!("unknown language {:?}", args.lang))?;
     let tr = move |key: &str| t(lang, key);
-    let actor = match &args.as_user {
-        Some(username) => {
-            let user = service
-                .store()
-                .get_user_by_username(username)
-                .await?
-                .with_context(|| format!("no account {username:?}"))?;
-            if user.disabled {
-                bail!("account {username:?} is disabled");
-            }
-            Actor {
-                user_id: Some(user.id),
-                username: user.username,
-                role: user.role,
-                scope: Some(user.scope),
-                client_addr: None,
-            }
-        }
-        None => Actor::system(),
-    };
+    let actor = crate::export::actor(service, args.as_user.as_deref()).await?;
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let file_name = args.file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
