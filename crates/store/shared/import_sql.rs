@@ -34,52 +34,6 @@ fn import_job_from_row(row: &DbRow) -> StoreResult<ImportJobRecord> {
     })
 }
 
-/// Rewrites an existing resident (same statement as `update_resident`,
-/// inside the caller's transaction) and its tag rows.
-async fn update_resident_in(
-    conn: &mut <Db as sqlx::Database>::Connection,
-    r: &ResidentRecord,
-) -> StoreResult<()> {
-    let (residence, arrived_on, origin) = residence_columns(&r.residence);
-    sqlx::query(
-        "UPDATE residents SET household_id = $2, sub_district_id = $3, community_id = $4, \
-         grid_id = $5, building_id = $6, unit_id = $7, name = $8, sex = $9, birth_date = $10, \
-         id_kind = $11, id_cipher = $12, id_blind = $13, phone_cipher = $14, phone_blind = $15, \
-         relation = $16, residence = $17, arrived_on = $18, origin = $19, tags = $20, \
-         updated_at = $21 WHERE id = $1",
-    )
-    .bind(r.id)
-    .bind(r.household_id)
-    .bind(r.path.sub_district)
-    .bind(r.path.community)
-    .bind(r.path.grid)
-    .bind(r.path.building)
-    .bind(r.path.unit)
-    .bind(r.name.as_str().to_owned())
-    .bind(sex_str(r.sex))
-    .bind(r.birth_date)
-    .bind(r.id_kind.map(id_kind_str))
-    .bind(r.id_number.as_ref().map(|s| s.ciphertext.clone()))
-    .bind(r.id_number.as_ref().map(|s| s.blind_index.clone()))
-    .bind(r.phone.as_ref().map(|s| s.ciphertext.clone()))
-    .bind(r.phone.as_ref().map(|s| s.blind_index.clone()))
-    .bind(r.relation.as_str())
-    .bind(residence)
-    .bind(arrived_on)
-    .bind(origin)
-    .bind(tags_text(&r.tags))
-    .bind(r.updated_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_error)?;
-    sqlx::query("DELETE FROM resident_tags WHERE resident_id = $1")
-        .bind(r.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_error)?;
-    insert_tag_rows(conn, &tag_rows(std::slice::from_ref(r))).await
-}
-
 #[async_trait::async_trait]
 impl ImportStore for SqlStore {
     async fn areas_within(&self, within: Option<Scope>) -> StoreResult<Vec<AreaRecord>> {
@@ -193,7 +147,7 @@ impl ImportStore for SqlStore {
         import_bulk::insert_households(&mut tx, &c.households).await?;
         import_bulk::insert_residents(&mut tx, &c.inserts).await?;
         for resident in &c.updates {
-            update_resident_in(&mut tx, resident).await?;
+            update_resident_on(&mut tx, resident).await?;
         }
         let counted = sqlx::query(
             "UPDATE import_jobs SET inserted = inserted + $2, updated = updated + $3, \

@@ -1665,18 +1665,27 @@ async fn insert_bulk_on(
     Ok(())
 }
 
+/// Rewrites a resident, household and place included (the registry keeps
+/// them; an import may move a resident to another household), and its tags.
 async fn update_resident_on(
     conn: &mut <Db as sqlx::Database>::Connection,
     r: &ResidentRecord,
 ) -> StoreResult<bool> {
     let (residence, arrived_on, origin) = residence_columns(&r.residence);
     let done = sqlx::query(
-        "UPDATE residents SET name = $2, sex = $3, birth_date = $4, id_kind = $5, \
-         id_cipher = $6, id_blind = $7, phone_cipher = $8, phone_blind = $9, relation = $10, \
-         residence = $11, arrived_on = $12, origin = $13, tags = $14, updated_at = $15 \
-         WHERE id = $1",
+        "UPDATE residents SET household_id = $2, sub_district_id = $3, community_id = $4, \
+         grid_id = $5, building_id = $6, unit_id = $7, name = $8, sex = $9, birth_date = $10, \
+         id_kind = $11, id_cipher = $12, id_blind = $13, phone_cipher = $14, phone_blind = $15, \
+         relation = $16, residence = $17, arrived_on = $18, origin = $19, tags = $20, \
+         updated_at = $21 WHERE id = $1",
     )
     .bind(r.id)
+    .bind(r.household_id)
+    .bind(r.path.sub_district)
+    .bind(r.path.community)
+    .bind(r.path.grid)
+    .bind(r.path.building)
+    .bind(r.path.unit)
     .bind(r.name.as_str().to_owned())
     .bind(sex_str(r.sex))
     .bind(r.birth_date)
