@@ -460,12 +460,21 @@ async fn demo(settings: &Resolved, args: DemoArgs) -> anyhow::Result<()> {
             ..Default::default()
         };
         let summary = generate_with_progress(&service, &options).await?;
+        // Today's door-to-door reports and a few fevers, so the dashboard,
+        // the task board and the phone pages have something to show.
+        let activity = service.demo_activity(args.seed).await?;
+        // The fever tasks are made right after each commit; make sure they
+        // exist before a `--no-serve` run exits.
+        service.intake_catch_up().await?;
         let elapsed = started.elapsed();
         eprintln!(
-            "demo sub-district ready: {} households, {} residents in {:.1} s",
+            "demo sub-district ready: {} households, {} residents in {:.1} s; \
+             {} households reported today, {} with a fever (follow-up tasks dispatched)",
             summary.households,
             summary.residents,
             elapsed.as_secs_f64(),
+            activity.households_reported,
+            activity.fevers,
         );
         let listing = accounts_listing(&summary.accounts);
         let path = settings.data_dir.join("demo-accounts.txt");

@@ -58,6 +58,14 @@ fn demo_then_stats_user_and_area_commands() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("admin"), "the accounts are printed");
     assert!(dir.0.join("secret.key").exists(), "demo generated a key into its data dir");
+    let stderr = text(&out.stderr);
+    let reported: u32 = stderr
+        .split("; ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no activity line in {stderr}"));
+    assert!(reported > 0, "the demo's morning of door-to-door reports: {stderr}");
     assert!(dir.0.join("demo-accounts.txt").exists());
 
     let out = epigrid(&dir.0, &["stats"], None);

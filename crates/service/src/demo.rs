@@ -116,6 +116,13 @@ impl std::fmt::Debug for DemoAccount {
     }
 }
 
+/// What `demo_activity` added.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DemoActivity {
+    pub households_reported: u32,
+    pub fevers: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
     pub sub_district_id: Uuid,
@@ -177,6 +184,69 @@ impl Service {
             "demo sub-district generated"
         );
         Ok(DemoSummary { sub_district_id: areas.sub_district, accounts, households, residents })
+    }
+
+    /// A morning's work on top of a fresh demo, so the pages have something
+    /// to show: grid workers have reported about half of the households
+    /// "whole household normal" at the door, and one resident in every
+    /// three hundred reported households has a fever, which the rules turn
+    /// into a follow-up task dispatched to their grid's workers. Everything
+    /// goes through the intake path like real reports (keys derived from the
+    /// household, so a second run adds nothing).
+    pub async fn demo_activity(&self, seed: u64) -> ServiceResult<DemoActivity> {
+        const SHARE_REPORTED: f64 = 0.55;
+        const FEVER_EVERY: usize = 300;
+        const WAVE: usize = 256;
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_ac71);
+        let mut chosen = Vec::new();
+        let mut after = None;
+        loop {
+            let query = epigrid_store::HouseholdQuery { within: None, after, limit: 1000 };
+            let page = self.store().list_households(&query).await?;
+            // The store may cap a page below the limit asked for: stop on
+            // an empty page, not a short one.
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            chosen.extend(page.iter().filter(|_| rng.random_bool(SHARE_REPORTED)).map(|h| h.id));
+        }
+        let mut activity = DemoActivity::default();
+        // Waves of concurrent reports: each wave fills one intake batch.
+        for (wave_index, wave) in chosen.chunks(WAVE).enumerate() {
+            let mut running = tokio::task::JoinSet::new();
+            for (i, &household) in wave.iter().enumerate() {
+                let fever = (wave_index * WAVE + i) % FEVER_EVERY == FEVER_EVERY - 1;
+                let form = if fever {
+                    let members = self
+                        .store()
+                        .search_residents(&epigrid_store::ResidentQuery {
+                            household_id: Some(household),
+                            limit: 1,
+                            ..Default::default()
+                        })
+                        .await?;
+                    let Some(first) = members.first() else { continue };
+                    activity.fevers += 1;
+                    crate::intake::StaffHealthForm::Entries(vec![crate::intake::HealthEntryForm {
+                        resident_id: first.id,
+                        temperature: "38.2".into(),
+                        symptoms: vec!["cough".into()],
+                        whereabouts: "at_home".into(),
+                    }])
+                } else {
+                    crate::intake::StaffHealthForm::WholeHouseholdNormal
+                };
+                let service = self.clone();
+                running.spawn(async move {
+                    let key = format!("demo-activity-{household}");
+                    service.staff_health_report(&Actor::system(), household, form, &key).await
+                });
+            }
+            while let Some(done) = running.join_next().await {
+                done.map_err(|e| ServiceError::Internal(format!("demo report: {e}")))??;
+                activity.households_reported += 1;
+            }
+        }
+        Ok(activity)
     }
 
     async fn write_areas(
