@@ -34,15 +34,24 @@ type ApiResult<T> = Result<T, ApiError>;
 
 // ---- shared -------------------------------------------------------------------
 
-/// The file as a download.
-fn download(file: ExportFile) -> Response {
-    let mut response = file.bytes.into_response();
+/// The content type of an .xlsx file.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// Bytes as a download named `file_name`, never cached (the files hold
+/// personal data): every download page answers through this.
+pub fn attachment(bytes: Vec<u8>, content_type: &'static str, file_name: &str) -> Response {
+    let mut response = bytes.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
-    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&file.file_name));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(file_name));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
+}
+
+/// An export as a download.
+fn download(file: ExportFile) -> Response {
+    attachment(file.bytes, file.content_type, &file.file_name)
 }
 
 /// `attachment; filename="…"; filename*=UTF-8''…`: an ASCII fallback for

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use epigrid_domain::import::Field;
@@ -34,7 +34,6 @@ use epigrid_service::import::{
 };
 use uuid::Uuid;
 
-use super::exports::content_disposition;
 use super::{Chrome, PageActor, or_error_page, render};
 use crate::AppState;
 use crate::i18n::{Lang, t};
@@ -391,18 +390,8 @@ async fn errors_xlsx(pa: PageActor, Path(id): Path<String>) -> Result<Response, 
             .map_err(|e| ServiceError::Internal(e.to_string())),
     )?;
     let stem = file_name.rsplit_once('.').map_or(file_name.as_str(), |(s, _)| s);
-    let mut response = bytes.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ),
-    );
-    h.insert(header::CONTENT_DISPOSITION, content_disposition(&format!("{stem}.错误报告.xlsx")));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
+    let report_name = format!("{stem}.{}.xlsx", tr("import.page.report_file"));
+    Ok(super::exports::attachment(bytes, super::exports::XLSX, &report_name))
 }
 
 /// `GET /imports/run/{id}`: progress, refreshing itself, then the counts.

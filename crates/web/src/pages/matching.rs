@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use epigrid_domain::Role;
@@ -17,7 +17,6 @@ use epigrid_service::matching::{MatchRowView, MatchSummary};
 use epigrid_store::MatchListRecord;
 use uuid::Uuid;
 
-use super::exports::content_disposition;
 use super::{Chrome, PageActor, or_error_page, render};
 use crate::AppState;
 use crate::i18n::{Lang, t};
@@ -175,22 +174,14 @@ async fn download(
     let (list, bytes) =
         or_error_page(pa.lang, state.service.match_result_xlsx(&pa.actor, id, &zh).await)?;
     let stem = list.name.rsplit_once('.').map_or(list.name.as_str(), |(s, _)| s);
-    let mut response = bytes.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ),
-    );
-    h.insert(header::CONTENT_DISPOSITION, content_disposition(&format!("{stem}.匹配结果.xlsx")));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
+    let file_name = format!("{stem}.{}.xlsx", zh("matching.result"));
+    Ok(super::exports::attachment(bytes, super::exports::XLSX, &file_name))
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::{HeaderValue, header};
+
     use super::*;
 
     #[test]
