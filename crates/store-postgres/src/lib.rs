@@ -25,6 +25,10 @@ const AUDIT_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(7309458, hashtext(cur
 const UNCHAINED_AUDIT_SQL: &str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
     WHERE schemaname = current_schema() AND tablename = 'audit_log_unchained'";
 
+/// A row read before its rewrite is locked until the transaction ends, so
+/// a concurrent rewrite waits and then reads the new version.
+const ROW_LOCK_SQL: &str = " FOR UPDATE";
+
 /// Bounded wait for a connection: past it the server answers 503 rather
 /// than letting requests pile up behind a slow database.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -132,6 +136,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "task figures", include_str!("../migrations/0009_task_figures.sql")),
     (10, "import jobs", include_str!("../migrations/0010_import_jobs.sql")),
     (11, "match lists", include_str!("../migrations/0011_match_lists.sql")),
+    (12, "resident counters", include_str!("../migrations/0012_resident_counters.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");
@@ -140,5 +145,6 @@ include!("../../store/shared/intake_sql.rs");
 include!("../../store/shared/retention_sql.rs");
 include!("../../store/shared/import_sql.rs");
 include!("../../store/shared/matching_sql.rs");
+include!("../../store/shared/counters_sql.rs");
 
 mod import_bulk;

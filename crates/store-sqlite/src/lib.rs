@@ -25,6 +25,10 @@ const AUDIT_LOCK_SQL: &str = "SELECT 1";
 const UNCHAINED_AUDIT_SQL: &str =
     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_log_unchained'";
 
+/// A row read before its rewrite needs no lock: the single writer
+/// connection already serialises writes.
+const ROW_LOCK_SQL: &str = "";
+
 /// How long a request may wait for a connection before the store answers
 /// "unavailable" (and the server 503) instead of queueing without bound.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,6 +121,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "task figures", include_str!("../migrations/0009_task_figures.sql")),
     (10, "import jobs", include_str!("../migrations/0010_import_jobs.sql")),
     (11, "match lists", include_str!("../migrations/0011_match_lists.sql")),
+    (12, "resident counters", include_str!("../migrations/0012_resident_counters.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");
@@ -125,5 +130,6 @@ include!("../../store/shared/intake_sql.rs");
 include!("../../store/shared/retention_sql.rs");
 include!("../../store/shared/import_sql.rs");
 include!("../../store/shared/matching_sql.rs");
+include!("../../store/shared/counters_sql.rs");
 
 mod import_bulk;

@@ -146,6 +146,7 @@ impl ImportStore for SqlStore {
         }
         import_bulk::insert_households(&mut tx, &c.households).await?;
         import_bulk::insert_residents(&mut tx, &c.inserts).await?;
+        count_inserted(&mut tx, &c.households, &c.inserts).await?;
         for resident in &c.updates {
             update_resident_on(&mut tx, resident).await?;
         }
@@ -175,6 +176,7 @@ impl ImportStore for SqlStore {
         let mut tx = self.writer.begin().await.map_err(map_error)?;
         import_bulk::insert_households(&mut tx, households).await?;
         import_bulk::insert_residents(&mut tx, residents).await?;
+        count_inserted(&mut tx, households, residents).await?;
         tx.commit().await.map_err(map_error)
     }
 }

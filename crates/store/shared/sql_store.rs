@@ -6,7 +6,8 @@
 // function `map_error`, and the constants `BACKEND`, `MIGRATIONS`,
 // `BIRTH_YEAR_SQL` (the one expression whose SQL differs between the two)
 // and the audit chain's `AUDIT_BEGIN_SQL`, `AUDIT_LOCK_SQL` and
-// `UNCHAINED_AUDIT_SQL` (how appends are serialised). The SQL text is the
+// `UNCHAINED_AUDIT_SQL` (how appends are serialised), and `ROW_LOCK_SQL`
+// (how a row read before its rewrite is locked). The SQL text is the
 // same on both (sqlx 0.9 takes `$1` placeholders and `RETURNING` on SQLite
 // too); generics over `sqlx::Database` would need a where-clause per column
 // type on every method, which reads far worse than one shared source file
@@ -743,6 +744,10 @@ impl Store for SqlStore {
 
     async fn level_counts(&self, within: Option<Scope>) -> StoreResult<LevelCounts> {
         let mut counts = self.area_level_counts(within).await?;
+        if counters_serve(within, AreaKind::Grid) {
+            (counts.residents, counts.households) = self.counted_totals(within).await?;
+            return Ok(counts);
+        }
         for (table, slot) in
             [("households", &mut counts.households), ("residents", &mut counts.residents)]
         {
@@ -777,76 +782,35 @@ impl Store for SqlStore {
     }
 
     async fn area_figures(&self, within: Option<Scope>, by: AreaKind) -> StoreResult<Vec<AreaFigures>> {
-        let column = path_column(by);
-        let mut b = QueryBuilder::<Db>::new(format!(
-            "SELECT {column} AS area_id, COUNT(*) AS residents, \
-             SUM(CASE WHEN residence = 'floating' THEN 1 ELSE 0 END) AS floating, \
-             SUM(CASE WHEN tags <> '' THEN 1 ELSE 0 END) AS key_group \
-             FROM residents WHERE 1 = 1"
-        ));
-        push_scope(&mut b, within);
-        b.push(format_args!(" GROUP BY {column}"));
-        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
-        let mut figures = Vec::with_capacity(rows.len());
-        for row in &rows {
-            figures.push(AreaFigures {
-                area_id: get(row, "area_id")?,
-                residents: get(row, "residents")?,
-                households: 0,
-                floating: get(row, "floating")?,
-                key_group: get(row, "key_group")?,
-            });
+        if counters_serve(within, by) {
+            self.counted_area_figures(within, by).await
+        } else {
+            scan_area_figures(&self.reader, within, by).await
         }
-        let mut b = QueryBuilder::<Db>::new(format!(
-            "SELECT {column} AS area_id, COUNT(*) AS households FROM households WHERE 1 = 1"
-        ));
-        push_scope(&mut b, within);
-        b.push(format_args!(" GROUP BY {column}"));
-        for row in b.build().fetch_all(&self.reader).await.map_err(map_error)? {
-            let area_id: Uuid = get(&row, "area_id")?;
-            let households: i64 = get(&row, "households")?;
-            match figures.iter_mut().find(|f| f.area_id == area_id) {
-                Some(f) => f.households = households,
-                None => figures.push(AreaFigures { area_id, households, ..AreaFigures::default() }),
-            }
-        }
-        Ok(figures)
     }
 
     async fn birth_year_counts(&self, within: Option<Scope>) -> StoreResult<Vec<BirthYearCount>> {
-        let mut b = QueryBuilder::<Db>::new(format!(
-            "SELECT {BIRTH_YEAR_SQL} AS year, sex, COUNT(*) AS residents FROM residents WHERE 1 = 1"
-        ));
-        push_scope(&mut b, within);
-        b.push(" GROUP BY year, sex ORDER BY year");
-        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
-        rows.iter()
-            .map(|row| {
-                let year: i64 = get(row, "year")?;
-                let sex: String = get(row, "sex")?;
-                Ok(BirthYearCount {
-                    year: i32::try_from(year).map_err(|_| corrupt("birth year", &year.to_string()))?,
-                    sex: parse_sex(&sex)?,
-                    residents: get(row, "residents")?,
-                })
-            })
-            .collect()
+        if counters_serve(within, AreaKind::Grid) {
+            self.counted_birth_years(within).await
+        } else {
+            scan_birth_years(&self.reader, within).await
+        }
     }
 
     async fn tag_counts(&self, within: Option<Scope>) -> StoreResult<Vec<TagCount>> {
-        let mut b = QueryBuilder::<Db>::new(
-            "SELECT t.tag AS tag, COUNT(*) AS residents FROM resident_tags t \
-             JOIN residents r ON r.id = t.resident_id WHERE 1 = 1",
-        );
-        if let Some(scope) = within {
-            b.push(format_args!(" AND r.{} = ", path_column(scope.kind)));
-            b.push_bind(scope.area_id);
+        if counters_serve(within, AreaKind::Grid) {
+            self.counted_tags(within).await
+        } else {
+            scan_tags(&self.reader, within).await
         }
-        b.push(" GROUP BY t.tag ORDER BY t.tag");
-        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
-        rows.iter()
-            .map(|row| Ok(TagCount { tag: get(row, "tag")?, residents: get(row, "residents")? }))
-            .collect()
+    }
+
+    async fn recount_resident_figures(
+        &self,
+        within: Option<Scope>,
+        by: AreaKind,
+    ) -> StoreResult<epigrid_store::ResidentFigures> {
+        self.recounted(within, by).await
     }
 
     async fn append_audit(&self, e: &AuditRecord) -> StoreResult<()> {
@@ -1662,7 +1626,7 @@ async fn insert_bulk_on(
         b.build().execute(&mut *conn).await.map_err(map_error)?;
         insert_tag_rows(&mut *conn, &tag_rows(chunk)).await?;
     }
-    Ok(())
+    count_inserted(conn, households, residents).await
 }
 
 /// Rewrites a resident, household and place included (the registry keeps
@@ -1671,6 +1635,9 @@ async fn update_resident_on(
     conn: &mut <Db as sqlx::Database>::Connection,
     r: &ResidentRecord,
 ) -> StoreResult<bool> {
+    // The stored version is read (and locked) first: the counters move it
+    // out and this one in, in this transaction.
+    count_rewrite(&mut *conn, r).await?;
     let (residence, arrived_on, origin) = residence_columns(&r.residence);
     let done = sqlx::query(
         "UPDATE residents SET household_id = $2, sub_district_id = $3, community_id = $4, \

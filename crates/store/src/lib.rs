@@ -37,6 +37,15 @@ use uuid::Uuid;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The resident figures of a scope: per area of one level, per (birth
+/// year, sex) in year order, and per tag in tag order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResidentFigures {
+    pub areas: Vec<AreaFigures>,
+    pub birth_years: Vec<BirthYearCount>,
+    pub tags: Vec<TagCount>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken; `constraint` names it (e.g. `residents_id_blind`).
@@ -188,6 +197,17 @@ pub trait Store:
     /// Residents per key-group tag within a scope.
     async fn tag_counts(&self, within: Option<epigrid_domain::Scope>)
     -> StoreResult<Vec<TagCount>>;
+
+    /// `area_figures`, `birth_year_counts` and `tag_counts` aggregated from
+    /// the resident and household rows, whatever the scope. Those three
+    /// read per-grid counters kept on write for scopes and groupings at
+    /// grid level and above; this is what the counters must equal. It costs
+    /// O(residents): for checks and benchmarks, not for pages.
+    async fn recount_resident_figures(
+        &self,
+        within: Option<epigrid_domain::Scope>,
+        by: epigrid_domain::AreaKind,
+    ) -> StoreResult<ResidentFigures>;
 
     // ---- tasks ---------------------------------------------------------------
     /// Inserts a task and its first history row in one transaction. A reused

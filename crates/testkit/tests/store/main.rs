@@ -14,6 +14,7 @@ mod import;
 mod intake;
 mod matching;
 mod photos;
+mod resident_counters;
 mod residents;
 mod retention;
 mod support;
