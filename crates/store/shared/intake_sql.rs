@@ -54,7 +54,7 @@ fn counter_from_row(row: &DbRow) -> StoreResult<GridDayCounter> {
 
 /// What one batch adds to one grid's day.
 #[derive(Default)]
-struct CounterDelta {
+struct GridDayDelta {
     community_id: Uuid,
     residents_reported: i64,
     health_reports: i64,
@@ -133,7 +133,7 @@ impl IntakeStore for SqlStore {
             }
         }
         let mut outcomes = Vec::with_capacity(writes.len());
-        let mut deltas: std::collections::BTreeMap<(Uuid, NaiveDate), CounterDelta> =
+        let mut deltas: std::collections::BTreeMap<(Uuid, NaiveDate), GridDayDelta> =
             std::collections::BTreeMap::new();
         let mut day_rows: Vec<(Uuid, NaiveDate, Uuid, Uuid)> = Vec::new();
         for write in writes {
@@ -151,7 +151,7 @@ impl IntakeStore for SqlStore {
             };
             let delta = deltas
                 .entry((grid, r.day))
-                .or_insert_with(|| CounterDelta { community_id: community, ..Default::default() });
+                .or_insert_with(|| GridDayDelta { community_id: community, ..Default::default() });
             match r.kind.as_str() {
                 "health" => {
                     delta.health_reports += 1;
