@@ -16,7 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Target;
-use crate::tasks::{ReportEvent, TaskView, TransitionOutcome};
+use crate::tasks::{HistoryView, ReportEvent, TaskDetail, TaskView, TransitionOutcome};
 use crate::{Actor, Service, ServiceError, ServiceResult};
 
 /// The catalogue category of a door-to-door check (入户排查).
@@ -98,16 +98,21 @@ impl Service {
             .collect())
     }
 
-    /// One task for the phone page: as in the list.
-    pub async fn field_task(&self, actor: &Actor, task_id: Uuid) -> ServiceResult<FieldTask> {
-        let task = self.task_detail(actor, task_id).await?.task;
+    /// One task for the phone page: as in the list, with its history, from
+    /// one read of the task (the page shows both).
+    pub async fn field_task(
+        &self,
+        actor: &Actor,
+        task_id: Uuid,
+    ) -> ServiceResult<(FieldTask, Vec<HistoryView>)> {
+        let TaskDetail { task, history } = self.task_detail(actor, task_id).await?;
         let (address, household_id, contact) = self.whereabouts(&task.subject).await?;
         let contact = contact.map(|r| ContactPreview {
             resident_id: r.id,
             name: r.name.as_str().to_owned(),
             phone_masked: self.resident_view(&r).phone,
         });
-        Ok(FieldTask { task, address, household_id, contact })
+        Ok((FieldTask { task, address, household_id, contact }, history))
     }
 
     /// Address, household and contact person of a task's subject. The

@@ -180,14 +180,13 @@ pub async fn task_page(
     let lang = page.lang;
     let id = parse_id(&id, lang)?;
     let service = &state.service;
-    let task = or_error_page(lang, service.field_task(&page.actor, id).await)?;
+    // Through the service, which checks the scope: the web layer never
+    // reads the store itself.
+    let (task, history) = or_error_page(lang, service.field_task(&page.actor, id).await)?;
     let photos = or_error_page(lang, service.task_photos(&page.actor, id).await)?;
     let phone = PhoneChrome::new(&page);
     let tr = phone.chrome.tr;
     let offset = service.settings().time_zone_offset;
-    // Through the service, which checks the scope again: the web layer
-    // never reads the store itself.
-    let history = or_error_page(lang, service.task_detail(&page.actor, id).await)?.history;
     let steps = history
         .iter()
         .map(|h| StepRow {
