@@ -3,7 +3,7 @@
 // it uses.
 //
 // Every write that adds a household, or adds, changes or moves a resident,
-// turns what it changes into a `CounterDelta` and applies it on the same
+// turns what it changes into a `ResidentDelta` and applies it on the same
 // connection, inside the write's transaction: the counters commit or roll
 // back with the rows they count. The figures of a dashboard are then sums
 // over O(grids) counter rows instead of aggregates over every resident.
@@ -70,7 +70,7 @@ const COUNTED_COLUMNS: &str =
 
 /// One grid's change of `grid_figures`.
 #[derive(Debug, Clone, Copy, Default)]
-struct FiguresDelta {
+struct GridFiguresDelta {
     sub_district: Uuid,
     community: Uuid,
     residents: i64,
@@ -83,15 +83,15 @@ struct FiguresDelta {
 /// are kept sorted so concurrent writers on PostgreSQL lock counter rows in
 /// the same order.
 #[derive(Debug, Default)]
-struct CounterDelta {
-    figures: BTreeMap<Uuid, FiguresDelta>,
+struct ResidentDelta {
+    figures: BTreeMap<Uuid, GridFiguresDelta>,
     /// (grid, sex, birth year) → (sub-district, community, residents).
     years: BTreeMap<(Uuid, String, i32), (Uuid, Uuid, i64)>,
     /// (grid, tag) → (sub-district, community, residents).
     tags: BTreeMap<(Uuid, String), (Uuid, Uuid, i64)>,
 }
 
-impl CounterDelta {
+impl ResidentDelta {
     /// The counters of rows being inserted.
     fn inserted(households: &[HouseholdRecord], residents: &[ResidentRecord]) -> Self {
         let mut delta = Self::default();
@@ -110,11 +110,11 @@ impl CounterDelta {
         delta
     }
 
-    fn figures_of(&mut self, grid: Uuid, sub_district: Uuid, community: Uuid) -> &mut FiguresDelta {
-        self.figures.entry(grid).or_insert(FiguresDelta {
+    fn figures_of(&mut self, grid: Uuid, sub_district: Uuid, community: Uuid) -> &mut GridFiguresDelta {
+        self.figures.entry(grid).or_insert(GridFiguresDelta {
             sub_district,
             community,
-            ..FiguresDelta::default()
+            ..GridFiguresDelta::default()
         })
     }
 
@@ -143,7 +143,7 @@ impl CounterDelta {
     /// Upserts every row whose change is not zero: a rewrite that keeps the
     /// counted fields (a new phone, a corrected name) writes no counter.
     async fn apply(&self, conn: &mut <Db as sqlx::Database>::Connection) -> StoreResult<()> {
-        let figures: Vec<(&Uuid, &FiguresDelta)> = self
+        let figures: Vec<(&Uuid, &GridFiguresDelta)> = self
             .figures
             .iter()
             .filter(|(_, f)| f.residents != 0 || f.households != 0 || f.floating != 0 || f.key_group != 0)
@@ -222,7 +222,7 @@ async fn count_inserted(
     households: &[HouseholdRecord],
     residents: &[ResidentRecord],
 ) -> StoreResult<()> {
-    CounterDelta::inserted(households, residents).apply(conn).await
+    ResidentDelta::inserted(households, residents).apply(conn).await
 }
 
 /// The stored resident `id` as the counters know it, locked against
@@ -257,7 +257,7 @@ async fn count_rewrite(
     if old == counted {
         return Ok(());
     }
-    let mut delta = CounterDelta::default();
+    let mut delta = ResidentDelta::default();
     delta.add(&old, -1);
     delta.add(&counted, 1);
     delta.apply(conn).await
