@@ -3,11 +3,12 @@
 //! layer asks these two questions on every call, so no handler can forget.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::area::{AreaKind, AreaPath};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 街道管理员: the whole sub-district, including accounts.
@@ -92,7 +93,7 @@ impl Role {
 }
 
 /// The node an account is scoped to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Scope {
     pub kind: AreaKind,
     pub area_id: Uuid,

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A person's name as written on their document: trimmed, 1–50 characters,
 /// no control characters. Chinese names, minority names with `·`, and Latin
@@ -71,7 +72,7 @@ impl From<PersonName> for String {
 }
 
 /// 与户主关系, following the common categories of the household register.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     Head,
@@ -144,7 +145,7 @@ impl Residence {
 /// A key-group tag: a lower-case slug such as `elderly_alone`. The built-in
 /// tags below are always known; deployments may configure more, and the
 /// service checks a tag against that catalogue.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Tag(String);
 

@@ -8,6 +8,7 @@ use epigrid_domain::{Action, Role, Scope};
 use epigrid_store::{RegistryWrite, SessionRecord, UserQuery, UserRecord};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
@@ -16,7 +17,7 @@ use crate::{Actor, Service, ServiceError, ServiceResult};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewUser {
     pub username: String,
     pub display_name: String,
@@ -27,7 +28,7 @@ pub struct NewUser {
     pub scope_area_id: Uuid,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct UserChanges {
     pub display_name: Option<String>,
     pub phone: Option<String>,

@@ -13,6 +13,7 @@ use epigrid_domain::{Action, Relation, Role};
 use epigrid_store::{HouseholdRecord, ResidentQuery, ResidentRecord};
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
@@ -28,7 +29,7 @@ pub const TASK_CONTACT_REASON: &str = "task_contact";
 type Whereabouts = (String, Option<Uuid>, Option<ResidentRecord>);
 
 /// Whom to call about a task, with the phone masked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ContactPreview {
     pub resident_id: Uuid,
     pub name: String,
@@ -37,7 +38,7 @@ pub struct ContactPreview {
 }
 
 /// A task as the phone list shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FieldTask {
     pub task: TaskView,
     /// "1号楼 1单元 101", or the area's name for an area task.
@@ -48,7 +49,7 @@ pub struct FieldTask {
 }
 
 /// A task's contact with the phone in clear, for a `tel:` link.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskContact {
     pub resident_id: Uuid,
     pub name: String,

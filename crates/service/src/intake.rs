@@ -40,6 +40,7 @@ use epigrid_store::{
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
@@ -138,7 +139,7 @@ impl IntakeEngine {
 
 /// What a submission answers: the reference to show, and whether this was a
 /// replay of an earlier submission (nothing new stored).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Receipt {
     pub reference: String,
     pub replayed: bool,
@@ -200,14 +201,14 @@ pub enum StaffHealthForm {
 }
 
 /// A resident in the "not reported today" list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UnreportedResident {
     pub id: Uuid,
     pub masked_name: String,
     pub household_id: Uuid,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UnreportedPage {
     pub grid_id: Uuid,
     pub day: NaiveDate,
@@ -221,7 +222,7 @@ pub struct UnreportedPage {
 }
 
 /// Today's reporting of one grid, for dashboards and maps.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, ToSchema)]
 pub struct GridReporting {
     pub grid_id: Uuid,
     pub residents: i64,

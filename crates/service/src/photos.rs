@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use epigrid_store::{TaskHistoryRecord, TaskPhotoRecord};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
@@ -45,7 +46,7 @@ pub struct CheckedPhoto {
 }
 
 /// A stored photo as callers list it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PhotoView {
     pub id: Uuid,
     pub history_id: Uuid,

@@ -4,12 +4,13 @@
 
 use epigrid_domain::Action;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
 use crate::{Actor, Service, ServiceError, ServiceResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnmaskField {
     IdNumber,
@@ -27,7 +28,7 @@ impl UnmaskField {
 
 /// Why someone needs the clear value. A closed list, so the audit log can be
 /// reviewed by reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnmaskReason {
     /// Calling the resident or their family.

@@ -12,6 +12,7 @@ use epigrid_store::{
     ResidentQuery, ResidentRecord,
 };
 use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit::Target;
@@ -33,7 +34,7 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewArea {
     pub kind: AreaKind,
@@ -45,24 +46,28 @@ pub struct NewArea {
     #[serde(default)]
     pub grid_kind: Option<GridKind>,
     #[serde(default)]
+    /// A GeoJSON Polygon or MultiPolygon.
+    #[schema(value_type = Option<Object>)]
     pub boundary: Option<serde_json::Value>,
     #[serde(default)]
     pub address: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AreaChanges {
     pub code: Option<String>,
     pub name: Option<String>,
     pub grid_kind: Option<GridKind>,
     #[serde(default, deserialize_with = "double_option")]
+    /// A GeoJSON Polygon or MultiPolygon.
+    #[schema(value_type = Option<Object>)]
     pub boundary: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "double_option")]
     pub address: Option<Option<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHousehold {
     pub unit_id: Uuid,
@@ -71,7 +76,7 @@ pub struct NewHousehold {
 
 /// A resident as entered. Sex and birth date may be left out when the
 /// identity document carries them; when both are given they must agree.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewResident {
     pub household_id: Uuid,
@@ -96,7 +101,7 @@ pub struct NewResident {
 }
 
 /// Changes to a resident; absent fields stay, `null` clears an optional one.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResidentChanges {
     pub household_id: Option<Uuid>,
@@ -116,7 +121,8 @@ pub struct ResidentChanges {
     pub tags: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResidentSearch {
     /// Name prefix.
     pub name: Option<String>,
@@ -128,15 +134,21 @@ pub struct ResidentSearch {
     /// Limit to this area (must lie within the caller's scope).
     pub area_id: Option<Uuid>,
     pub household_id: Option<Uuid>,
+    /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
+    /// 1–200, default 50.
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AreaListing {
+    /// Only the children of this area.
     pub parent_id: Option<Uuid>,
     pub kind: Option<AreaKind>,
+    /// The `next_cursor` of the page before.
     pub cursor: Option<Uuid>,
+    /// 1–200, default 50.
     pub limit: Option<u32>,
 }
 

@@ -28,6 +28,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::json;
 use sha2::Sha256;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
@@ -68,7 +69,7 @@ pub struct ResidentPass {
 }
 
 /// A household as the picker shows it: a label, no names.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct HouseholdChoice {
     pub id: Uuid,
     /// `3单元 502`.
@@ -78,7 +79,7 @@ pub struct HouseholdChoice {
 }
 
 /// The building behind a QR code.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BuildingView {
     pub building_id: Uuid,
     pub name: String,
@@ -88,14 +89,14 @@ pub struct BuildingView {
 }
 
 /// A member of the identified household, name masked (`张*三`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct MemberView {
     pub id: Uuid,
     pub masked_name: String,
 }
 
 /// A successful identification.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Identified {
     /// The resident pass: send as `Authorization: Bearer <pass>`.
     pub pass: String,

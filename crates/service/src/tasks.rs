@@ -24,6 +24,7 @@ use epigrid_store::{
 };
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
@@ -70,7 +71,7 @@ pub struct TransitionRequest {
 }
 
 /// A task as shown to callers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskView {
     pub id: Uuid,
     pub category: String,
@@ -93,7 +94,7 @@ pub struct TaskView {
     pub version: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryView {
     /// The step's id, which its photos name.
     pub id: Uuid,
@@ -106,7 +107,7 @@ pub struct HistoryView {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskDetail {
     pub task: TaskView,
     pub history: Vec<HistoryView>,
@@ -114,7 +115,7 @@ pub struct TaskDetail {
 
 /// What a transition did. `replayed` is true when the idempotency key had
 /// been used: nothing was applied again.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TransitionOutcome {
     pub task: TaskView,
     pub replayed: bool,
@@ -140,7 +141,7 @@ pub struct EscalationCounts {
 }
 
 /// Evaluation figures of one group (a worker, grid or community).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EvaluationRow {
     pub group_id: Uuid,
     pub metrics: Metrics,

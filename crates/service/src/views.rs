@@ -6,9 +6,10 @@ use chrono::NaiveDate;
 use epigrid_domain::{AreaKind, GridKind, IdDocumentKind, Relation, Role, Sex, Tag};
 use epigrid_store::{AreaRecord, HouseholdRecord, LevelCounts, UserRecord};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back as `cursor` to get the next page; absent on the last page.
@@ -16,7 +17,7 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AreaView {
     pub id: Uuid,
     pub kind: AreaKind,
@@ -26,6 +27,8 @@ pub struct AreaView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grid_kind: Option<GridKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A GeoJSON Polygon or MultiPolygon.
+    #[schema(value_type = Option<Object>)]
     pub boundary: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
@@ -46,7 +49,7 @@ impl From<&AreaRecord> for AreaView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HouseholdView {
     pub id: Uuid,
     pub community_id: Option<Uuid>,
@@ -73,7 +76,7 @@ impl From<&HouseholdRecord> for HouseholdView {
 /// need it to do their work, and the scope already limits who that is. The
 /// ID number and phone are always masked here; unmasking is its own, audited
 /// call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ResidentView {
     pub id: Uuid,
     pub household_id: Uuid,
@@ -97,7 +100,7 @@ pub struct ResidentView {
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub username: String,

@@ -6,6 +6,7 @@ use epigrid_domain::{
     Scope, Sex, Tag,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The largest page any list query returns, whatever the caller asks for.
@@ -167,7 +168,7 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct LevelCounts {
     pub sub_districts: i64,
     pub communities: i64,

@@ -11,7 +11,10 @@ use epigrid_service::privacy::{UnmaskField, UnmaskReason};
 use epigrid_service::registry::{
     AreaChanges, AreaListing, NewArea, NewHousehold, NewResident, ResidentChanges, ResidentSearch,
 };
-use serde::Deserialize;
+use epigrid_service::tasks::{EvaluationRow, TaskDetail, TaskView};
+use epigrid_service::views::{AreaView, HouseholdView, Page, ResidentView, UserView};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -83,13 +86,47 @@ fn service_error(lang: Lang) -> impl Fn(epigrid_service::ServiceError) -> ApiErr
     move |e| ApiError::from_service(e, lang)
 }
 
-#[derive(Debug, Deserialize)]
+/// A list answer: `{"items": […]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+impl<T> Items<T> {
+    fn of(items: Vec<T>) -> Json<Self> {
+        Json(Self { items })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     username: String,
     password: String,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct LoginAnswer {
+    user: UserView,
+    /// Send as `X-CSRF-Token` with every state-changing call made with the
+    /// session cookie.
+    csrf_token: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/login", tag = "session",
+    summary = "Log in",
+    description = "Checks the password and starts a session: the answer sets the `epigrid_session` cookie (HttpOnly) and carries the CSRF token to send as `X-CSRF-Token` with every state-changing call made with that cookie. The cookie's value also works as `Authorization: Bearer`. Failed logins are rate-limited per account and per address.",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = LoginAnswer,
+            headers(("set-cookie" = String, description = "`epigrid_session=…; Path=/; HttpOnly; SameSite=Lax`"))),
+        (status = 401, description = "Wrong username or password, or the account is disabled", body = crate::error::ErrorBody),
+        (status = 403, description = "`Origin` names another host", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many failed logins: wait `Retry-After` seconds", body = crate::error::ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     lang: Lang,
@@ -104,12 +141,17 @@ async fn login(
     // Scripts send `csrf_token` back in `X-CSRF-Token` with every
     // state-changing call made with the cookie.
     let csrf_token = crate::csrf::csrf_token(&state, &login.token);
-    let mut response =
-        Json(serde_json::json!({ "user": login.user, "csrf_token": csrf_token })).into_response();
+    let mut response = Json(LoginAnswer { user: login.user, csrf_token }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &login.token));
     Ok(response)
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/logout", tag = "session",
+    summary = "Log out",
+    description = "Ends the session (if any) and clears the cookie. Without a session it still answers 204.",
+    responses((status = 204, description = "Logged out; the cookie is cleared"))
+)]
 async fn logout(
     State(state): State<AppState>,
     lang: Lang,
@@ -124,20 +166,36 @@ async fn logout(
     Ok(response)
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "session",
+    summary = "Who is logged in",
+    description = "The account, its role and scope, and the session's CSRF token (for scripts that keep the cookie but not the token).",
+    responses((status = 200, description = "The caller", body = MeAnswer))
+)]
 async fn me(
     State(state): State<AppState>,
     headers: HeaderMap,
     CurrentActor(actor): CurrentActor,
-) -> Json<serde_json::Value> {
+) -> Json<MeAnswer> {
     let csrf_token = session_token(&headers).map(|token| crate::csrf::csrf_token(&state, &token));
-    Json(serde_json::json!({
-        "username": actor.username,
-        "role": actor.role,
-        "scope": actor.scope,
-        "csrf_token": csrf_token,
-    }))
+    Json(MeAnswer { username: actor.username, role: actor.role, scope: actor.scope, csrf_token })
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct MeAnswer {
+    username: String,
+    role: epigrid_domain::Role,
+    /// `null` for an account without a scope.
+    scope: Option<epigrid_domain::Scope>,
+    /// The session's CSRF token (the same for a bearer token's session).
+    csrf_token: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/stats", tag = "registry",
+    summary = "Counts of areas, households and residents in scope",
+    responses((status = 200, description = "Counts", body = epigrid_service::views::Stats))
+)]
 async fn stats(
     State(state): State<AppState>,
     lang: Lang,
@@ -146,6 +204,14 @@ async fn stats(
     Ok(Json(state.service.stats(&actor).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/areas", tag = "registry",
+    summary = "List areas",
+    description = "Areas in the caller's scope, optionally the children of one parent or of one kind, a page at a time (keyset by id).",
+    params(AreaListing),
+    responses((status = 200, description = "A page of areas", body = Page<AreaView>),
+        (status = 404, description = "No such parent area in the caller's scope", body = crate::error::ErrorBody))
+)]
 async fn list_areas(
     State(state): State<AppState>,
     lang: Lang,
@@ -155,6 +221,13 @@ async fn list_areas(
     Ok(Json(state.service.list_areas(&actor, listing).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/areas", tag = "registry",
+    summary = "Create an area",
+    description = "A community, grid, building or unit under a parent in the caller's scope. Codes follow the national format of the level.",
+    request_body = NewArea,
+    responses((status = 201, description = "Created", body = AreaView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such parent in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody), (status = 409, description = "Conflicts with an existing record (e.g. a code or identity document already used)", body = crate::error::ErrorBody))
+)]
 async fn create_area(
     State(state): State<AppState>,
     lang: Lang,
@@ -165,6 +238,12 @@ async fn create_area(
     Ok((StatusCode::CREATED, Json(area)))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/areas/{id}", tag = "registry",
+    summary = "One area",
+    params(("id" = Uuid, Path, description = "Area id")),
+    responses((status = 200, description = "The area", body = AreaView), (status = 404, description = "No such area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn get_area(
     State(state): State<AppState>,
     lang: Lang,
@@ -175,6 +254,14 @@ async fn get_area(
     Ok(Json(state.service.get_area(&actor, id).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    patch, path = "/api/v1/areas/{id}", tag = "registry",
+    summary = "Change an area",
+    description = "Absent fields stay as they are; `null` clears `boundary` or `address`.",
+    params(("id" = Uuid, Path, description = "Area id")),
+    request_body = AreaChanges,
+    responses((status = 200, description = "The changed area", body = AreaView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody), (status = 409, description = "Conflicts with an existing record (e.g. a code or identity document already used)", body = crate::error::ErrorBody))
+)]
 async fn update_area(
     State(state): State<AppState>,
     lang: Lang,
@@ -186,6 +273,12 @@ async fn update_area(
     Ok(Json(state.service.update_area(&actor, id, changes).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/areas/{id}/staff", tag = "registry",
+    summary = "Accounts scoped to an area",
+    params(("id" = Uuid, Path, description = "Area id")),
+    responses((status = 200, description = "The accounts", body = Items<UserView>), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn area_staff(
     State(state): State<AppState>,
     lang: Lang,
@@ -194,16 +287,27 @@ async fn area_staff(
 ) -> ApiResult<impl IntoResponse> {
     let id = parse_id(&id, lang)?;
     let staff = state.service.area_staff(&actor, id).await.map_err(service_error(lang))?;
-    Ok(Json(serde_json::json!({ "items": staff })))
+    Ok(Items::of(staff))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HouseholdListing {
+    /// Only households under this area.
     area_id: Option<Uuid>,
+    /// The `next_cursor` of the page before.
     cursor: Option<Uuid>,
+    /// 1–200, default 50.
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/households", tag = "registry",
+    summary = "List households",
+    params(HouseholdListing),
+    responses((status = 200, description = "A page of households", body = Page<HouseholdView>),
+        (status = 404, description = "No such area in the caller's scope", body = crate::error::ErrorBody))
+)]
 async fn list_households(
     State(state): State<AppState>,
     lang: Lang,
@@ -218,6 +322,12 @@ async fn list_households(
     Ok(Json(page))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/households", tag = "registry",
+    summary = "Create a household",
+    request_body = NewHousehold,
+    responses((status = 201, description = "Created", body = HouseholdView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such unit in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody), (status = 409, description = "Conflicts with an existing record (e.g. a code or identity document already used)", body = crate::error::ErrorBody))
+)]
 async fn create_household(
     State(state): State<AppState>,
     lang: Lang,
@@ -229,6 +339,12 @@ async fn create_household(
     Ok((StatusCode::CREATED, Json(household)))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/households/{id}", tag = "registry",
+    summary = "One household",
+    params(("id" = Uuid, Path, description = "Household id")),
+    responses((status = 200, description = "The household", body = HouseholdView), (status = 404, description = "No such household in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn get_household(
     State(state): State<AppState>,
     lang: Lang,
@@ -239,6 +355,12 @@ async fn get_household(
     Ok(Json(state.service.get_household(&actor, id).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/households/{id}/members", tag = "registry",
+    summary = "The residents of a household",
+    params(("id" = Uuid, Path, description = "Household id")),
+    responses((status = 200, description = "Its residents, masked", body = Items<ResidentView>), (status = 404, description = "No such household in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn household_members(
     State(state): State<AppState>,
     lang: Lang,
@@ -247,9 +369,16 @@ async fn household_members(
 ) -> ApiResult<impl IntoResponse> {
     let id = parse_id(&id, lang)?;
     let members = state.service.household_members(&actor, id).await.map_err(service_error(lang))?;
-    Ok(Json(serde_json::json!({ "items": members })))
+    Ok(Items::of(members))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/residents", tag = "registry",
+    summary = "Search residents",
+    description = "By name prefix, tag, area or household. Prefer `POST /api/v1/residents/search` for ID numbers and phones, which should not travel in URLs.",
+    params(ResidentSearch),
+    responses((status = 200, description = "A page of residents, masked", body = Page<ResidentView>), (status = 404, description = "No such area or household in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn search_residents_get(
     State(state): State<AppState>,
     lang: Lang,
@@ -259,6 +388,13 @@ async fn search_residents_get(
     Ok(Json(state.service.search_residents(&actor, search).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/residents/search", tag = "registry",
+    summary = "Search residents (criteria in the body)",
+    description = "As `GET /api/v1/residents`, with the criteria in the body so that ID numbers and phones stay out of URLs and access logs.",
+    request_body = ResidentSearch,
+    responses((status = 200, description = "A page of residents, masked", body = Page<ResidentView>), (status = 404, description = "No such area or household in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn search_residents_post(
     State(state): State<AppState>,
     lang: Lang,
@@ -268,6 +404,13 @@ async fn search_residents_post(
     Ok(Json(state.service.search_residents(&actor, search).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/residents", tag = "registry",
+    summary = "Register a resident",
+    description = "Sex and birth date may be left out when the identity document carries them; when both are given they must agree with it.",
+    request_body = NewResident,
+    responses((status = 201, description = "Created (masked)", body = ResidentView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such household in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody), (status = 409, description = "Conflicts with an existing record (e.g. a code or identity document already used)", body = crate::error::ErrorBody))
+)]
 async fn create_resident(
     State(state): State<AppState>,
     lang: Lang,
@@ -278,6 +421,12 @@ async fn create_resident(
     Ok((StatusCode::CREATED, Json(resident)))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/residents/{id}", tag = "registry",
+    summary = "One resident (masked)",
+    params(("id" = Uuid, Path, description = "Resident id")),
+    responses((status = 200, description = "The resident, ID number and phone masked", body = ResidentView), (status = 404, description = "No such resident in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn get_resident(
     State(state): State<AppState>,
     lang: Lang,
@@ -288,6 +437,14 @@ async fn get_resident(
     Ok(Json(state.service.get_resident(&actor, id).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    patch, path = "/api/v1/residents/{id}", tag = "registry",
+    summary = "Change a resident",
+    description = "Absent fields stay as they are; `null` clears an optional one.",
+    params(("id" = Uuid, Path, description = "Resident id")),
+    request_body = ResidentChanges,
+    responses((status = 200, description = "The changed resident (masked)", body = ResidentView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such resident or household in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody), (status = 409, description = "Conflicts with an existing record (e.g. a code or identity document already used)", body = crate::error::ErrorBody))
+)]
 async fn update_resident(
     State(state): State<AppState>,
     lang: Lang,
@@ -299,13 +456,20 @@ async fn update_resident(
     Ok(Json(state.service.update_resident(&actor, id, changes).await.map_err(service_error(lang))?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UserListing {
     /// The `next_cursor` of the page before: a username.
     cursor: Option<String>,
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "accounts",
+    summary = "List accounts",
+    params(UserListing),
+    responses((status = 200, description = "A page of accounts", body = Page<UserView>), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody))
+)]
 async fn list_users(
     State(state): State<AppState>,
     lang: Lang,
@@ -320,6 +484,13 @@ async fn list_users(
     Ok(Json(page))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "accounts",
+    summary = "Create an account",
+    description = "Within the caller's own scope, with a role that may be scoped to that level.",
+    request_body = NewUser,
+    responses((status = 201, description = "Created", body = UserView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such scope area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody), (status = 409, description = "Conflicts with an existing record (e.g. a code or identity document already used)", body = crate::error::ErrorBody))
+)]
 async fn create_user(
     State(state): State<AppState>,
     lang: Lang,
@@ -330,6 +501,12 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "accounts",
+    summary = "One account",
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses((status = 200, description = "The account", body = UserView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such account in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn get_user(
     State(state): State<AppState>,
     lang: Lang,
@@ -340,6 +517,14 @@ async fn get_user(
     Ok(Json(state.service.get_user(&actor, id).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", tag = "accounts",
+    summary = "Change an account",
+    description = "A new password, a disabled account or `revoke_sessions` ends the account's sessions.",
+    params(("id" = Uuid, Path, description = "Account id")),
+    request_body = UserChanges,
+    responses((status = 200, description = "The changed account", body = UserView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such account or scope area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody), (status = 409, description = "Conflicts with an existing record (e.g. a code or identity document already used)", body = crate::error::ErrorBody))
+)]
 async fn update_user(
     State(state): State<AppState>,
     lang: Lang,
@@ -351,15 +536,29 @@ async fn update_user(
     Ok(Json(state.service.update_user(&actor, id, changes).await.map_err(service_error(lang))?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UnmaskRequest {
     field: UnmaskField,
     reason: UnmaskReason,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct UnmaskAnswer {
+    field: UnmaskField,
+    value: Option<String>,
+}
+
 /// The clear value of one field. Never cached: the response says so, and the
 /// value is in this one response only.
+#[utoipa::path(
+    post, path = "/api/v1/residents/{id}/unmask", tag = "registry",
+    summary = "One field of a resident in clear",
+    description = "For roles allowed to unmask, with a reason from a fixed list. Audited before the value is returned; sent `Cache-Control: no-store`.",
+    params(("id" = Uuid, Path, description = "Resident id")),
+    request_body = UnmaskRequest,
+    responses((status = 200, description = "The clear value (`null` when the field is empty)", body = UnmaskAnswer), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such resident in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn unmask_resident(
     State(state): State<AppState>,
     lang: Lang,
@@ -373,23 +572,50 @@ async fn unmask_resident(
         .unmask_resident(&actor, id, request.field, request.reason)
         .await
         .map_err(service_error(lang))?;
-    let mut response =
-        Json(serde_json::json!({ "field": request.field, "value": value })).into_response();
+    let mut response = Json(UnmaskAnswer { field: request.field, value }).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditListing {
+    /// An account's username.
     actor: Option<String>,
+    /// e.g. `resident.update`, `login.failed`.
     action: Option<String>,
     target_id: Option<Uuid>,
+    /// The last id of the page before.
     before: Option<Uuid>,
+    /// 1–200, default 50.
     limit: Option<u32>,
 }
 
+/// One audit entry. `detail` holds field names and reasons, never values.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    id: Uuid,
+    at: epigrid_service::chrono::DateTime<epigrid_service::chrono::Utc>,
+    actor: String,
+    role: Option<epigrid_domain::Role>,
+    action: String,
+    target_kind: Option<String>,
+    target_id: Option<Uuid>,
+    client_addr: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    outcome: String,
+    detail: serde_json::Value,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "accounts",
+    summary = "The audit log",
+    description = "Newest first, within the caller's scope, a page at a time (`before` = the last id of the page before).",
+    params(AuditListing),
+    responses((status = 200, description = "Entries", body = Items<AuditEntry>), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody))
+)]
 async fn audit_log(
     State(state): State<AppState>,
     lang: Lang,
@@ -411,25 +637,30 @@ async fn audit_log(
         )
         .await
         .map_err(service_error(lang))?;
-    let items: Vec<serde_json::Value> = entries
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "id": e.id, "at": e.at, "actor": e.actor_name, "role": e.actor_role,
-                "action": e.action, "target_kind": e.target_kind, "target_id": e.target_id,
-                "client_addr": e.client_addr, "outcome": e.outcome,
-                "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
-            })
+    let items = entries
+        .into_iter()
+        .map(|e| AuditEntry {
+            detail: serde_json::from_str(&e.detail).unwrap_or_default(),
+            id: e.id,
+            at: e.at,
+            actor: e.actor_name,
+            role: e.actor_role,
+            action: e.action,
+            target_kind: e.target_kind,
+            target_id: e.target_id,
+            client_addr: e.client_addr,
+            outcome: e.outcome,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Items::of(items))
 }
 
 // ---- tasks (the closed loop) ---------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReportTaskRequest {
+    /// A category code of the deployment's task catalogue.
     category: String,
     priority: Option<epigrid_domain::tasks::Priority>,
     subject: epigrid_domain::tasks::Subject,
@@ -442,6 +673,14 @@ fn idempotency_header(headers: &HeaderMap) -> Option<String> {
     headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/tasks", tag = "tasks",
+    summary = "Report an event (a new task)",
+    description = "The subject's place gives the task's grid. A retry with the same idempotency key (body or `Idempotency-Key` header) returns the first task.",
+    params(("idempotency-key" = Option<String>, Header, description = "Used when the body has no `idempotency_key`")),
+    request_body = ReportTaskRequest,
+    responses((status = 201, description = "The task", body = TaskView), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such subject in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody), (status = 409, description = "Conflicts with an existing record (e.g. a code or identity document already used)", body = crate::error::ErrorBody))
+)]
 async fn report_task(
     State(state): State<AppState>,
     lang: Lang,
@@ -460,7 +699,8 @@ async fn report_task(
     Ok((StatusCode::CREATED, Json(task)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct BoardListing {
     /// Comma-separated states, e.g. `dispatched,in_progress`.
@@ -473,6 +713,13 @@ struct BoardListing {
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/tasks", tag = "tasks",
+    summary = "The task board",
+    description = "Tasks in scope, filtered, a page at a time (keyset by id).",
+    params(BoardListing),
+    responses((status = 200, description = "A page of tasks", body = TaskBoardPage), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody))
+)]
 async fn task_board(
     State(state): State<AppState>,
     lang: Lang,
@@ -500,9 +747,22 @@ async fn task_board(
     };
     let items = state.service.task_board(&actor, filter).await.map_err(service_error(lang))?;
     let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|t| t.id)).flatten();
-    Ok(Json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
+    Ok(Json(TaskBoardPage { items, next_cursor }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct TaskBoardPage {
+    items: Vec<TaskView>,
+    /// Pass back as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<Uuid>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    summary = "One task with its history",
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses((status = 200, description = "The task", body = TaskDetail), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such task in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn get_task(
     State(state): State<AppState>,
     lang: Lang,
@@ -513,16 +773,22 @@ async fn get_task(
     Ok(Json(state.service.task_detail(&actor, id).await.map_err(service_error(lang))?))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/my-tasks", tag = "tasks",
+    summary = "The caller's open tasks",
+    responses((status = 200, description = "Tasks assigned to the caller", body = Items<TaskView>), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody))
+)]
 async fn my_tasks(
     State(state): State<AppState>,
     lang: Lang,
     CurrentActor(actor): CurrentActor,
 ) -> ApiResult<impl IntoResponse> {
     let items = state.service.my_tasks(&actor).await.map_err(service_error(lang))?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Items::of(items))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EvaluationQuery {
     from: epigrid_service::chrono::DateTime<epigrid_service::chrono::Utc>,
@@ -530,6 +796,12 @@ struct EvaluationQuery {
     group_by: Option<epigrid_domain::tasks::GroupBy>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/evaluation", tag = "tasks",
+    summary = "Evaluation per worker, grid or community",
+    params(EvaluationQuery),
+    responses((status = 200, description = "Figures per group", body = EvaluationAnswer), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody))
+)]
 async fn task_evaluation(
     State(state): State<AppState>,
     lang: Lang,
@@ -542,5 +814,11 @@ async fn task_evaluation(
         .evaluation(&actor, query.from, query.to, group_by)
         .await
         .map_err(service_error(lang))?;
-    Ok(Json(serde_json::json!({ "group_by": group_by, "rows": rows })))
+    Ok(Json(EvaluationAnswer { group_by, rows }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct EvaluationAnswer {
+    group_by: epigrid_domain::tasks::GroupBy,
+    rows: Vec<EvaluationRow>,
 }

@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use epigrid_service::ServiceError;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::i18n::{Lang, t};
 
@@ -67,15 +67,38 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer of the API (`{"error": {…}}`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code (`field.required`, `not_found`, `csrf.invalid`, …): test
+    /// this, not the message.
+    #[schema(example = "field.required")]
+    pub code: String,
+    /// The code's message in the caller's language.
+    pub message: String,
+    /// The request field the error concerns, when it concerns one.
+    pub field: Option<String>,
+    /// The daily report's failed checks, worded (only with
+    /// `export.daily.checks_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<String>>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error": {
-                "code": self.code,
-                "message": self.message(),
-                "field": self.field,
-            }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: self.message(),
+                code: self.code,
+                field: self.field,
+                checks: None,
+            },
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -17,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use epigrid_service::field_work::VisitRequest;
 use epigrid_service::tasks::TransitionRequest;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -83,7 +84,7 @@ pub fn decode_photos(photos: &[String], lang: Lang) -> ApiResult<Vec<Vec<u8>>> {
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionBody {
     /// `{"kind": "verify"}`, `{"kind": "reject", "reason": "…"}`, …
@@ -95,6 +96,20 @@ pub struct TransitionBody {
     photos: Vec<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/tasks/{id}/transitions", tag = "tasks",
+    summary = "Take a step of a task",
+    description = "One step of the closed loop (verify, dispatch, accept, report handled, close, …) with an optional note and up to the deployment's number of photos (base64 JPEG, PNG or WebP). The state machine and the caller's part decide whether the step is allowed. A replay with the same idempotency key applies nothing and answers as before.",
+    params(("id" = Uuid, Path, description = "Task id"), ("idempotency-key" = Option<String>, Header, description = "Used when the body has no `idempotency_key`")),
+    request_body = TransitionBody,
+    responses(
+        (status = 200, description = "The task after the step (`replayed` when the key had been used)", body = epigrid_service::tasks::TransitionOutcome),
+        (status = 403, description = "The step is not the caller's to take", body = crate::error::ErrorBody),
+        (status = 404, description = "No such task in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody),
+        (status = 409, description = "The task changed meanwhile, or the step is not possible from its state", body = crate::error::ErrorBody),
+        (status = 413, description = "Photos over the deployment's limits", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn transition_task(
     State(state): State<AppState>,
     lang: Lang,
@@ -118,7 +133,7 @@ pub async fn transition_task(
     Ok(Json(outcome))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VisitBody {
     household_id: Uuid,
@@ -130,6 +145,21 @@ pub struct VisitBody {
 
 /// Records a door-to-door visit: 201 with the task (handled, awaiting a
 /// supervisor's check); a replay answers 200 with the same task.
+#[utoipa::path(
+    post, path = "/api/v1/visits", tag = "tasks",
+    summary = "Record a door-to-door visit",
+    description = "Creates the visit's task and takes it to handled, awaiting a supervisor's check. Each step derives its key from the visit's idempotency key, so a replay finishes an interrupted visit and repeats nothing of a finished one.",
+    params(("idempotency-key" = Option<String>, Header, description = "Used when the body has no `idempotency_key`")),
+    request_body = VisitBody,
+    responses(
+        (status = 201, description = "Recorded", body = epigrid_service::tasks::TransitionOutcome),
+        (status = 200, description = "A replay: the same task", body = epigrid_service::tasks::TransitionOutcome),
+        (status = 403, description = "The role may not do this", body = crate::error::ErrorBody),
+        (status = 404, description = "No such household in the caller's scope", body = crate::error::ErrorBody),
+        (status = 409, description = "The visit's task changed meanwhile", body = crate::error::ErrorBody),
+        (status = 413, description = "Photos over the deployment's limits", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn record_visit(
     State(state): State<AppState>,
     lang: Lang,
@@ -151,17 +181,30 @@ pub async fn record_visit(
 
 /// The actor's open tasks, most urgent first, with addresses and contacts
 /// (phones masked).
+#[utoipa::path(
+    get, path = "/api/v1/field-tasks", tag = "tasks",
+    summary = "The caller's open tasks for the phone",
+    description = "Overdue first, then by priority, then by deadline, each with its address and contact (phone masked).",
+    responses((status = 200, description = "The tasks", body = crate::api::Items<epigrid_service::field_work::FieldTask>), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody))
+)]
 pub async fn field_tasks(
     State(state): State<AppState>,
     lang: Lang,
     CurrentActor(actor): CurrentActor,
 ) -> ApiResult<impl IntoResponse> {
     let items = state.service.field_tasks(&actor).await.map_err(service_error(lang))?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(crate::api::Items { items }))
 }
 
 /// The task contact's phone in clear, for a call. A POST, audited, never
 /// cached.
+#[utoipa::path(
+    post, path = "/api/v1/tasks/{id}/contact", tag = "tasks",
+    summary = "The task contact's phone in clear, for a call",
+    description = "For the assignee of a task being worked (dispatched or in progress), or a role that may unmask. Audited as `resident.unmask` before the number is sent; `Cache-Control: no-store`.",
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses((status = 200, description = "The contact", body = epigrid_service::field_work::TaskContact), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such task in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 pub async fn task_contact(
     State(state): State<AppState>,
     lang: Lang,
@@ -176,6 +219,13 @@ pub async fn task_contact(
 }
 
 /// A task's photos (without bytes); each is at `/tasks/{id}/photos/{photo}`.
+#[utoipa::path(
+    get, path = "/api/v1/tasks/{id}/photos", tag = "tasks",
+    summary = "A task's photos",
+    description = "Without the bytes: each photo is served at its `url` to those who see the task.",
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses((status = 200, description = "The photos", body = crate::api::Items<PhotoItem>), (status = 403, description = "The role may not do this", body = crate::error::ErrorBody), (status = 404, description = "No such task in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 pub async fn task_photos(
     State(state): State<AppState>,
     lang: Lang,
@@ -184,15 +234,18 @@ pub async fn task_photos(
 ) -> ApiResult<impl IntoResponse> {
     let id = parse_id(&id, lang)?;
     let photos = state.service.task_photos(&actor, id).await.map_err(service_error(lang))?;
-    let items: Vec<serde_json::Value> = photos
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "id": p.id, "history_id": p.history_id, "content_type": p.content_type,
-                "byte_size": p.byte_size, "created_at": p.created_at,
-                "url": format!("/tasks/{id}/photos/{}", p.id),
-            })
-        })
+    let items = photos
+        .into_iter()
+        .map(|p| PhotoItem { url: format!("/tasks/{id}/photos/{}", p.id), photo: p })
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(crate::api::Items { items }))
+}
+
+/// A photo of a task and where to fetch it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotoItem {
+    #[serde(flatten)]
+    photo: epigrid_service::photos::PhotoView,
+    /// The image, for those who see the task.
+    url: String,
 }

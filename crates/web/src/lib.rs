@@ -9,6 +9,7 @@ pub mod extract;
 pub mod field_api;
 pub mod i18n;
 pub mod multipart;
+pub mod openapi;
 pub mod pages;
 pub mod public_api;
 
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::routes().merge(public_api::routes(&state)))
         .merge(pages::routes())
         .merge(pages::selfservice::routes(&state))
+        .route(openapi::DOCUMENT_PATH, get(openapi::openapi_json))
+        .route("/api/docs", get(pages::api_docs::show))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))
@@ -77,10 +80,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    summary = "Liveness",
+    responses((status = 200, description = "The process answers", body = String, content_type = "text/plain", example = "ok"))
+)]
 async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    summary = "Readiness",
+    responses(
+        (status = 200, description = "The store answers", body = String, content_type = "text/plain", example = "ready"),
+        (status = 503, description = "The store does not answer", body = String, content_type = "text/plain", example = "store unavailable"),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.service.ready().await {
         Ok(()) => (StatusCode::OK, "ready"),

@@ -226,6 +226,12 @@ fn receipt(receipt: Receipt) -> Response {
     response
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/public/options", tag = "public",
+    summary = "The codes each self-service form accepts",
+    responses((status = 200, description = "Codes", body = crate::openapi::PublicOptions), (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+)]
 async fn options() -> Json<Value> {
     fn codes<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<&'static str> {
         all.iter().map(|x| f(*x)).collect()
@@ -242,6 +248,15 @@ async fn options() -> Json<Value> {
     }))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/public/buildings/{token}", tag = "public",
+    summary = "The building behind a QR code",
+    description = "Its name, address and households as labels (\"1单元 502\"), never names.",
+    params(("token" = String, Path, description = "The building token of the QR code")),
+    responses((status = 200, description = "The building", body = epigrid_service::selfservice::BuildingView),
+        (status = 404, description = "No building has this token", body = crate::error::ErrorBody), (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+)]
 async fn building(
     State(state): State<AppState>,
     lang: Lang,
@@ -251,7 +266,7 @@ async fn building(
     Ok(Json(json!(view)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct IdentifyBody {
     building_token: String,
@@ -260,6 +275,18 @@ struct IdentifyBody {
     id_last4: String,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/public/identify", tag = "public",
+    summary = "Identify as a member of a household",
+    description = "A member's name and the last four characters of their ID number. Failures are audited and rate-limited per household and per address. The pass answered goes in `Authorization: Bearer` on the other public calls.",
+    request_body = IdentifyBody,
+    responses((status = 200, description = "Identified: the pass and the household's members (names masked)", body = epigrid_service::selfservice::Identified),
+        (status = 401, description = "No member of the household matches", body = crate::error::ErrorBody),
+        (status = 404, description = "No such building or household", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+)]
 async fn identify(
     State(state): State<AppState>,
     lang: Lang,
@@ -294,6 +321,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/public/household", tag = "public",
+    summary = "The household of a pass",
+    security(("resident_pass" = [])),
+    responses((status = 200, description = "Its members (names masked)", body = crate::openapi::PassHousehold), (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody), (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+)]
 async fn household(
     State(state): State<AppState>,
     lang: Lang,
@@ -318,10 +352,12 @@ fn temperature_text(value: &Value) -> String {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EntryBody {
     resident_id: Uuid,
+    /// °C, as a number (`37.5`) or as typed (`"37.5"`).
+    #[schema(value_type = crate::openapi::Temperature)]
     temperature: Value,
     #[serde(default)]
     symptoms: Vec<String>,
@@ -339,13 +375,26 @@ impl EntryBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HealthBody {
     idempotency_key: String,
     entries: Vec<EntryBody>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/public/health-reports", tag = "public",
+    summary = "The household's daily health report",
+    description = "One entry per member reported. Acknowledged only once stored; a fever or symptom becomes a follow-up task in the grid.",
+    security(("resident_pass" = [])),
+    request_body = HealthBody,
+    responses((status = 201, description = "Stored: the reference to show", body = Receipt),
+        (status = 200, description = "A replay of an earlier submission (same `idempotency_key`): its reference", body = Receipt),
+        (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+)]
 async fn health_report(
     State(state): State<AppState>,
     lang: Lang,
@@ -358,7 +407,7 @@ async fn health_report(
     done.map(receipt).map_err(service_error(lang))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ArrivalBody {
     idempotency_key: String,
@@ -369,6 +418,18 @@ struct ArrivalBody {
     note: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/public/arrivals", tag = "public",
+    summary = "Register an arrival",
+    security(("resident_pass" = [])),
+    request_body = ArrivalBody,
+    responses((status = 201, description = "Stored: the reference to show", body = Receipt),
+        (status = 200, description = "A replay of an earlier submission (same `idempotency_key`): its reference", body = Receipt),
+        (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+)]
 async fn arrival(
     State(state): State<AppState>,
     lang: Lang,
@@ -386,7 +447,7 @@ async fn arrival(
     done.map(receipt).map_err(service_error(lang))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HelpBody {
     idempotency_key: String,
@@ -396,6 +457,18 @@ struct HelpBody {
     note: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/public/help-requests", tag = "public",
+    summary = "Ask for help",
+    security(("resident_pass" = [])),
+    request_body = HelpBody,
+    responses((status = 201, description = "Stored: the reference to show", body = Receipt),
+        (status = 200, description = "A replay of an earlier submission (same `idempotency_key`): its reference", body = Receipt),
+        (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+)]
 async fn help_request(
     State(state): State<AppState>,
     lang: Lang,
@@ -412,7 +485,7 @@ async fn help_request(
     done.map(receipt).map_err(service_error(lang))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VolunteerBody {
     idempotency_key: String,
@@ -422,6 +495,18 @@ struct VolunteerBody {
     note: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/public/volunteer-offers", tag = "public",
+    summary = "Offer to volunteer",
+    security(("resident_pass" = [])),
+    request_body = VolunteerBody,
+    responses((status = 201, description = "Stored: the reference to show", body = Receipt),
+        (status = 200, description = "A replay of an earlier submission (same `idempotency_key`): its reference", body = Receipt),
+        (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+)]
 async fn volunteer_offer(
     State(state): State<AppState>,
     lang: Lang,
@@ -438,7 +523,8 @@ async fn volunteer_offer(
     done.map(receipt).map_err(service_error(lang))
 }
 
-#[derive(Debug, Deserialize)]
+/// Either `whole_household_normal: true` or `entries`, not both.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StaffHealthBody {
     idempotency_key: String,
@@ -447,6 +533,21 @@ struct StaffHealthBody {
     entries: Option<Vec<EntryBody>>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/households/{id}/health-reports", tag = "intake",
+    summary = "A health report given at the door",
+    description = "By a grid worker for a household in scope: every member normal in one step, or one entry per member.",
+    params(("id" = Uuid, Path, description = "Household id")),
+    request_body = StaffHealthBody,
+    responses(
+        (status = 201, description = "Stored", body = Receipt),
+        (status = 200, description = "A replay (same `idempotency_key`)", body = Receipt),
+        (status = 403, description = "The role may not do this", body = crate::error::ErrorBody),
+        (status = 404, description = "No such household in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many attempts: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+        (status = 503, description = "The intake queue is full: retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
+    )
+)]
 async fn staff_health_report(
     State(state): State<AppState>,
     lang: Lang,
@@ -477,14 +578,26 @@ async fn staff_health_report(
     done.map(receipt).map_err(service_error(lang))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UnreportedQuery {
+    /// The `next_after` of the page before.
     after: Option<Uuid>,
+    /// Residents a page (0: the default).
     #[serde(default)]
+    #[param(required = false)]
     limit: u32,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/grids/{id}/unreported", tag = "intake",
+    summary = "Who in a grid has not reported today",
+    params(("id" = Uuid, Path, description = "Grid id"), UnreportedQuery),
+    responses((status = 200, description = "The grid's share reported today and a page of residents without a report (masked)", body = epigrid_service::intake::UnreportedPage),
+        (status = 403, description = "The role may not do this", body = crate::error::ErrorBody),
+        (status = 404, description = "No such grid in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody))
+)]
 async fn unreported(
     State(state): State<AppState>,
     lang: Lang,
@@ -501,6 +614,12 @@ async fn unreported(
     Ok(Json(json!(page)))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/intake/reporting", tag = "intake",
+    summary = "Today's reporting per grid in scope",
+    responses((status = 200, description = "Per grid", body = crate::openapi::ReportingAnswer),
+        (status = 403, description = "The role may not do this", body = crate::error::ErrorBody))
+)]
 async fn reporting(
     State(state): State<AppState>,
     lang: Lang,

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDateTime, TimeDelta};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A half-open period `[start, end)` in local time.
@@ -80,7 +81,9 @@ pub struct TaskSummary {
     pub reopened: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     Worker,
@@ -102,7 +105,7 @@ impl GroupBy {
 
 /// The counts of one group over one period. Rates are methods so they are
 /// derived in one place and a CSV can show both the rate and its counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Metrics {
     pub handled: u32,
     pub handled_on_time: u32,
@@ -115,6 +118,7 @@ pub struct Metrics {
     /// (in JSON, whole seconds).
     pub timed: u32,
     #[serde(with = "seconds")]
+    #[schema(value_type = i64)]
     pub total_handling_time: TimeDelta,
 }
 

@@ -2,6 +2,7 @@
 //! is. The category (see `catalogue`) says what kind of work it is.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Where an event came from (the channels of 信息收集).
@@ -34,7 +35,7 @@ impl Source {
 
 /// What an event concerns. Each id names a registry record or an area node;
 /// the service resolves it to a path, which gives the task's grid and scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Subject {
     Resident(Uuid),
@@ -66,7 +67,9 @@ impl Subject {
 
 /// How urgent a task is. Ordered most urgent first, so sorting a list of
 /// tasks by priority gives "my tasks today" in the order to do them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Urgent,

@@ -6,12 +6,13 @@
 //! 403 (not yours to do), and so each table is tested on its own.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::Role;
 
 /// Where a task stands in the closed loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventState {
     /// 信息收集: received, not yet checked.
@@ -40,7 +41,9 @@ pub enum EventState {
 /// clock starts when the task enters the stage from another one; moves inside
 /// a stage (File, Reassign) do not restart it, so reassigning an overdue task
 /// cannot hide that it is overdue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Reported → Verified or Rejected (field verification, 核实).
@@ -72,7 +75,7 @@ impl Stage {
 
 /// The steps without their data: what the transition table, the permission
 /// table and stored history rows are keyed by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransitionKind {
     Verify,
@@ -89,7 +92,7 @@ pub enum TransitionKind {
 
 /// A step with the data it needs. Who took it, when, the note and photos are
 /// part of the stored history row, not of the step itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Transition {
     Verify,
@@ -120,7 +123,7 @@ pub enum Transition {
 }
 
 /// Who a task is dispatched to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Assignee {
     /// An account, usually a grid worker of the task's grid.
@@ -372,7 +375,7 @@ impl Party {
 }
 
 /// Why a task was rejected, reopened or reassigned: trimmed, 1–500 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Reason(String);
 
@@ -427,7 +430,9 @@ impl From<Reason> for String {
 
 /// The evaluation score (综合评价), 1 = very unsatisfied … 5 = very satisfied,
 /// the five-point scale of the usual resident-satisfaction call-back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(try_from = "u8", into = "u8")]
 pub struct EvaluationScore(u8);
 

@@ -105,20 +105,30 @@ fn zh(key: &str) -> String {
 
 // ---- JSON API -----------------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiQuery {
+    /// The area to export (required).
+    #[param(required = true, format = Uuid)]
     area_id: String,
+    /// `xlsx` (the default) or `csv`; the daily report is `xlsx` only.
+    #[param(required = false)]
     format: String,
+    /// The daily report's day, `YYYY-MM-DD` (default today).
+    #[param(required = false, format = Date)]
     date: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnmaskedRequest {
     area_id: Uuid,
+    /// `xlsx` (the default) or `csv`.
     #[serde(default)]
     format: Option<String>,
+    /// Why the clear values are needed: an unmask reason code (required).
+    #[schema(value_type = Option<UnmaskReason>)]
     reason: Option<String>,
 }
 
@@ -150,20 +160,35 @@ fn api_export_error(lang: Lang) -> impl Fn(ExportError) -> Response {
         ExportError::Service(e) => ApiError::from_service(e, lang).into_response(),
         ExportError::Checks(failures) => {
             let messages = check_messages(&failures, &|k: &str| t(lang, k));
-            let body = serde_json::json!({
-                "error": {
-                    "code": "export.daily.checks_failed",
-                    "message": t(lang, "export.daily.checks_failed"),
-                    "field": null,
-                    "checks": messages,
-                }
-            });
+            let body = crate::error::ErrorBody {
+                error: crate::error::ErrorDetail {
+                    code: "export.daily.checks_failed".into(),
+                    message: t(lang, "export.daily.checks_failed"),
+                    field: None,
+                    checks: Some(messages),
+                },
+            };
             (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
         }
     }
 }
 
 /// `GET /api/v1/exports/residents?area_id=…&format=xlsx|csv`: masked.
+#[utoipa::path(
+    get, path = "/api/v1/exports/residents", tag = "exports",
+    summary = "Residents of an area as a file, masked",
+    description = "Recorded in the audit log. ID numbers and phones masked.",
+    params(ApiQuery),
+    responses((status = 200, description = "The file", content(
+            (crate::openapi::Download = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::openapi::Download = "text/csv")
+        ),
+        headers(("content-disposition" = String, description = "`attachment; filename*=UTF-8''…`"))),
+        (status = 400, description = "The query string does not parse", body = crate::error::ErrorBody),
+        (status = 403, description = "The role may not export", body = crate::error::ErrorBody),
+        (status = 404, description = "No such area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
+)]
 pub async fn api_residents(
     State(state): State<AppState>,
     lang: Lang,
@@ -183,6 +208,21 @@ pub async fn api_residents(
 
 /// `POST /api/v1/exports/residents` with `{area_id, format, reason}`:
 /// unmasked, for roles that may unmask, audited with the reason.
+#[utoipa::path(
+    post, path = "/api/v1/exports/residents", tag = "exports",
+    summary = "Residents of an area as a file, unmasked",
+    description = "For roles that may unmask, with a reason; audited with it before the file is made.",
+    request_body = UnmaskedRequest,
+    responses((status = 200, description = "The file", content(
+            (crate::openapi::Download = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::openapi::Download = "text/csv")
+        ),
+        headers(("content-disposition" = String, description = "`attachment; filename*=UTF-8''…`"))),
+        (status = 400, description = "The query string does not parse", body = crate::error::ErrorBody),
+        (status = 403, description = "The role may not export", body = crate::error::ErrorBody),
+        (status = 404, description = "No such area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
+)]
 pub async fn api_residents_unmasked(
     State(state): State<AppState>,
     lang: Lang,
@@ -205,6 +245,20 @@ pub async fn api_residents_unmasked(
 }
 
 /// `GET /api/v1/exports/tasks?area_id=…&format=xlsx|csv`.
+#[utoipa::path(
+    get, path = "/api/v1/exports/tasks", tag = "exports",
+    summary = "Tasks of an area as a file",
+    params(ApiQuery),
+    responses((status = 200, description = "The file", content(
+            (crate::openapi::Download = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::openapi::Download = "text/csv")
+        ),
+        headers(("content-disposition" = String, description = "`attachment; filename*=UTF-8''…`"))),
+        (status = 400, description = "The query string does not parse", body = crate::error::ErrorBody),
+        (status = 403, description = "The role may not export", body = crate::error::ErrorBody),
+        (status = 404, description = "No such area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
+)]
 pub async fn api_tasks(
     State(state): State<AppState>,
     lang: Lang,
@@ -224,6 +278,18 @@ pub async fn api_tasks(
 
 /// `GET /api/v1/exports/daily-report?area_id=…&date=YYYY-MM-DD`: .xlsx, or
 /// 422 with the failed checks.
+#[utoipa::path(
+    get, path = "/api/v1/exports/daily-report", tag = "exports",
+    summary = "The daily report upward (.xlsx)",
+    description = "Per grid, community or sub-district. Its checks run first (tested ≤ due, cumulative = yesterday + new, totals roll up); failures answer 422 `export.daily.checks_failed` with `checks`.",
+    params(ApiQuery),
+    responses((status = 200, description = "The report", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = crate::openapi::Download,
+            headers(("content-disposition" = String, description = "`attachment; filename*=UTF-8''…`"))),
+        (status = 400, description = "The query string does not parse", body = crate::error::ErrorBody),
+        (status = 403, description = "The role may not export", body = crate::error::ErrorBody),
+        (status = 404, description = "No such area in the caller's scope (or the id is not a UUID)", body = crate::error::ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
+)]
 pub async fn api_daily_report(
     State(state): State<AppState>,
     lang: Lang,

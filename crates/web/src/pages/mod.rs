@@ -4,6 +4,7 @@
 //! sends a visitor without one to the login page.
 
 pub mod accounts;
+pub mod api_docs;
 pub mod areas;
 pub mod audit;
 pub mod charts;

@@ -12,6 +12,7 @@ mod login_limits;
 mod logs;
 mod matching;
 mod mobile;
+mod openapi;
 mod pages;
 mod scope;
 mod security;
