@@ -73,7 +73,12 @@ pub async fn run(service: &Service, command: ImportCommand) -> anyhow::Result<()
     let file_name = args.file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
     let table =
         read_table(&file_name, &bytes).map_err(|e| anyhow::anyhow!("{} ({e})", tr(e.code())))?;
-    let options = ImportOptions { mode, overrides: args.map.clone(), chunk_rows: args.chunk_rows };
+    let options = ImportOptions {
+        mode,
+        overrides: args.map.clone(),
+        chunk_rows: args.chunk_rows,
+        ..ImportOptions::default()
+    };
     let failure = |e: epigrid_service::ServiceError| {
         let field = e
             .field()
@@ -87,7 +92,7 @@ pub async fn run(service: &Service, command: ImportCommand) -> anyhow::Result<()
     // The mapping first, so a wrong guess can be corrected before the
     // (possibly long) check of every row.
     let (header_row, mapping) =
-        service.import_mapping(&actor, &table, &options.overrides).map_err(failure)?;
+        service.import_mapping(&actor, &table, &options).map_err(failure)?;
     let data_rows = table.rows.len().saturating_sub(header_row + 1);
     eprintln!(
         "{}",

@@ -349,6 +349,8 @@ pub enum MappingError {
     UnknownColumn(String),
     #[error("{0:?} is not a field")]
     UnknownField(String),
+    #[error("{0:?} is chosen for more than one column")]
+    FieldTwice(Field),
 }
 
 impl ReasonCode for MappingError {
@@ -357,6 +359,7 @@ impl ReasonCode for MappingError {
             Self::Syntax => "import.map_syntax",
             Self::UnknownColumn(_) => "import.map_unknown_column",
             Self::UnknownField(_) => "import.map_unknown_field",
+            Self::FieldTwice(_) => "import.map_field_twice",
         }
     }
 }
@@ -414,6 +417,25 @@ impl ColumnMapping {
             }
         }
         self.fields[index] = field;
+        Ok(())
+    }
+
+    /// Replaces every column's field with the user's choice, column by
+    /// column (the mapping step of the import page). Unlike `set`, nothing
+    /// is let go silently: a field chosen for two columns is refused, since
+    /// which of them was meant is the user's call.
+    pub fn assign(&mut self, fields: &[Option<Field>]) -> Result<(), MappingError> {
+        if fields.len() != self.headers.len() {
+            return Err(MappingError::Syntax);
+        }
+        for (i, field) in fields.iter().enumerate() {
+            if let Some(f) = field
+                && fields[..i].contains(field)
+            {
+                return Err(MappingError::FieldTwice(*f));
+            }
+        }
+        self.fields = fields.to_vec();
         Ok(())
     }
 
@@ -1014,6 +1036,20 @@ mod tests {
         assert!(matches!(parse_override("电话=邮编"), Err(MappingError::UnknownField(_))));
         assert!(matches!(mapping.set("邮编", None), Err(MappingError::UnknownColumn(_))));
         assert_eq!(mapping.missing_required(true), vec![Field::Building, Field::Room, Field::Grid]);
+    }
+
+    #[test]
+    fn a_whole_mapping_can_be_assigned_column_by_column() {
+        // Two columns with the same header are told apart by position.
+        let mut mapping = ColumnMapping::detect(&texts(&["姓名", "电话", "电话"]));
+        mapping.assign(&[Some(Field::Name), None, Some(Field::Phone)]).unwrap();
+        assert_eq!(mapping.column_of(Field::Phone), Some(2));
+        assert_eq!(
+            mapping.assign(&[Some(Field::Phone), None, Some(Field::Phone)]),
+            Err(MappingError::FieldTwice(Field::Phone))
+        );
+        assert_eq!(mapping.column_of(Field::Phone), Some(2), "a refused choice changes nothing");
+        assert_eq!(mapping.assign(&[None, None]), Err(MappingError::Syntax));
     }
 
     #[test]

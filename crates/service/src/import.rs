@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use epigrid_domain::import::{
-    Cell, ColumnMapping, Field, ImportedRow, building_key, clean, find_header_row, parse_override,
-    parse_row, room_key, unit_key,
+    Cell, ColumnMapping, Field, ImportedRow, MappingError, building_key, clean, find_header_row,
+    parse_override, parse_row, room_key, unit_key,
 };
 use epigrid_domain::{Action, AreaKind, IdDocument, ReasonCode, Residence, Scope};
 use epigrid_store::{
@@ -74,7 +74,10 @@ impl ImportMode {
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub mode: ImportMode,
-    /// `列名=field` corrections of the detected mapping.
+    /// The field of every column, by position, as the user chose it on the
+    /// import page's mapping step; replaces the detected mapping.
+    pub columns: Option<Vec<Option<Field>>>,
+    /// `列名=field` corrections of the detected mapping (the CLI's `--map`).
     pub overrides: Vec<String>,
     pub chunk_rows: usize,
 }
@@ -83,6 +86,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         Self {
             mode: ImportMode::AllOrNothing,
+            columns: None,
             overrides: Vec::new(),
             chunk_rows: DEFAULT_CHUNK_ROWS,
         }
@@ -323,19 +327,27 @@ fn new_area_name(kind: AreaKind, written: &str, key: &str) -> String {
 
 impl Service {
     /// Finds the header row and maps its columns, with the user's
-    /// corrections applied. Fails when no row looks like a header, an
-    /// override names no column, or a required field has no column.
+    /// corrections applied (`options.columns`, then `options.overrides`).
+    /// Fails when no row looks like a header, a correction does not fit the
+    /// file, or a required field has no column.
     pub fn import_mapping(
         &self,
         actor: &Actor,
         table: &Table,
-        overrides: &[String],
+        options: &ImportOptions,
     ) -> ServiceResult<(usize, ColumnMapping)> {
-        actor.require(Action::WriteResidents)?;
-        let header_row = find_header_row(&table.rows)
-            .ok_or_else(|| ServiceError::invalid("file", "import.no_header"))?;
-        let mut mapping = ColumnMapping::detect(&table.rows[header_row]);
-        for text in overrides {
+        let (header_row, mapping) = self.detected_mapping(actor, table)?;
+        let mut mapping = mapping;
+        if let Some(columns) = &options.columns {
+            mapping.assign(columns).map_err(|e| {
+                let field = match e {
+                    MappingError::FieldTwice(f) => f.as_str(),
+                    _ => "file",
+                };
+                ServiceError::invalid(field, e.code())
+            })?;
+        }
+        for text in &options.overrides {
             let (column, field) =
                 parse_override(text).map_err(|e| ServiceError::invalid(text.clone(), e.code()))?;
             mapping.set(&column, field).map_err(|e| ServiceError::invalid(column, e.code()))?;
@@ -344,6 +356,19 @@ impl Service {
             return Err(ServiceError::invalid(missing.as_str(), "import.missing_column"));
         }
         Ok((header_row, mapping))
+    }
+
+    /// The header row and the mapping as detected, before any correction
+    /// and whether or not it is complete: what the mapping step starts from.
+    pub fn detected_mapping(
+        &self,
+        actor: &Actor,
+        table: &Table,
+    ) -> ServiceResult<(usize, ColumnMapping)> {
+        actor.require(Action::WriteResidents)?;
+        let header_row = find_header_row(&table.rows)
+            .ok_or_else(|| ServiceError::invalid("file", "import.no_header"))?;
+        Ok((header_row, ColumnMapping::detect(&table.rows[header_row])))
     }
 
     /// A grid worker's (or anyone's below grid level) rows live in their own
@@ -364,7 +389,7 @@ impl Service {
     ) -> ServiceResult<ImportPlan> {
         actor.require(Action::WriteResidents)?;
         progress.set_phase(ImportPhase::Checking);
-        let (header_row, mapping) = self.import_mapping(actor, table, &options.overrides)?;
+        let (header_row, mapping) = self.import_mapping(actor, table, options)?;
         let today = self.today();
         let column_name = |field: Field| mapping.header_of(field).unwrap_or_default().to_owned();
         let mut errors: Vec<RowError> = Vec::new();

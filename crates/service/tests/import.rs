@@ -693,9 +693,14 @@ fn mapping_overrides_fix_unknown_headers() {
             chain.grid.name
         );
         let table = read_table("m.csv", csv.as_bytes()).unwrap();
-        let missing = service.import_mapping(&actor, &table, &[]).unwrap_err();
+        let missing =
+            service.import_mapping(&actor, &table, &ImportOptions::default()).unwrap_err();
         assert_eq!((missing.field(), missing.code()), (Some("id_number"), "import.missing_column"));
-        let bad = service.import_mapping(&actor, &table, &["邮编=id_number".into()]).unwrap_err();
+        let bad_override = ImportOptions {
+            overrides: vec!["邮编=id_number".into()],
+            ..ImportOptions::default()
+        };
+        let bad = service.import_mapping(&actor, &table, &bad_override).unwrap_err();
         assert_eq!(bad.code(), "import.map_unknown_column");
         let options = ImportOptions {
             overrides: vec!["证件=id_number".into()],
@@ -704,5 +709,189 @@ fn mapping_overrides_fix_unknown_headers() {
         let (plan, summary) = import(&service, &actor, "m.csv", csv.as_bytes(), &options).await;
         assert_eq!(plan.mapping.header_of(Field::IdNumber), Some("证件"));
         assert_eq!(summary.inserted, 1);
+
+        // The page's mapping step: every column's field by position.
+        let (_, detected) = service.detected_mapping(&actor, &table).unwrap();
+        assert_eq!(detected.fields[1], None, "证件 is not a header we know");
+        let mut columns = detected.fields.clone();
+        columns[1] = Some(Field::Name);
+        let twice = ImportOptions { columns: Some(columns.clone()), ..ImportOptions::default() };
+        let refused = service.import_mapping(&actor, &table, &twice).unwrap_err();
+        assert_eq!((refused.field(), refused.code()), (Some("name"), "import.map_field_twice"));
+        columns[1] = Some(Field::IdNumber);
+        let chosen = ImportOptions { columns: Some(columns), ..ImportOptions::default() };
+        let (_, mapping) = service.import_mapping(&actor, &table, &chosen).unwrap();
+        assert_eq!(mapping.column_of(Field::IdNumber), Some(1));
+    });
+}
+
+// ---- a real .xls file ---------------------------------------------------------------
+
+/// LibreOffice's program name, when it is installed. The same lookup as the
+/// export test's: `EPIGRID_REQUIRE_LIBREOFFICE=1` (CI) makes its absence a
+/// failure instead of a skip.
+fn soffice() -> Option<String> {
+    let found = ["soffice", "libreoffice"].into_iter().find_map(|name| {
+        std::process::Command::new(name)
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|_| name.to_owned())
+    });
+    if found.is_none() {
+        assert_ne!(
+            std::env::var("EPIGRID_REQUIRE_LIBREOFFICE").as_deref(),
+            Ok("1"),
+            "EPIGRID_REQUIRE_LIBREOFFICE=1 but soffice is not installed"
+        );
+        eprintln!(
+            "skipped: LibreOffice (soffice) is not installed; apt-get install libreoffice-calc"
+        );
+    }
+    found
+}
+
+/// `xlsx` saved as Excel 97–2003 (`.xls`, BIFF8) by LibreOffice, with a
+/// private profile so that parallel runs do not fight over one.
+fn to_xls(program: &str, xlsx: &[u8]) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("epigrid-xls-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("居民.xlsx");
+    std::fs::write(&input, xlsx).unwrap();
+    let output = std::process::Command::new(program)
+        .arg(format!("-env:UserInstallation=file://{}", dir.join("profile").display()))
+        .args(["--headless", "--convert-to", "xls:MS Excel 97", "--outdir"])
+        .arg(&dir)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let xls = std::fs::read(dir.join("居民.xls"))
+        .unwrap_or_else(|e| panic!("no .xls ({e}): {}", String::from_utf8_lossy(&output.stdout)));
+    let _ = std::fs::remove_dir_all(&dir);
+    xls
+}
+
+/// An `.xls` as old Excel and WPS save it: a merged title row, IDs as text
+/// (one with full-width digits), an 18-digit ID turned into a number, a
+/// birth date as a date cell, a phone as a number, an empty row. Each row
+/// has its exact outcome.
+#[test]
+fn an_xls_workbook_saved_by_libreoffice() {
+    let Some(program) = soffice() else {
+        return;
+    };
+    on_both(|store| {
+        let program = program.clone();
+        async move {
+            let chain = Chain::insert(&*store, "旧版").await;
+            let service = service(store.clone());
+            let g = || C::T(chain.grid.name.clone());
+            let (zhang, li, zhou) =
+                (id("11010519491231002"), id("37010119800101001"), id("37010119800102002"));
+            let rows = vec![
+                header(),
+                // 3: text ID, a date cell, a phone stored as a number.
+                vec![
+                    C::N(1.0),
+                    C::S(" 张三 "),
+                    C::T(zhang.clone()),
+                    C::S("女"),
+                    C::D(18263.0),
+                    C::N(13_800_138_000.0),
+                    g(),
+                    C::N(2.0),
+                    C::N(301.0),
+                ],
+                // 4: full-width digits, birth date as Chinese text.
+                vec![
+                    C::N(2.0),
+                    C::S("李四"),
+                    C::T(to_full_width(&li)),
+                    C::S("男"),
+                    C::S("1980年1月1日"),
+                    C::Blank,
+                    g(),
+                    C::S("2号楼"),
+                    C::S("302"),
+                ],
+                // 5: empty (skipped).
+                vec![],
+                // 6: an 18-digit ID that Excel turned into a number.
+                vec![
+                    C::N(3.0),
+                    C::S("王五"),
+                    C::N(371_602_199_001_010_000.0),
+                    C::Blank,
+                    C::Blank,
+                    C::Blank,
+                    g(),
+                    C::S("2"),
+                    C::S("303"),
+                ],
+                // 7: a wrong check character.
+                vec![
+                    C::N(4.0),
+                    C::S("周九"),
+                    C::S("110101202311012171"),
+                    C::Blank,
+                    C::Blank,
+                    C::Blank,
+                    g(),
+                    C::S("2"),
+                    C::S("304"),
+                ],
+                // 8: valid, in a new room of the same new building.
+                vec![
+                    C::N(5.0),
+                    C::S("孙八"),
+                    C::T(zhou.clone()),
+                    C::S("女"),
+                    C::Blank,
+                    C::Blank,
+                    g(),
+                    C::S("2号楼"),
+                    C::S("305"),
+                ],
+            ];
+            let xls = to_xls(&program, &xlsx(&["旧版居民登记表"], &rows));
+            assert!(xls.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]), "an OLE compound file");
+            let table = read_table("居民.xls", &xls).unwrap();
+            assert_eq!(table.format, "xls");
+
+            let actor = Actor::system();
+            let (plan, summary) =
+                import(&service, &actor, "居民.xls", &xls, &options(ImportMode::ValidOnly)).await;
+            assert_eq!(plan.header_row, 1, "below the merged title");
+            assert_eq!(plan.data_rows, 5, "the empty row is not a data row");
+            let id_column = "身份证号（必填）".to_owned();
+            assert_eq!(
+                errors_of(&plan),
+                vec![(6, id_column.clone(), "import.id_scientific"), (7, id_column, "id.checksum")]
+            );
+            assert_eq!(
+                (summary.inserted, summary.updated, summary.unchanged, summary.rejected),
+                (3, 0, 0, 2)
+            );
+            assert_eq!(resident_count(&*store).await, 3);
+            // One new building ("2号楼" and "2" are one) under the grid, and
+            // its unit-less rooms in three households.
+            assert_eq!((plan.new_areas, plan.new_households), (2, 3));
+
+            let zhang_record = resident_by_id(&service, &zhang).await.expect("row 3 imported");
+            assert_eq!(zhang_record.name.as_str(), "张三");
+            assert_eq!(zhang_record.birth_date, epigrid_testkit::date(1949, 12, 31));
+            assert_eq!(
+                service.cipher().open(zhang_record.phone.as_ref().unwrap()).unwrap(),
+                "13800138000"
+            );
+            let li_record = resident_by_id(&service, &li).await.expect("row 4 imported");
+            assert_eq!(li_record.birth_date, epigrid_testkit::date(1980, 1, 1));
+            assert!(li_record.phone.is_none());
+            assert_eq!(li_record.path.building, zhang_record.path.building);
+            assert_ne!(li_record.household_id, zhang_record.household_id);
+            assert!(resident_by_id(&service, &zhou).await.is_some());
+        }
     });
 }

@@ -1,8 +1,10 @@
 //! The resident import pages, on top of the import service: `/imports`
 //! uploads a file (multipart with `_csrf`) and shows the plan (how the
 //! columns were understood, the counts, the first errors and changes);
-//! `/imports/{id}/confirm` starts the import in the background and
-//! `/imports/run/{id}` follows it until its final counts.
+//! `/imports/{id}/mapping` checks the same file again with the columns as
+//! the user corrected them (still writing nothing); `/imports/{id}/confirm`
+//! starts the import in the background and `/imports/run/{id}` follows it
+//! until its final counts.
 //!
 //! Between the plan and the confirm the parsed file is kept in this
 //! process's memory (a static map, not the database): an upload is only
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Form, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -50,6 +52,7 @@ const SHOWN: usize = 20;
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/imports", get(show).post(upload).layer(DefaultBodyLimit::max(MAX_FILE_BYTES)))
+        .route("/imports/{id}/mapping", post(remap))
         .route("/imports/{id}/confirm", post(confirm))
         .route("/imports/{id}/errors.xlsx", get(errors_xlsx))
         .route("/imports/run/{id}", get(run_page))
@@ -66,6 +69,9 @@ struct Pending {
     digest: Vec<u8>,
     table: Arc<Table>,
     mode: ImportMode,
+    /// The field of each column as the user corrected it; `None` while the
+    /// detected mapping stands.
+    columns: Option<Vec<Option<Field>>>,
     header_row: usize,
     errors: Arc<Vec<RowError>>,
     created: Instant,
@@ -104,10 +110,22 @@ struct UploadPage {
     error: Option<String>,
 }
 
-struct MappingLine {
+/// One column of the mapping step: its header and the field chosen for it
+/// (`Field::as_str`, or [`IGNORE`]).
+struct ColumnLine {
+    index: usize,
     header: String,
-    target: String,
+    selected: String,
 }
+
+/// An option of the mapping step's selects.
+struct FieldChoice {
+    value: String,
+    label: String,
+}
+
+/// The mapping step's value for "do not read this column".
+const IGNORE: &str = "ignore";
 
 struct ErrorLine {
     row: usize,
@@ -129,7 +147,11 @@ struct PlanPage {
     file_name: String,
     format: String,
     mode_key: String,
-    mapping: Vec<MappingLine>,
+    columns: Vec<ColumnLine>,
+    choices: Vec<FieldChoice>,
+    /// Why the mapping cannot be used as it stands (a required field
+    /// without a column, a field chosen twice); no counts are shown then.
+    mapping_error: Option<String>,
     data_rows: usize,
     inserts: usize,
     updates: usize,
@@ -215,31 +237,118 @@ async fn upload(
         Ok(table) => table,
         Err(e) => return upload_error(&pa, format!("{file_label}: {}", tr(e.code()))),
     };
-    let options = ImportOptions { mode, ..ImportOptions::default() };
-    let progress = ImportProgress::default();
-    let digest = file_digest(&bytes);
-    let plan = match state
-        .service
-        .plan_import(&pa.actor, &table, digest.clone(), &options, &progress)
-        .await
+    let mut pending = Pending {
+        user_id: pa.actor.user_id,
+        file_name,
+        digest: file_digest(&bytes),
+        table: Arc::new(table),
+        mode,
+        columns: None,
+        header_row: 0,
+        errors: Arc::default(),
+        created: Instant::now(),
+    };
+    let id = Uuid::now_v7();
+    let page = match check(&state, &pa, id, &mut pending).await? {
+        Ok(page) => page,
+        Err(message) => return upload_error(&pa, message),
+    };
     {
-        Ok(plan) => plan,
+        let mut map = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        prune(&mut map, |p| p.created, MAX_PENDING);
+        map.insert(id, pending);
+    }
+    Ok(render(&page))
+}
+
+/// Plans `pending` with its current mapping and builds the plan page,
+/// recording the header row and errors for the report. A mapping that
+/// cannot be used (a required field without a column, a field chosen for
+/// two columns) still gives a page, with the mapping step and the reason,
+/// so that the user can correct it; a file without a header row gives the
+/// message for the upload form instead.
+async fn check(
+    state: &AppState,
+    pa: &PageActor,
+    id: Uuid,
+    pending: &mut Pending,
+) -> Result<Result<PlanPage, String>, Response> {
+    let lang = pa.lang;
+    let tr = move |key: &str| t(lang, key);
+    let (header_row, detected) = match state.service.detected_mapping(&pa.actor, &pending.table) {
+        Ok(found) => found,
         Err(e @ ServiceError::Invalid { .. }) => {
-            return upload_error(&pa, failure_text(lang, e.field(), e.code()));
+            return Ok(Err(failure_text(lang, e.field(), e.code())));
         }
         Err(e) => return Err(super::error_page(lang, e)),
     };
-    let mapping = plan
-        .mapping
+    let options = ImportOptions {
+        mode: pending.mode,
+        columns: pending.columns.clone(),
+        ..ImportOptions::default()
+    };
+    let progress = ImportProgress::default();
+    let planned = state
+        .service
+        .plan_import(&pa.actor, &pending.table, pending.digest.clone(), &options, &progress)
+        .await;
+    let (plan, mapping_error) = match planned {
+        Ok(plan) => (Some(plan), None),
+        Err(e @ ServiceError::Invalid { .. }) => {
+            (None, Some(failure_text(lang, e.field(), e.code())))
+        }
+        Err(e) => return Err(super::error_page(lang, e)),
+    };
+    let chosen = pending.columns.clone().unwrap_or_else(|| detected.fields.clone());
+    let columns = detected
         .headers
         .iter()
-        .zip(&plan.mapping.fields)
-        .map(|(header, field)| MappingLine {
-            header: header.clone(),
-            target: field.map_or_else(|| tr("import.page.ignored"), |f| tr(&f.label_key())),
+        .zip(&chosen)
+        .enumerate()
+        .map(|(index, (header, field))| ColumnLine {
+            index,
+            header: if header.is_empty() {
+                tr("import.page.column_n").replace("{n}", &(index + 1).to_string())
+            } else {
+                header.clone()
+            },
+            selected: field.map_or(IGNORE, Field::as_str).to_owned(),
         })
         .collect();
-    let errors = plan
+    let choices =
+        std::iter::once(FieldChoice { value: IGNORE.to_owned(), label: tr("import.page.ignore") })
+            .chain(
+                Field::ALL.into_iter().map(|f| FieldChoice {
+                    value: f.as_str().to_owned(),
+                    label: tr(&f.label_key()),
+                }),
+            )
+            .collect();
+    let mut page = PlanPage {
+        chrome: pa.chrome("imports"),
+        id,
+        file_name: pending.file_name.clone(),
+        format: pending.table.format.clone(),
+        mode_key: format!("import.page.mode.{}", pending.mode.as_str()),
+        columns,
+        choices,
+        mapping_error,
+        data_rows: 0,
+        inserts: 0,
+        updates: 0,
+        unchanged: 0,
+        rejected: 0,
+        errors: Vec::new(),
+        error_count: 0,
+        changes: Vec::new(),
+        can_apply: false,
+    };
+    pending.header_row = header_row;
+    pending.errors = Arc::default();
+    let Some(plan) = plan else {
+        return Ok(Ok(page));
+    };
+    page.errors = plan
         .errors
         .iter()
         .take(SHOWN)
@@ -253,7 +362,7 @@ async fn upload(
             ErrorLine { row: e.row, column, reason }
         })
         .collect();
-    let changes = plan
+    page.changes = plan
         .updates
         .iter()
         .take(SHOWN)
@@ -268,42 +377,79 @@ async fn upload(
                 .join(tr("import.report.joiner").as_str()),
         })
         .collect();
-    let id = Uuid::now_v7();
-    let page = PlanPage {
-        chrome: pa.chrome("imports"),
-        id,
-        file_name: file_name.clone(),
-        format: table.format.clone(),
-        mode_key: format!("import.page.mode.{}", mode.as_str()),
-        mapping,
-        data_rows: plan.data_rows,
-        inserts: plan.inserts,
-        updates: plan.updates.len(),
-        unchanged: plan.unchanged,
-        rejected: plan.rejected_rows,
-        errors,
-        error_count: plan.errors.len(),
-        changes,
-        can_apply: plan.can_apply(),
-    };
-    {
-        let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
-        prune(&mut pending, |p| p.created, MAX_PENDING);
-        pending.insert(
-            id,
-            Pending {
-                user_id: pa.actor.user_id,
-                file_name,
-                digest,
-                table: Arc::new(table),
-                mode,
-                header_row: plan.header_row,
-                errors: Arc::new(plan.errors),
-                created: Instant::now(),
-            },
-        );
+    page.data_rows = plan.data_rows;
+    page.inserts = plan.inserts;
+    page.updates = plan.updates.len();
+    page.unchanged = plan.unchanged;
+    page.rejected = plan.rejected_rows;
+    page.error_count = plan.errors.len();
+    page.can_apply = plan.can_apply();
+    pending.header_row = plan.header_row;
+    pending.errors = Arc::new(plan.errors);
+    Ok(Ok(page))
+}
+
+/// Takes the caller's pending upload out of the map (put back by the
+/// caller when it stays pending).
+fn take_pending(pa: &PageActor, id: Uuid) -> Option<Pending> {
+    let mut map = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+    match map.get(&id) {
+        Some(p) if p.user_id == pa.actor.user_id && p.created.elapsed() < PENDING_TTL => {
+            map.remove(&id)
+        }
+        _ => None,
     }
-    Ok(render(&page))
+}
+
+/// `POST /imports/{id}/mapping` (form: `_csrf`, `col0`, `col1`, … each a
+/// field or `ignore`): the same file checked again with the columns as the
+/// user set them. Writes nothing; the confirm then uses this mapping.
+async fn remap(
+    State(state): State<AppState>,
+    pa: PageActor,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, Response> {
+    if !may_import(pa.role()) {
+        return Err(forbidden(pa.lang));
+    }
+    let id = parse_id(pa.lang, &id)?;
+    let Some(mut pending) = take_pending(&pa, id) else {
+        return Err(not_found(pa.lang));
+    };
+    let width = state
+        .service
+        .detected_mapping(&pa.actor, &pending.table)
+        .map_or(0, |(_, mapping)| mapping.headers.len());
+    let mut columns: Vec<Option<Field>> = vec![None; width];
+    for (name, value) in &form {
+        let Some(index) = name.strip_prefix("col").and_then(|i| i.parse::<usize>().ok()) else {
+            continue;
+        };
+        let field = match value.as_str() {
+            IGNORE => None,
+            other => Field::ALL.into_iter().find(|f| f.as_str() == other),
+        };
+        if index >= width || (field.is_none() && value != IGNORE) {
+            put_back(id, pending);
+            return Err(super::error_page(
+                pa.lang,
+                ServiceError::invalid(name.clone(), "import.map_unknown_field"),
+            ));
+        }
+        columns[index] = field;
+    }
+    pending.columns = Some(columns);
+    let page = check(&state, &pa, id, &mut pending).await;
+    put_back(id, pending);
+    match page? {
+        Ok(page) => Ok(render(&page)),
+        Err(message) => upload_error(&pa, message),
+    }
+}
+
+fn put_back(id: Uuid, pending: Pending) {
+    PENDING.lock().unwrap_or_else(|p| p.into_inner()).insert(id, pending);
 }
 
 fn parse_id(lang: Lang, id: &str) -> Result<Uuid, Response> {
@@ -321,16 +467,7 @@ async fn confirm(
         return Err(forbidden(pa.lang));
     }
     let id = parse_id(pa.lang, &id)?;
-    let pending = {
-        let mut map = PENDING.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(&id) {
-            Some(p) if p.user_id == pa.actor.user_id && p.created.elapsed() < PENDING_TTL => {
-                map.remove(&id)
-            }
-            _ => None,
-        }
-    };
-    let Some(pending) = pending else {
+    let Some(pending) = take_pending(&pa, id) else {
         return Err(not_found(pa.lang));
     };
     let progress = Arc::new(ImportProgress::default());
@@ -353,7 +490,11 @@ async fn confirm(
     let service = state.service.clone();
     let actor = pa.actor.clone();
     tokio::spawn(async move {
-        let options = ImportOptions { mode: pending.mode, ..ImportOptions::default() };
+        let options = ImportOptions {
+            mode: pending.mode,
+            columns: pending.columns.clone(),
+            ..ImportOptions::default()
+        };
         let result = async {
             let plan = service
                 .plan_import(&actor, &pending.table, pending.digest, &options, &progress)

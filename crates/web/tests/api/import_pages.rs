@@ -167,3 +167,126 @@ async fn an_upload_without_csrf_and_a_volunteer_are_refused() {
     assert_eq!(upload.status(), StatusCode::FORBIDDEN);
     assert!(!resident_names(&app).await.contains(&"孙一".to_owned()));
 }
+
+/// The mapping step: a file whose ID column has an unknown header and whose
+/// first phone column holds landlines. The plan shows how each column was
+/// understood with a select per column; the user points the columns at the
+/// right fields, sees the new counts, and the import writes the right values.
+#[tokio::test]
+async fn a_wrongly_understood_column_is_corrected_before_anything_is_written() {
+    let app = App::spawn().await;
+    let session = app.session(ADMIN, PASSWORD).await;
+    let admin = session.client(None, true);
+    let number = id("11010519900101037");
+    let csv = format!(
+        "姓名,证件,网格,楼栋,单元,房号,联系电话,手机号\n\
+         周映射,{number},第一网格,1号楼,1单元,206,0531-88776655,13912345678\n"
+    );
+    let (content_type, body) = multipart(&session.csrf, "all_or_nothing", "映射.csv", &csv);
+    let plan = admin
+        .post(app.url("/imports"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plan.status(), StatusCode::OK);
+    let html = plan.text().await.unwrap();
+    // No ID column was recognised: the mapping step says so, with no
+    // counts and no confirm, and the columns as detected.
+    assert_eq!(
+        text_after(&html, "id=\"import-mapping-error\">"),
+        "证件号码: 缺少必需的列",
+        "{html}"
+    );
+    assert!(!html.contains("id=\"import-inserts\"") && !html.contains("/confirm\""), "{html}");
+    let selected = |html: &str, column: usize| -> String {
+        let select = html
+            .split(&format!("name=\"col{column}\">"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no select col{column}: {html}"));
+        let select = select.split("</select>").next().unwrap();
+        let before = select.split(" selected>").next().unwrap();
+        before.rsplit("value=\"").next().unwrap().split('"').next().unwrap().to_owned()
+    };
+    assert_eq!(selected(&html, 0), "name");
+    assert_eq!(selected(&html, 1), "ignore");
+    assert_eq!(selected(&html, 6), "phone", "the first phone column wins");
+    assert_eq!(selected(&html, 7), "ignore");
+    assert!(html.contains("<option value=\"id_number\">证件号码</option>"), "{html}");
+    let action = html.split("action=\"/imports/").nth(1).unwrap();
+    let plan_id = action.split("/mapping\"").next().unwrap().to_owned();
+    // The values are plain ASCII: no form encoding needed.
+    let remap = |fields: [&str; 8], csrf: &str| {
+        let mut body = format!("_csrf={csrf}");
+        for (i, field) in fields.iter().enumerate() {
+            body.push_str(&format!("&col{i}={field}"));
+        }
+        admin
+            .post(app.url(&format!("/imports/{plan_id}/mapping")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let fixed_id = ["name", "id_number", "grid", "building", "unit", "room", "phone", "ignore"];
+
+    // Without the CSRF field the mapping is not taken.
+    let refused = remap(fixed_id, "wrong").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // The ID column fixed: every row is checked now, and the landline in
+    // the column still read as the phone is an error.
+    let html = remap(fixed_id, &session.csrf).await.unwrap().text().await.unwrap();
+    assert!(!html.contains("import-mapping-error"), "{html}");
+    assert_eq!(text_after(&html, "id=\"import-inserts\">"), "0", "{html}");
+    assert_eq!(text_after(&html, "id=\"import-rejected\">"), "1", "{html}");
+    assert!(html.contains("<td data-label=\"列名\">联系电话</td>"), "{html}");
+    assert_eq!(selected(&html, 1), "id_number", "the page keeps the user's choice");
+
+    // One field for two columns is refused with the field named.
+    let twice = ["name", "id_number", "grid", "building", "unit", "room", "phone", "phone"];
+    let html = remap(twice, &session.csrf).await.unwrap().text().await.unwrap();
+    assert_eq!(
+        text_after(&html, "id=\"import-mapping-error\">"),
+        "联系电话: 同一字段只能对应一列，这个字段被选给了多列",
+        "{html}"
+    );
+
+    // The landline column ignored, the mobile column read as the phone.
+    let right = ["name", "id_number", "grid", "building", "unit", "room", "ignore", "phone"];
+    let html = remap(right, &session.csrf).await.unwrap().text().await.unwrap();
+    assert_eq!(text_after(&html, "id=\"import-inserts\">"), "1", "{html}");
+    assert_eq!(text_after(&html, "id=\"import-rejected\">"), "0", "{html}");
+    assert_eq!(selected(&html, 6), "ignore");
+    assert_eq!(selected(&html, 7), "phone");
+    assert!(!resident_names(&app).await.contains(&"周映射".to_owned()), "nothing written yet");
+
+    let no_redirect = session.client(None, false);
+    let started = no_redirect
+        .post(app.url(&format!("/imports/{plan_id}/confirm")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("_csrf={}", session.csrf))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.status().is_redirection(), "{}", started.status());
+    let run = started.headers()["location"].to_str().unwrap().to_owned();
+    let mut html = String::new();
+    for _ in 0..200 {
+        html = admin.get(app.url(&run)).send().await.unwrap().text().await.unwrap();
+        if !html.contains("http-equiv=\"refresh\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(text_after(&html, "id=\"import-inserted\">"), "1", "{html}");
+
+    // Written with the values of the columns the user chose.
+    let blind = app.service.cipher().blind_index("id_number", &number);
+    let query = ResidentQuery { id_blind_index: Some(blind), limit: 2, ..ResidentQuery::default() };
+    let found = app.service.store().search_residents(&query).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name.as_str(), "周映射");
+    let phone = app.service.cipher().open(found[0].phone.as_ref().unwrap()).unwrap();
+    assert_eq!(phone, "13912345678");
+}
