@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 examples="${1:-25}"
 shift || true
 version=4.32.5
-venv=target/schemathesis-venv
+venv="$PWD/target/schemathesis-venv"
 if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$version"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "schemathesis==$version"
@@ -92,6 +92,9 @@ print('"path.token" = { dictionary = "tokens", probability = 0.5 }')
 PY
 
 set +e
+# Run from the temporary directory: Schemathesis keeps a cache
+# (.schemathesis/) where it runs.
+cd "$work"
 "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \
     --header "Cookie: epigrid_session=$session" \
     --header "X-CSRF-Token: $csrf" \
