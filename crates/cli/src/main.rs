@@ -21,6 +21,13 @@ use epigrid_store::Store;
 
 use settings::{FileSettings, Resolved};
 
+/// mimalloc instead of glibc's malloc: with a parsed spreadsheet on the
+/// heap, glibc's free-list upkeep (consolidating fast bins on every large
+/// free of a bulk INSERT's arguments) doubled the write phase of a SQLite
+/// import; see docs/PERFORMANCE.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "epigrid",

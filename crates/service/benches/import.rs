@@ -27,6 +27,10 @@ use epigrid_service::{Actor, FieldCipher, SecretKey, Service, Settings};
 use epigrid_store::{HouseholdRecord, ResidentRecord, Store};
 use epigrid_testkit::{Chain, child_area, insert_area, now};
 
+/// The binary's allocator (crates/cli/src/main.rs), for raw and import alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Residents per building: 2 units × 40 rooms × 2.5 people.
 const PER_BUILDING: usize = 200;
 const PER_ROOM: usize = 2;
