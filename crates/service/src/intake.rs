@@ -111,10 +111,13 @@ impl Default for IntakeSettings {
     }
 }
 
+/// Where a submission's answer goes.
+type Reply = oneshot::Sender<ServiceResult<IntakeOutcome>>;
+
 /// One queued submission and where to send its answer.
 struct Job {
     write: IntakeWrite,
-    reply: oneshot::Sender<ServiceResult<IntakeOutcome>>,
+    reply: Reply,
 }
 
 /// The queue's sending side, started on first use (inside the runtime that
@@ -485,6 +488,13 @@ impl Service {
         sender
     }
 
+    /// False when the intake queue is full, so a submission would be
+    /// refused: the web layer checks this before reading a body, which
+    /// makes a refusal under overload cost little more than its answer.
+    pub fn intake_has_room(&self) -> bool {
+        self.intake_engine().sender.get().is_none_or(|sender| sender.capacity() > 0)
+    }
+
     /// Starts the writer now rather than at the first submission (`serve`
     /// calls this so the first resident does not pay for it).
     pub fn start_intake(&self) {
@@ -806,6 +816,48 @@ fn metrics_full() {
     tracing::debug!("intake queue full: refused");
 }
 
+/// Residents known to have their "reported today" row, so the writer sends
+/// each resident's row once a day rather than with every report. Only
+/// residents of committed batches go in, so a row it names exists; it
+/// starts empty (after a restart the store's `ON CONFLICT` still counts each
+/// resident once) and holds one day at a time.
+#[derive(Default)]
+struct ReportedToday {
+    day: Option<NaiveDate>,
+    residents: std::collections::HashSet<Uuid>,
+}
+
+/// At most this many residents remembered (about 40 bytes each); past it
+/// the writer simply sends their rows again.
+const REPORTED_TODAY_MAX: usize = 1 << 20;
+
+impl ReportedToday {
+    /// Drops from each write the residents known to have today's row.
+    fn strip(&mut self, writes: &mut [IntakeWrite]) {
+        for write in writes {
+            if self.day == Some(write.report.day) {
+                write.residents.retain(|r| !self.residents.contains(&r.resident_id));
+            }
+        }
+    }
+
+    fn remember(&mut self, writes: &[IntakeWrite], outcomes: &[IntakeOutcome]) {
+        for (write, outcome) in writes.iter().zip(outcomes) {
+            if !matches!(outcome, IntakeOutcome::Stored { .. }) {
+                continue;
+            }
+            if self.day != Some(write.report.day) {
+                // A new day (or a late report of yesterday): start over.
+                self.day = Some(write.report.day);
+                self.residents.clear();
+            }
+            if self.residents.len() < REPORTED_TODAY_MAX {
+                self.residents.extend(write.residents.iter().map(|r| r.resident_id));
+            }
+        }
+    }
+}
+
 /// The writer: batches, commits, answers, then hands new reports to task
 /// creation off its own path.
 async fn writer(
@@ -815,57 +867,76 @@ async fn writer(
 ) {
     let settings = service.settings().intake.clone();
     let max = settings.batch_max.max(1);
-    let mut batch: Vec<Job> = Vec::with_capacity(max);
+    let mut writes: Vec<IntakeWrite> = Vec::with_capacity(max);
+    let mut replies: Vec<Reply> = Vec::with_capacity(max);
+    let mut today = ReportedToday::default();
     while let Some(first) = receiver.recv().await {
-        batch.push(first);
+        let take = |job: Job, writes: &mut Vec<IntakeWrite>, replies: &mut Vec<Reply>| {
+            writes.push(job.write);
+            replies.push(job.reply);
+        };
+        take(first, &mut writes, &mut replies);
         let deadline = tokio::time::Instant::now() + settings.batch_window;
-        while batch.len() < max {
+        while replies.len() < max {
             match receiver.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => take(job, &mut writes, &mut replies),
                 Err(mpsc::error::TryRecvError::Empty) if !settings.batch_window.is_zero() => {
                     match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                        Ok(Some(job)) => batch.push(job),
+                        Ok(Some(job)) => take(job, &mut writes, &mut replies),
                         _ => break,
                     }
                 }
                 Err(_) => break,
             }
         }
-        commit(&service, &mut batch, &serving).await;
+        today.strip(&mut writes);
+        commit(&service, &mut writes, &mut replies, &serving, &mut today).await;
     }
 }
 
 /// Commits a batch and answers each caller. A batch that fails for a
 /// reason other than the database being unavailable is retried one
 /// submission at a time, so one bad row cannot fail its neighbours.
-async fn commit(service: &Service, batch: &mut Vec<Job>, serving: &tokio::runtime::Handle) {
-    let writes: Vec<IntakeWrite> = batch.iter().map(|j| j.write.clone()).collect();
-    let audit = batch_audit(service, &writes);
-    match service.store().write_intake_batch(&writes, Some(&audit)).await {
-        Ok(outcomes) => answer(service, batch.drain(..), outcomes, serving),
+async fn commit(
+    service: &Service,
+    writes: &mut Vec<IntakeWrite>,
+    replies: &mut Vec<Reply>,
+    serving: &tokio::runtime::Handle,
+    today: &mut ReportedToday,
+) {
+    let audit = batch_audit(service, writes);
+    match service.store().write_intake_batch(writes, Some(&audit)).await {
+        Ok(outcomes) => {
+            today.remember(writes, &outcomes);
+            answer(service, writes.drain(..), replies.drain(..), outcomes, serving);
+        }
         Err(StoreError::Unavailable(detail)) => {
-            tracing::warn!(%detail, size = batch.len(), "intake batch: store unavailable");
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(ServiceError::Unavailable));
+            tracing::warn!(%detail, size = writes.len(), "intake batch: store unavailable");
+            writes.clear();
+            for reply in replies.drain(..) {
+                let _ = reply.send(Err(ServiceError::Unavailable));
             }
         }
-        Err(error) if batch.len() > 1 => {
-            tracing::warn!(%error, size = batch.len(), "intake batch failed; retrying one by one");
-            for job in batch.drain(..) {
-                let one = [job.write.clone()];
+        Err(error) if writes.len() > 1 => {
+            tracing::warn!(%error, size = writes.len(), "intake batch failed; retrying one by one");
+            for (write, reply) in writes.drain(..).zip(replies.drain(..)) {
+                let one = [write];
                 let audit = batch_audit(service, &one);
                 match service.store().write_intake_batch(&one, Some(&audit)).await {
-                    Ok(outcomes) => answer(service, std::iter::once(job), outcomes, serving),
+                    Ok(outcomes) => {
+                        today.remember(&one, &outcomes);
+                        answer(service, one.into_iter(), std::iter::once(reply), outcomes, serving);
+                    }
                     Err(error) => {
-                        let _ = job.reply.send(Err(error.into()));
+                        let _ = reply.send(Err(error.into()));
                     }
                 }
             }
         }
         Err(error) => {
-            for job in batch.drain(..) {
-                let _ =
-                    job.reply.send(Err(ServiceError::from(StoreError::Other(error.to_string()))));
+            writes.clear();
+            for reply in replies.drain(..) {
+                let _ = reply.send(Err(ServiceError::from(StoreError::Other(error.to_string()))));
             }
         }
     }
@@ -873,18 +944,19 @@ async fn commit(service: &Service, batch: &mut Vec<Job>, serving: &tokio::runtim
 
 fn answer(
     service: &Service,
-    jobs: impl Iterator<Item = Job>,
+    writes: impl Iterator<Item = IntakeWrite>,
+    replies: impl Iterator<Item = Reply>,
     outcomes: Vec<IntakeOutcome>,
     serving: &tokio::runtime::Handle,
 ) {
     let mut needing_tasks = Vec::new();
-    for (job, outcome) in jobs.zip(outcomes) {
-        if matches!(outcome, IntakeOutcome::Stored { .. }) && job.write.report.tasks_pending {
-            needing_tasks.push(job.write.report.clone());
+    for ((write, reply), outcome) in writes.zip(replies).zip(outcomes) {
+        if matches!(outcome, IntakeOutcome::Stored { .. }) && write.report.tasks_pending {
+            needing_tasks.push(write.report);
         }
         // The caller may have gone (timeout, closed connection): the report
         // is stored all the same, and a retry gets its reference.
-        let _ = job.reply.send(Ok(outcome));
+        let _ = reply.send(Ok(outcome));
     }
     if !needing_tasks.is_empty() {
         let service = service.clone();

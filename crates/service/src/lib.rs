@@ -158,7 +158,9 @@ pub struct Service {
     store: Arc<dyn Store>,
     /// The intake queue and the key self-service tokens are signed with.
     intake: Arc<intake::IntakeEngine>,
-    cipher: FieldCipher,
+    /// Shared, not copied: handlers clone the service for every request,
+    /// and the cipher's key schedule is large and wiped on drop.
+    cipher: Arc<FieldCipher>,
     settings: Arc<Settings>,
 }
 
@@ -172,7 +174,7 @@ impl Service {
             .try_into()
             .expect("an HMAC-SHA256 is 32 bytes");
         let intake = Arc::new(intake::IntakeEngine::new(intake_key));
-        Self { store, intake, cipher, settings: Arc::new(settings) }
+        Self { store, intake, cipher: Arc::new(cipher), settings: Arc::new(settings) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

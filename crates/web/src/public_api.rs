@@ -69,7 +69,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let limits = state.service.settings().intake.public.clone();
     let limiter = Arc::new(ClientLimiter::new(limits.rate_per_client, limits.burst_per_client));
     let semaphore = Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1)));
-    let public = Router::new()
+    let public: Router<AppState> = Router::new()
         .route("/public/options", get(options))
         .route("/public/buildings/{token}", get(building))
         .route("/public/identify", post(identify))
@@ -80,12 +80,18 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/public/volunteer-offers", post(volunteer_offer))
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(semaphore))
                 .timeout(limits.timeout),
         );
+    // The per-client limit, outermost; not even a pass-through layer when
+    // it is off (a benchmark from one address, or a proxy doing it).
+    let public = if limits.rate_per_client > 0 {
+        public.layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
+    } else {
+        public
+    };
     public
         .route("/households/{id}/health-reports", post(staff_health_report))
         .route("/grids/{id}/unreported", get(unreported))
@@ -101,10 +107,47 @@ async fn overloaded(error: BoxError) -> Response {
     busy(Lang::ZhCn)
 }
 
+/// 503 with `Retry-After`. Under a storm most answers are this one, so its
+/// body is made once per language and shared: a refusal costs little more
+/// than writing it, and leaves the CPU to the submissions let in.
 fn busy(lang: Lang) -> Response {
-    let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "intake.busy", lang);
-    error.retry_after = Some(BUSY_RETRY_AFTER);
-    error.into_response()
+    static BODIES: std::sync::OnceLock<[axum::body::Bytes; 2]> = std::sync::OnceLock::new();
+    let bodies = BODIES.get_or_init(|| {
+        [Lang::ZhCn, Lang::En].map(|lang| {
+            let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "intake.busy", lang);
+            error.retry_after = Some(BUSY_RETRY_AFTER);
+            let body = json!({ "error": { "code": error.code, "message": error.message(), "field": null } });
+            axum::body::Bytes::from(body.to_string())
+        })
+    });
+    let body = bodies[usize::from(lang == Lang::En)].clone();
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER)),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Refuses a submission with 503 at once, before its body is read, when
+/// the intake queue is full (the queue would refuse it anyway).
+#[derive(Debug)]
+pub struct IntakeRoom;
+
+impl FromRequestParts<AppState> for IntakeRoom {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if state.service.intake_has_room() {
+            Ok(IntakeRoom)
+        } else {
+            let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::ZhCn);
+            Err(busy(lang))
+        }
+    }
 }
 
 /// Per-client-address token buckets: `rate` requests a second sustained,
@@ -399,6 +442,7 @@ async fn health_report(
     State(state): State<AppState>,
     lang: Lang,
     PassHolder(pass): PassHolder,
+    _room: IntakeRoom,
     JsonBody(body): JsonBody<HealthBody>,
 ) -> ApiResult<Response> {
     let form =
@@ -434,6 +478,7 @@ async fn arrival(
     State(state): State<AppState>,
     lang: Lang,
     PassHolder(pass): PassHolder,
+    _room: IntakeRoom,
     JsonBody(body): JsonBody<ArrivalBody>,
 ) -> ApiResult<Response> {
     let form = SubmissionForm::Arrival {
@@ -473,6 +518,7 @@ async fn help_request(
     State(state): State<AppState>,
     lang: Lang,
     PassHolder(pass): PassHolder,
+    _room: IntakeRoom,
     JsonBody(body): JsonBody<HelpBody>,
 ) -> ApiResult<Response> {
     let form = SubmissionForm::Help {
@@ -511,6 +557,7 @@ async fn volunteer_offer(
     State(state): State<AppState>,
     lang: Lang,
     PassHolder(pass): PassHolder,
+    _room: IntakeRoom,
     JsonBody(body): JsonBody<VolunteerBody>,
 ) -> ApiResult<Response> {
     let form = SubmissionForm::Volunteer {

@@ -8,8 +8,12 @@
 //!     --body '{"idempotency_key":"{key}",...}' --header 'Authorization: Bearer …'
 //! ```
 //!
-//! `{key}` in the body becomes a unique key per request (run id, connection,
-//! sequence), so every request is a new submission. Prints one line of
+//! `{key}` in the body becomes a unique key per request, so every request is
+//! a new submission. Keys are time-ordered like the UUIDv7 keys epigrid's own
+//! pages put in their forms (milliseconds first, then connection and
+//! sequence), so they land where real ones do in the store's key index;
+//! `--spread-keys` gives the older per-connection keys (`lg<run>-<conn>-<seq>`),
+//! which scatter across the index like keys from a random generator. Prints one line of
 //! `key=value` figures: requests, rps, p50/p99/max (ms) of all answers,
 //! counts by status class, and p99 of the 503 refusals alone.
 
@@ -38,12 +42,15 @@ struct Args {
     /// Wait `Retry-After` seconds (with jitter) after a 503, as the
     /// self-service page's script does, instead of retrying at once.
     honour_retry_after: bool,
+    /// Keys spread across the key space instead of time-ordered.
+    spread_keys: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut url = None;
     let (mut connections, mut seconds, mut max_requests) = (64usize, 10u64, 1_000_000u64);
     let (mut body, mut headers, mut honour_retry_after) = (None, Vec::new(), false);
+    let mut spread_keys = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -57,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
             "--body" => body = Some(value()?),
             "--header" => headers.push(value()?),
             "--honour-retry-after" => honour_retry_after = true,
+            "--spread-keys" => spread_keys = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -81,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
         body,
         headers,
         honour_retry_after,
+        spread_keys,
     })
 }
 
@@ -195,7 +204,15 @@ async fn connection(
         }
         let Some(s) = stream.as_mut() else { continue };
         seq += 1;
-        let bytes = request(&args, &format!("lg{run:x}-{id}-{seq}"));
+        let key = if args.spread_keys {
+            format!("lg{run:x}-{id}-{seq}")
+        } else {
+            let millis = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            format!("{:012x}7{:04x}{:015x}", millis & 0xffff_ffff_ffff, id, seq)
+        };
+        let bytes = request(&args, &key);
         let start = Instant::now();
         let result = async {
             s.write_all(&bytes).await?;
