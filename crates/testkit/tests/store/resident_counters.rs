@@ -384,3 +384,66 @@ epigrid_testkit::store_contract_tests! {
         assert_eq!(sorted(store.area_figures(grid, AreaKind::Building).await.unwrap()), model.figures(grid, AreaKind::Building));
     }
 }
+
+/// Fills a store, then takes it back to before migration 0012 (counter
+/// tables dropped, the migrations forgotten): what `open` then finds is a
+/// database of rows without counters, and its migration must backfill them.
+async fn fill_and_forget_counters(store: &dyn Store) -> (Areas, Model) {
+    let areas = Areas::insert(store).await;
+    let homes: Vec<HouseholdRecord> =
+        (0..4).map(|i| household(&areas.units[i % 3], &format!("{}02", i + 1))).collect();
+    let people: Vec<ResidentRecord> =
+        (0..25).map(|i| person(&homes[i % 4], &format!("旧{i}"), i)).collect();
+    store.insert_bulk(&homes, &people).await.unwrap();
+    let mut model = Model::default();
+    model.add(&homes, &people);
+    (areas, model)
+}
+
+const FORGET_COUNTERS: [&str; 4] = [
+    "DROP TABLE grid_figures",
+    "DROP TABLE grid_birth_years",
+    "DROP TABLE grid_tag_counts",
+    "DELETE FROM _sqlx_migrations WHERE version >= 12",
+];
+
+#[tokio::test]
+async fn sqlite_migration_backfills_the_counters_from_existing_rows() {
+    use epigrid_store_sqlite::SqliteStore;
+    let (store, guard) = epigrid_testkit::fresh_sqlite().await;
+    let (areas, model) = fill_and_forget_counters(&*store).await;
+    drop(store);
+    let path = guard.dir().join("epigrid.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    for sql in FORGET_COUNTERS {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    let store = SqliteStore::open_path(&path).await.unwrap();
+    check(&store, &areas, &model, "backfilled").await;
+}
+
+#[tokio::test]
+async fn postgres_migration_backfills_the_counters_from_existing_rows() {
+    let Some((store, guard)) = epigrid_testkit::fresh_postgres().await else {
+        eprintln!("skipped: EPIGRID_TEST_PG is not set");
+        return;
+    };
+    let (areas, model) = fill_and_forget_counters(&*store).await;
+    let url = epigrid_testkit::postgres_url().unwrap();
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    for sql in FORGET_COUNTERS {
+        let sql = sql
+            .replace("TABLE ", &format!("TABLE {}.", guard.schema()))
+            .replace("FROM ", &format!("FROM {}.", guard.schema()));
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    let reopened =
+        epigrid_store_postgres::PostgresStore::open_in_schema(&url, guard.schema()).await.unwrap();
+    check(&reopened, &areas, &model, "backfilled").await;
+    reopened.close().await;
+    drop(store);
+    guard.cleanup().await;
+}
