@@ -117,6 +117,51 @@ epigrid_testkit::store_contract_tests! {
         assert!(matches!(store.verify_audit_chain().await.unwrap(), epigrid_store::ChainVerdict::Intact { .. }));
     }
 
+    async fn a_batch_mixing_new_and_stored_keys_answers_each_and_counts_only_the_new(store: Arc<dyn Store>) {
+        // The writer inserts a batch in one statement and looks keys up
+        // only when fewer rows went in than were sent: this is that path.
+        let chain = Chain::insert(&*store, "Mixed").await;
+        let h = household(&chain.unit, "303");
+        store.insert_household(&h).await.unwrap();
+        let (a, b, c) = (resident(&h, "赵一"), resident(&h, "钱二"), resident(&h, "孙三"));
+        for r in [&a, &b, &c] {
+            store.insert_resident(r).await.unwrap();
+        }
+        let earlier = write(&h, "health", "key-2000", &[a.id], 1);
+        store.write_intake_batch(std::slice::from_ref(&earlier), None).await.unwrap();
+
+        let fresh_b = write(&h, "health", "key-2001", &[b.id], 0);
+        let retry_a = write(&h, "health", "key-2000", &[a.id], 1);
+        let fresh_c = write(&h, "help", "key-2002", &[], 0);
+        let twice_b = write(&h, "health", "key-2001", &[b.id, c.id], 1);
+        let outcomes = store
+            .write_intake_batch(&[fresh_b.clone(), retry_a, fresh_c.clone(), twice_b], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                IntakeOutcome::Stored { id: fresh_b.report.id, reference: fresh_b.report.reference.clone() },
+                IntakeOutcome::Duplicate { id: earlier.report.id, reference: earlier.report.reference.clone() },
+                IntakeOutcome::Stored { id: fresh_c.report.id, reference: fresh_c.report.reference.clone() },
+                IntakeOutcome::Duplicate { id: fresh_b.report.id, reference: fresh_b.report.reference.clone() },
+            ]
+        );
+        // Three reports in all, the retried one unchanged.
+        let all = store.list_reports(&ReportQuery { household_id: Some(h.id), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(store.get_report(earlier.report.id).await.unwrap().unwrap(), earlier.report);
+        // Counters: a and b reported (c only in the refused duplicate), two
+        // health reports, one flagged (the earlier one), one help request.
+        let counters = store.grid_day_counters(&[chain.grid.id], day()).await.unwrap()[0];
+        assert_eq!(
+            (counters.residents_reported, counters.health_reports, counters.flagged, counters.help_requests),
+            (2, 2, 1, 1)
+        );
+        let left = store.unreported_residents(chain.grid.id, day(), None, 10).await.unwrap();
+        assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), vec![c.id]);
+    }
+
     async fn the_unreported_list_and_the_task_catch_up_flag(store: Arc<dyn Store>) {
         let chain = Chain::insert(&*store, "Unreported").await;
         let h = household(&chain.unit, "101");
