@@ -137,7 +137,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "import jobs", include_str!("../migrations/0010_import_jobs.sql")),
     (11, "match lists", include_str!("../migrations/0011_match_lists.sql")),
     (12, "resident counters", include_str!("../migrations/0012_resident_counters.sql")),
-    (13, "resident counter indexes", include_str!("../migrations/0013_resident_counter_indexes.sql")),
+    (
+        13,
+        "resident counter indexes",
+        include_str!("../migrations/0013_resident_counter_indexes.sql"),
+    ),
 ];
 
 include!("../../store/shared/sql_store.rs");
