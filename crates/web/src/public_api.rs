@@ -116,8 +116,9 @@ fn busy(lang: Lang) -> Response {
         [Lang::ZhCn, Lang::En].map(|lang| {
             let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "intake.busy", lang);
             error.retry_after = Some(BUSY_RETRY_AFTER);
-            let body = json!({ "error": { "code": error.code, "message": error.message(), "field": null } });
-            axum::body::Bytes::from(body.to_string())
+            // The same body as every other error answer, serialised once.
+            let body = serde_json::to_vec(&error.body()).expect("an error body serialises");
+            axum::body::Bytes::from(body)
         })
     });
     let body = bodies[usize::from(lang == Lang::En)].clone();

@@ -149,6 +149,17 @@ fn api_format(text: &str, lang: Lang) -> ApiResult<ExportFormat> {
     })
 }
 
+/// The area and format of an export's query string, or the error answer.
+fn api_export_query(
+    query: Result<Query<ApiQuery>, QueryRejection>,
+    lang: Lang,
+) -> Result<(Uuid, ExportFormat), Response> {
+    let q = api_query(query, lang).map_err(IntoResponse::into_response)?;
+    let area = api_area(&q.area_id, lang).map_err(IntoResponse::into_response)?;
+    let format = api_format(&q.format, lang).map_err(IntoResponse::into_response)?;
+    Ok((area, format))
+}
+
 fn api_query(query: Result<Query<ApiQuery>, QueryRejection>, lang: Lang) -> ApiResult<ApiQuery> {
     query
         .map(|Query(q)| q)
@@ -195,9 +206,7 @@ pub async fn api_residents(
     CurrentActor(actor): CurrentActor,
     query: Result<Query<ApiQuery>, QueryRejection>,
 ) -> Result<Response, Response> {
-    let q = api_query(query, lang).map_err(IntoResponse::into_response)?;
-    let area = api_area(&q.area_id, lang).map_err(IntoResponse::into_response)?;
-    let format = api_format(&q.format, lang).map_err(IntoResponse::into_response)?;
+    let (area, format) = api_export_query(query, lang)?;
     let file = state
         .service
         .export_residents(&actor, area, format, None, &zh)
@@ -265,9 +274,7 @@ pub async fn api_tasks(
     CurrentActor(actor): CurrentActor,
     query: Result<Query<ApiQuery>, QueryRejection>,
 ) -> Result<Response, Response> {
-    let q = api_query(query, lang).map_err(IntoResponse::into_response)?;
-    let area = api_area(&q.area_id, lang).map_err(IntoResponse::into_response)?;
-    let format = api_format(&q.format, lang).map_err(IntoResponse::into_response)?;
+    let (area, format) = api_export_query(query, lang)?;
     let file = state
         .service
         .export_tasks(&actor, area, format, &zh)
