@@ -53,9 +53,12 @@ pub struct IntakeSettings {
     pub rules: IntakeRules,
     /// Submissions waiting for the writer at most; beyond, 503 at once.
     pub queue_capacity: usize,
-    /// How long the writer waits for more after the first of a batch. Zero:
-    /// take only what is already queued (batches still grow under load,
-    /// because submissions queue while the previous commit runs).
+    /// How long the writer waits for more after the first of a batch. Zero
+    /// (the default): take only what is already queued. Batches still grow
+    /// with the load, because submissions queue while the previous commit
+    /// runs, so the commit itself is the window. A window above zero makes
+    /// the writer sleep on a timer and be woken by every arrival, which
+    /// costs more CPU than it saves in commits (docs/PERFORMANCE.md).
     pub batch_window: StdDuration,
     /// Most submissions per transaction.
     pub batch_max: usize,
@@ -101,7 +104,7 @@ impl Default for IntakeSettings {
         Self {
             rules: IntakeRules::default(),
             queue_capacity: 4096,
-            batch_window: StdDuration::from_micros(500),
+            batch_window: StdDuration::ZERO,
             batch_max: 512,
             pass_lifetime: chrono::Duration::hours(2),
             identify_limits: IdentifyLimits::default(),
