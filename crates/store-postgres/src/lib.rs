@@ -153,3 +153,4 @@ include!("../../store/shared/matching_sql.rs");
 include!("../../store/shared/counters_sql.rs");
 
 mod import_bulk;
+mod intake_batch;

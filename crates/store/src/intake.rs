@@ -170,3 +170,109 @@ pub trait IntakeStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<ResidentRecord>>;
 }
+
+/// What one batch adds to one grid's day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GridDayDelta {
+    pub community_id: Uuid,
+    pub residents_reported: i64,
+    pub health_reports: i64,
+    pub flagged: i64,
+    pub arrivals: i64,
+    pub help_requests: i64,
+    pub volunteer_offers: i64,
+}
+
+/// A row of `intake_reported_residents`: (grid, day, resident, community).
+pub type ReportedRow = (Uuid, NaiveDate, Uuid, Uuid);
+
+/// How a batch's submissions map onto rows, the backends' common logic
+/// (they differ only in how they talk to the database). A key repeated
+/// within the batch (a double tap) is written once: later copies answer
+/// with the first copy's outcome.
+#[derive(Debug)]
+pub struct BatchPlan {
+    /// For each write, the index of the first write with its key.
+    first_of: Vec<usize>,
+    /// The writes to insert: the first of each key, in batch order.
+    pub fresh: Vec<usize>,
+}
+
+impl BatchPlan {
+    pub fn new(writes: &[IntakeWrite]) -> Self {
+        let mut seen: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(writes.len());
+        let mut first_of = Vec::with_capacity(writes.len());
+        let mut fresh = Vec::with_capacity(writes.len());
+        for (i, write) in writes.iter().enumerate() {
+            let first = *seen.entry(write.report.idempotency_key.as_str()).or_insert(i);
+            if first == i {
+                fresh.push(i);
+            }
+            first_of.push(first);
+        }
+        Self { first_of, fresh }
+    }
+
+    /// The outcome of every write, what the batch adds to each grid's day,
+    /// and the "reported today" rows to insert, once the fresh writes were
+    /// inserted. `originals` holds, for keys the insert skipped because a
+    /// row already had them, that row's `(id, reference)`: a stored row
+    /// carrying the write's own id was stored by this batch (a backend that
+    /// cannot tell per row looks every key up when its count falls short).
+    pub fn settle(
+        &self,
+        writes: &[IntakeWrite],
+        originals: &std::collections::HashMap<String, (Uuid, String)>,
+    ) -> StoreResult<SettledBatch> {
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut deltas: std::collections::BTreeMap<(Uuid, NaiveDate), GridDayDelta> =
+            std::collections::BTreeMap::new();
+        let mut reported = Vec::new();
+        for (i, write) in writes.iter().enumerate() {
+            let r = &write.report;
+            let first = &writes[self.first_of[i]].report;
+            let original = originals.get(&r.idempotency_key).filter(|(id, _)| *id != first.id);
+            if self.first_of[i] != i || original.is_some() {
+                let (id, reference) = match original {
+                    Some((id, reference)) => (*id, reference.clone()),
+                    None => (first.id, first.reference.clone()),
+                };
+                outcomes.push(IntakeOutcome::Duplicate { id, reference });
+                continue;
+            }
+            let (Some(grid), Some(community)) = (r.path.grid, r.path.community) else {
+                return Err(crate::StoreError::Other(
+                    "an intake report needs a grid and community".into(),
+                ));
+            };
+            let delta = deltas
+                .entry((grid, r.day))
+                .or_insert_with(|| GridDayDelta { community_id: community, ..Default::default() });
+            match r.kind.as_str() {
+                "health" => {
+                    delta.health_reports += 1;
+                    delta.flagged += i64::from(r.flagged);
+                }
+                "arrival" => delta.arrivals += 1,
+                "help" => delta.help_requests += 1,
+                "volunteer" => delta.volunteer_offers += 1,
+                _ => {}
+            }
+            reported
+                .extend(write.residents.iter().map(|x| (grid, r.day, x.resident_id, community)));
+            outcomes.push(IntakeOutcome::Stored { id: r.id, reference: r.reference.clone() });
+        }
+        Ok(SettledBatch { outcomes, deltas, reported })
+    }
+}
+
+/// A batch worked out by [`BatchPlan::settle`]. The caller inserts
+/// `reported` (a resident counts once a day: each row new to the table
+/// raises its grid's `residents_reported`), then upserts `deltas`.
+#[derive(Debug)]
+pub struct SettledBatch {
+    pub outcomes: Vec<IntakeOutcome>,
+    pub deltas: std::collections::BTreeMap<(Uuid, NaiveDate), GridDayDelta>,
+    pub reported: Vec<ReportedRow>,
+}

@@ -20,8 +20,8 @@ pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
 pub use audited::{AuditedWrites, RegistryWrite};
 pub use import::{ImportChunk, ImportJobRecord, ImportStore};
 pub use intake::{
-    GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, ReportQuery, ReportRecord,
-    ReportedResident,
+    BatchPlan, GridDayCounter, GridDayDelta, IntakeOutcome, IntakeStore, IntakeWrite, ReportQuery,
+    ReportRecord, ReportedResident, ReportedRow, SettledBatch,
 };
 pub use matching::{MatchListRecord, MatchRowRecord, MatchingStore};
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
