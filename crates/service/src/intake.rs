@@ -448,7 +448,7 @@ impl Service {
     }
 
     fn intake_engine(&self) -> &IntakeEngine {
-        &self.intake
+        &self.inner.intake
     }
 
     /// Queues a write and waits for its batch to commit. A full queue is

@@ -28,7 +28,7 @@ pub struct PurgeReport {
 impl Service {
     /// The first day whose records are kept: today minus `retention_days`.
     pub fn retention_cut_off(&self) -> NaiveDate {
-        let days = chrono::Days::new(u64::from(self.settings.retention_days));
+        let days = chrono::Days::new(u64::from(self.settings().retention_days));
         self.today().checked_sub_days(days).unwrap_or(NaiveDate::MIN)
     }
 
