@@ -83,11 +83,13 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(request).await;
     }
-    let path = request.uri().path().to_owned();
-    let session = cookie(request.headers(), SESSION_COOKIE).map(str::to_owned);
-    if session.is_none() && !is_login(&path) {
+    // Self-service submissions and bearer clients carry no session cookie:
+    // they pass here without an allocation.
+    if cookie(request.headers(), SESSION_COOKIE).is_none() && !is_login(request.uri().path()) {
         return next.run(request).await;
     }
+    let path = request.uri().path().to_owned();
+    let session = cookie(request.headers(), SESSION_COOKIE).map(str::to_owned);
     let (mut parts, body) = request.into_parts();
     if !same_origin(&parts.headers) {
         tracing::warn!(path, "refused: cross-origin state-changing request");

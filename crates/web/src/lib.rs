@@ -21,6 +21,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use epigrid_service::Service;
+use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -51,33 +52,59 @@ pub fn router(state: AppState) -> Router {
         .route("/api/docs", get(pages::api_docs::show))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        // Spans carry method and path only: query strings may hold personal
-        // data and never reach the log.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
-        }))
-        // Every response carries these, errors and assets included. A page
-        // that sets a stricter `Referrer-Policy` (`no-referrer`) keeps it.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
+        // One layer made of all of them, so each route is wrapped (and its
+        // service cloned per request) once rather than once per layer. The
+        // first listed is the outermost.
+        .layer(
+            ServiceBuilder::new()
+                // Every response carries these, errors and assets included. A
+                // page that sets a stricter `Referrer-Policy` (`no-referrer`)
+                // keeps it.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("same-origin"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+                ))
+                // Spans carry method and path only: query strings may hold
+                // personal data and never reach the log.
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &axum::http::Request<_>| {
+                            tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                        })
+                        .on_failure(log_failure),
+                )
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect)),
+        )
         .with_state(state)
+}
+
+/// A server error is logged, except a 503: under a storm nearly every
+/// answer is the intake's deliberate refusal, and an error line for each
+/// would cost more than the refusal itself.
+fn log_failure(
+    failure: tower_http::classify::ServerErrorsFailureClass,
+    latency: Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    if matches!(failure, ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE)) {
+        return;
+    }
+    tracing::error!(classification = %failure, latency_ms = latency.as_millis(), "response failed");
 }
 
 #[utoipa::path(
