@@ -953,14 +953,25 @@ fn answer(
     serving: &tokio::runtime::Handle,
 ) {
     let mut needing_tasks = Vec::new();
+    let mut answers = Vec::with_capacity(outcomes.len());
     for ((write, reply), outcome) in writes.zip(replies).zip(outcomes) {
         if matches!(outcome, IntakeOutcome::Stored { .. }) && write.report.tasks_pending {
             needing_tasks.push(write.report);
         }
-        // The caller may have gone (timeout, closed connection): the report
-        // is stored all the same, and a retry gets its reference.
-        let _ = reply.send(Ok(outcome));
+        answers.push((reply, outcome));
     }
+    // The answers are sent from one task on the serving runtime rather than
+    // from this thread: a wake from outside the runtime goes through its
+    // shared queue and may rouse a sleeping worker each time, while a wake
+    // from one of its own tasks lands in that worker's local queue. One
+    // hand-over per batch instead of one per submission.
+    serving.spawn(async move {
+        for (reply, outcome) in answers {
+            // The caller may have gone (timeout, closed connection): the
+            // report is stored all the same, and a retry gets its reference.
+            let _ = reply.send(Ok(outcome));
+        }
+    });
     if !needing_tasks.is_empty() {
         let service = service.clone();
         serving.spawn(async move {
