@@ -1,15 +1,17 @@
 //! The intake batch on SQLite (issue #6), the one write at the peak.
 //!
-//! It runs on the SQLite handle of the store's single writer connection,
-//! locked out of sqlx for the batch: prepared single-row statements stepped
-//! on the caller's thread (the intake writer has a thread of its own), in
-//! one `BEGIN IMMEDIATE` transaction with the batch's audit entry. Through
-//! sqlx, every statement was a round trip to its worker thread and a batch
-//! was one multi-row statement parsed afresh for each batch size; the
-//! profile put that worker thread at a quarter of the server's CPU under
-//! load (docs/PERFORMANCE.md). Holding sqlx's own connection, rather than
-//! opening a second one, keeps SQLite's one-writer rule inside this process
-//! (no busy retries between two writers of the same file).
+//! It runs on a connection of its own (rusqlite), kept open with its
+//! prepared statements, on the caller's thread: the intake writer has a
+//! thread of its own. Through sqlx, every statement was a round trip to a
+//! worker thread of sqlx's and a batch was one multi-row statement parsed
+//! afresh for each batch size; the profile put that worker at a quarter of
+//! the server's CPU under load (docs/PERFORMANCE.md).
+//!
+//! SQLite has one write lock per file. This process takes turns at it
+//! through the pool's single writer connection: a batch holds that
+//! connection (unused) while it writes on its own, so the two connections
+//! never meet SQLite's busy wait; only another process can make a batch
+//! wait, up to the busy timeout, as any writer here would.
 //!
 //! Values are stored exactly as sqlx stores them (UUIDs as 16-byte blobs,
 //! dates as `%F`, timestamps as RFC 3339 with microseconds and `+00:00`,
@@ -17,19 +19,44 @@
 //! logic shared with PostgreSQL is `epigrid_store::BatchPlan`.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::LazyLock;
 
 use chrono::{NaiveDate, SecondsFormat, SubsecRound};
 use epigrid_domain::Role;
 use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
 use epigrid_store::{AuditRecord, BatchPlan, IntakeOutcome, IntakeWrite, StoreError, StoreResult};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use sqlx::sqlite::LockedSqliteHandle;
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use uuid::Uuid;
 
 use crate::{
-    AUDIT_COLUMNS, REPORT_COLUMNS, SqlStore, UPSERT_GRID_DAYS_HEAD, UPSERT_GRID_DAYS_TAIL,
-    map_error,
+    ACQUIRE_TIMEOUT, AUDIT_COLUMNS, REPORT_COLUMNS, SqlStore, UPSERT_GRID_DAYS_HEAD,
+    UPSERT_GRID_DAYS_TAIL, map_error,
 };
+
+/// The batch's statements, prepared once per connection (rusqlite's cache
+/// is keyed by the text).
+static INSERT_REPORT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=17).map(|n| format!("?{n}")).collect();
+    format!(
+        "INSERT INTO intake_reports ({REPORT_COLUMNS}) VALUES ({}) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        placeholders.join(", ")
+    )
+});
+static UPSERT_GRID_DAY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{UPSERT_GRID_DAYS_HEAD} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) {UPSERT_GRID_DAYS_TAIL}"
+    )
+});
+static INSERT_AUDIT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO audit_log ({AUDIT_COLUMNS}, seq, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    )
+});
 
 /// Writes a batch in one transaction with its audit entry (see the module).
 pub(crate) async fn write(
@@ -37,28 +64,37 @@ pub(crate) async fn write(
     writes: &[IntakeWrite],
     audit: Option<&AuditRecord>,
 ) -> StoreResult<Vec<IntakeOutcome>> {
-    let mut conn = store.writer.acquire().await.map_err(map_error)?;
-    let mut handle = conn.lock_handle().await.map_err(map_error)?;
-    with_handle(&mut handle, |db| write_batch(db, writes, audit))
+    // This process's turn at the write lock (see the module).
+    let _turn = store.writer.acquire().await.map_err(map_error)?;
+    let mut slot = store.intake.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let db = match &mut *slot {
+        Some(db) => db,
+        None => slot.insert(open_intake_connection(&store.path)?),
+    };
+    let written = write_batch(db, writes, audit);
+    if matches!(written, Err(StoreError::Unavailable(_))) {
+        // A disk or lock failure: open afresh next time.
+        *slot = None;
+    }
+    written
 }
 
-/// Runs `work` on the locked handle through rusqlite.
-#[allow(unsafe_code)]
-fn with_handle<T>(
-    handle: &mut LockedSqliteHandle<'_>,
-    work: impl FnOnce(&Connection) -> StoreResult<T>,
-) -> StoreResult<T> {
-    // SAFETY: `from_handle` borrows a live `sqlite3*` without owning it (it
-    // is not closed when the `Connection` drops). The pointer comes from
-    // sqlx's `LockedSqliteHandle`, which guarantees that while it lives
-    // sqlx's worker thread makes no call on the handle or its statements;
-    // `handle` is borrowed for this whole function, and the `Connection`,
-    // with every statement it prepared (finalized on drop), is dropped
-    // before the function returns. No transaction outlives it either:
-    // `write_batch` commits, or its `Transaction` rolls back on drop.
-    let db = unsafe { Connection::from_handle(handle.as_raw_handle().as_ptr()) }
+/// The intake's own connection, set up as sqlx sets up the others (the
+/// file is already in WAL mode: that is a property of the file).
+fn open_intake_connection(path: &Path) -> StoreResult<Connection> {
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Err(StoreError::Other("the intake needs the database in a file".into()));
+    }
+    let db = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite_error)?;
+    db.busy_timeout(ACQUIRE_TIMEOUT).map_err(sqlite_error)?;
+    // FULL: a batch is acknowledged only once its commit is on disk.
+    db.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(sqlite_error)?;
-    work(&db)
+    Ok(db)
 }
 
 fn sqlite_error(error: rusqlite::Error) -> StoreError {
@@ -117,14 +153,7 @@ fn write_batch(
     // retry) inserts nothing, and only then is its original looked up.
     let mut originals = HashMap::new();
     {
-        let placeholders: Vec<String> = (1..=17).map(|n| format!("?{n}")).collect();
-        let mut insert = tx
-            .prepare(&format!(
-                "INSERT INTO intake_reports ({REPORT_COLUMNS}) VALUES ({}) \
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-                placeholders.join(", ")
-            ))
-            .map_err(sqlite_error)?;
+        let mut insert = tx.prepare_cached(&INSERT_REPORT_SQL).map_err(sqlite_error)?;
         let mut lookup = None;
         for &i in &plan.fresh {
             let r = &writes[i].report;
@@ -153,7 +182,7 @@ fn write_batch(
                 let lookup = match &mut lookup {
                     Some(statement) => statement,
                     None => lookup.insert(
-                        tx.prepare(
+                        tx.prepare_cached(
                             "SELECT id, reference FROM intake_reports WHERE idempotency_key = ?1",
                         )
                         .map_err(sqlite_error)?,
@@ -172,7 +201,7 @@ fn write_batch(
     // so in the steady state this inserts nothing.
     if !settled.reported.is_empty() {
         let mut insert = tx
-            .prepare(
+            .prepare_cached(
                 "INSERT INTO intake_reported_residents (grid_id, day, resident_id, community_id) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (grid_id, day, resident_id) DO NOTHING",
             )
@@ -189,12 +218,7 @@ fn write_batch(
         }
     }
     {
-        let mut upsert = tx
-            .prepare(&format!(
-                "{UPSERT_GRID_DAYS_HEAD} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                 {UPSERT_GRID_DAYS_TAIL}"
-            ))
-            .map_err(sqlite_error)?;
+        let mut upsert = tx.prepare_cached(&UPSERT_GRID_DAY_SQL).map_err(sqlite_error)?;
         for ((grid, day), d) in &settled.deltas {
             upsert
                 .execute(params![
@@ -222,21 +246,16 @@ fn write_batch(
 /// `append_chained` does through sqlx: the transaction holds the write lock.
 fn append_chained(tx: &Transaction<'_>, e: &AuditRecord) -> StoreResult<()> {
     let last: Option<(i64, Vec<u8>)> = tx
-        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut head| head.query_row([], |row| Ok((row.get(0)?, row.get(1)?))).optional())
         .map_err(sqlite_error)?;
     let (last_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_vec()));
     let seq = last_seq + 1;
     let at = e.at.trunc_subsecs(6);
     let hash = chain_hash(&prev_hash, seq, &AuditRecord { at, ..e.clone() });
-    tx.execute(
-        &format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}, seq, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-        ),
-        params![
+    let mut insert = tx.prepare_cached(&INSERT_AUDIT_SQL).map_err(sqlite_error)?;
+    insert
+        .execute(params![
             blob(&e.id),
             at.to_rfc3339_opts(SecondsFormat::AutoSi, false),
             optional_blob(e.actor_user_id.as_ref()),
@@ -252,8 +271,7 @@ fn append_chained(tx: &Transaction<'_>, e: &AuditRecord) -> StoreResult<()> {
             seq,
             prev_hash,
             &hash[..],
-        ],
-    )
-    .map_err(sqlite_error)?;
+        ])
+        .map_err(sqlite_error)?;
     Ok(())
 }

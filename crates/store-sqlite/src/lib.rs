@@ -37,6 +37,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqlStore {
     reader: sqlx::Pool<Db>,
     writer: sqlx::Pool<Db>,
+    /// The database file, for the intake's own connection.
+    path: std::path::PathBuf,
+    /// The intake writer's connection (`intake_batch`), opened at its first
+    /// batch.
+    intake: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
 }
 
 pub use SqlStore as SqliteStore;
@@ -69,6 +74,8 @@ impl SqlStore {
             .await
             .map_err(map_error)?;
         let store = Self {
+            path: options.get_filename().to_owned(),
+            intake: std::sync::Arc::default(),
             writer,
             reader: SqlitePoolOptions::new()
                 .max_connections(4)
