@@ -139,14 +139,13 @@ impl DayText {
 }
 
 fn write_batch(
-    db: &Connection,
+    db: &mut Connection,
     writes: &[IntakeWrite],
     audit: Option<&AuditRecord>,
 ) -> StoreResult<Vec<IntakeOutcome>> {
     // IMMEDIATE: the write lock (which also serialises the audit chain's
     // appends) is taken up front, as every writer here does.
-    let tx =
-        Transaction::new_unchecked(db, TransactionBehavior::Immediate).map_err(sqlite_error)?;
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite_error)?;
     let plan = BatchPlan::new(writes);
     let mut days = DayText::default();
     // Each fresh report is inserted on its own; a key stored before (a
