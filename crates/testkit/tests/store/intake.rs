@@ -118,8 +118,10 @@ epigrid_testkit::store_contract_tests! {
     }
 
     async fn a_batch_mixing_new_and_stored_keys_answers_each_and_counts_only_the_new(store: Arc<dyn Store>) {
-        // The writer inserts a batch in one statement and looks keys up
-        // only when fewer rows went in than were sent: this is that path.
+        // On PostgreSQL the batch is one statement, and its keys are looked
+        // up only when fewer rows went in than were sent; on SQLite each
+        // insert says whether it stored its row. Both backends take this
+        // path here.
         let chain = Chain::insert(&*store, "Mixed").await;
         let h = household(&chain.unit, "303");
         store.insert_household(&h).await.unwrap();
