@@ -294,6 +294,24 @@ fn staff_security(writes: bool) -> Vec<SecurityRequirement> {
 
 fn apply(path: &str, method: &str, operation: &mut Operation) {
     let writes = method != "get";
+    // The public routes share their layers (per-client rate limit, load
+    // shedding, timeout) and, where a pass is asked for, its check.
+    if path.starts_with("/api/v1/public/") {
+        if operation.security.is_some() {
+            add_error(operation, "401", "No valid resident pass");
+        }
+        add_retry_error(
+            operation,
+            "429",
+            "Too many requests from this address: wait `Retry-After` seconds",
+        );
+        add_retry_error(
+            operation,
+            "503",
+            "Busy (load shed, timed out or the intake queue is full): retry after \
+             `Retry-After` seconds with the same body",
+        );
+    }
     let staff = !is_anonymous(path) && operation.security.is_none();
     if staff {
         let mut security = staff_security(writes);
@@ -370,6 +388,22 @@ fn add_error(operation: &mut Operation, status: &str, description: &str) {
         .responses
         .entry(status.to_owned())
         .or_insert_with(|| error_response(description));
+}
+
+/// Adds an error answer carrying `Retry-After` (seconds), unless the
+/// operation describes that status itself.
+fn add_retry_error(operation: &mut Operation, status: &str, description: &str) {
+    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+        ResponseBuilder::new()
+            .description(description)
+            .header("retry-after", utoipa::openapi::header::Header::new(u64::schema()))
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+            .build()
+            .into()
+    });
 }
 
 /// Adds an error answer, or adds its cause to the one described.

@@ -273,8 +273,7 @@ fn receipt(receipt: Receipt) -> Response {
 #[utoipa::path(
     get, path = "/api/v1/public/options", tag = "public",
     summary = "The codes each self-service form accepts",
-    responses((status = 200, description = "Codes", body = crate::openapi::PublicOptions), (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
-        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+    responses((status = 200, description = "Codes", body = crate::openapi::PublicOptions))
 )]
 async fn options() -> Json<Value> {
     fn codes<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -298,8 +297,7 @@ async fn options() -> Json<Value> {
     description = "Its name, address and households as labels (\"1单元 502\"), never names.",
     params(("token" = String, Path, description = "The building token of the QR code")),
     responses((status = 200, description = "The building", body = epigrid_service::selfservice::BuildingView),
-        (status = 404, description = "No building has this token", body = crate::error::ErrorBody), (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
-        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+        (status = 404, description = "No building has this token", body = crate::error::ErrorBody))
 )]
 async fn building(
     State(state): State<AppState>,
@@ -327,9 +325,7 @@ struct IdentifyBody {
     responses((status = 200, description = "Identified: the pass and the household's members (names masked)", body = epigrid_service::selfservice::Identified),
         (status = 401, description = "No member of the household matches", body = crate::error::ErrorBody),
         (status = 404, description = "No such building or household", body = crate::error::ErrorBody),
-        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
-        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
-        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
 )]
 async fn identify(
     State(state): State<AppState>,
@@ -369,8 +365,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     get, path = "/api/v1/public/household", tag = "public",
     summary = "The household of a pass",
     security(("resident_pass" = [])),
-    responses((status = 200, description = "Its members (names masked)", body = crate::openapi::PassHousehold), (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody), (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
-        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+    responses((status = 200, description = "Its members (names masked)", body = crate::openapi::PassHousehold))
 )]
 async fn household(
     State(state): State<AppState>,
@@ -434,10 +429,7 @@ struct HealthBody {
     request_body = HealthBody,
     responses((status = 201, description = "Stored: the reference to show", body = Receipt),
         (status = 200, description = "A replay of an earlier submission (same `idempotency_key`): its reference", body = Receipt),
-        (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody),
-        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
-        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
-        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
 )]
 async fn health_report(
     State(state): State<AppState>,
@@ -470,10 +462,7 @@ struct ArrivalBody {
     request_body = ArrivalBody,
     responses((status = 201, description = "Stored: the reference to show", body = Receipt),
         (status = 200, description = "A replay of an earlier submission (same `idempotency_key`): its reference", body = Receipt),
-        (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody),
-        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
-        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
-        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
 )]
 async fn arrival(
     State(state): State<AppState>,
@@ -510,10 +499,7 @@ struct HelpBody {
     request_body = HelpBody,
     responses((status = 201, description = "Stored: the reference to show", body = Receipt),
         (status = 200, description = "A replay of an earlier submission (same `idempotency_key`): its reference", body = Receipt),
-        (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody),
-        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
-        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
-        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
 )]
 async fn help_request(
     State(state): State<AppState>,
@@ -549,10 +535,7 @@ struct VolunteerBody {
     request_body = VolunteerBody,
     responses((status = 201, description = "Stored: the reference to show", body = Receipt),
         (status = 200, description = "A replay of an earlier submission (same `idempotency_key`): its reference", body = Receipt),
-        (status = 401, description = "No valid resident pass", body = crate::error::ErrorBody),
-        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody),
-        (status = 429, description = "Too many requests from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody, headers(("retry-after" = u64))),
-        (status = 503, description = "Busy (load shed, timed out or the intake queue is full): retry after `Retry-After` seconds with the same body", body = crate::error::ErrorBody, headers(("retry-after" = u64))))
+        (status = 422, description = "A field is invalid; `field` names it", body = crate::error::ErrorBody))
 )]
 async fn volunteer_offer(
     State(state): State<AppState>,
