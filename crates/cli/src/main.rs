@@ -414,7 +414,10 @@ async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;
     let backend = service.store().backend();
-    let state = epigrid_web::AppState { service, secure_cookies: settings.file.secure_cookies };
+    let state = epigrid_web::AppState {
+        service: service.clone(),
+        secure_cookies: settings.file.secure_cookies,
+    };
     match (&settings.file.tls_cert, &settings.file.tls_key) {
         (Some(cert), Some(key)) => {
             eprintln!("epigrid is serving on https://{address}/ ({backend} store)");
@@ -431,6 +434,7 @@ async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
         }
         _ => bail!("set both tls_cert and tls_key (EPIGRID_TLS_CERT, EPIGRID_TLS_KEY), or neither"),
     }
+    service.finish_intake().await;
     eprintln!("epigrid stopped");
     Ok(())
 }
@@ -473,6 +477,7 @@ async fn demo(settings: &Resolved, args: DemoArgs) -> anyhow::Result<()> {
         // The fever tasks are made right after each commit; make sure they
         // exist before a `--no-serve` run exits.
         service.intake_catch_up().await?;
+        service.finish_intake().await;
         let elapsed = started.elapsed();
         eprintln!(
             "demo sub-district ready: {} households, {} residents in {:.1} s; \

@@ -52,10 +52,12 @@ pub struct FileSettings {
     pub tls_key: Option<PathBuf>,
     /// Intake (self-service reports): submissions waiting for the writer at
     /// most (beyond, 503 at once), how long the writer waits to fill a batch
-    /// (microseconds), and the most submissions per transaction.
+    /// (microseconds), the most submissions per transaction, and how often
+    /// (milliseconds) the writer appends its summary to the audit chain.
     pub intake_queue_capacity: Option<usize>,
     pub intake_batch_window_micros: Option<u64>,
     pub intake_batch_max: Option<usize>,
+    pub intake_audit_interval_millis: Option<u64>,
     /// A temperature at or above this (°C) becomes a fever follow-up task.
     pub intake_fever_celsius: Option<f64>,
     /// The plausible range of a temperature reading (°C).
@@ -315,6 +317,10 @@ impl Resolved {
         }
         if let Some(n) = f.intake_batch_max {
             intake.batch_max = usize::try_from(positive("intake_batch_max", n as i64)?)?;
+        }
+        if let Some(millis) = f.intake_audit_interval_millis {
+            let millis = positive("intake_audit_interval_millis", i64::try_from(millis)?)?;
+            intake.audit_interval = std::time::Duration::from_millis(u64::try_from(millis)?);
         }
         let rules = &mut intake.rules;
         rules.fever_at = f.intake_fever_celsius.unwrap_or(rules.fever_at);

@@ -177,6 +177,24 @@ async fn every_acknowledged_report_survives_sigkill_exactly_once() {
     // went out) may exist; nothing else does.
     assert!(total as usize >= acked.len());
     assert!(total as usize <= acked.len() + 16 * 512, "{total} stored for {} acked", acked.len());
+    // The audit covers every stored submission exactly once: in the chain's
+    // summaries, or in the pending summary the killed writer left, which
+    // the catch-up pass appends later (one statement: one snapshot, though
+    // the restarted server may be appending it meanwhile).
+    let summaries: Vec<String> = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'intake.batch' \
+         UNION ALL SELECT detail FROM intake_audit_pending",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let audited: i64 = summaries
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<serde_json::Value>(d).unwrap()["submissions"].as_i64().unwrap()
+        })
+        .sum();
+    assert_eq!(audited, total, "submissions in the audit summaries against reports stored");
     // A sender retrying after the restart gets the original answer.
     let token = login(&base).await;
     let ((household, key), reference) = acked.iter().next().unwrap();

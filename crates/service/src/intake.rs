@@ -16,25 +16,28 @@
 //!   commit, off the writer's path, with keys derived from the report id; a
 //!   report keeps `tasks_pending` until they exist, and a catch-up pass (at
 //!   start and every minute) creates whatever a crash left out.
-//! - Audit: ONE chained entry per batch, in the batch's own transaction,
-//!   with counts only (no personal data). One entry per submission would
-//!   take the audit chain's lock and hash once per report, halving the
-//!   throughput target; the reports themselves are append-only records of
-//!   who (household or account), what and when.
+//! - Audit: ONE chained entry about once a second (`audit_interval`)
+//!   summing everything the writer committed meanwhile, counts only (no
+//!   personal data); each batch keeps the running summary in its own
+//!   transaction, so a crash loses none of it (`intake_audit`). One entry
+//!   per submission would take the audit chain's lock and hash once per
+//!   report; one per batch wrote more pages than the reports did. The
+//!   reports themselves are append-only records of who (household or
+//!   account), what and when.
 
 use std::sync::OnceLock;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, TimeZone, Utc};
 use epigrid_domain::intake::{
-    Arrival, FieldError, HealthEntry, HelpRequest, IntakeRules, Submission, SubmissionKind,
-    VolunteerOffer, WorkSubject, check_idempotency_key, reference,
+    Arrival, FieldError, HealthEntry, HelpRequest, IntakeRules, Submission, VolunteerOffer,
+    WorkSubject, check_idempotency_key, reference,
 };
 use epigrid_domain::mask::mask_name;
 use epigrid_domain::tasks::{EventState, Source, Subject};
 use epigrid_domain::{Action, AreaKind, AreaPath, Role, Scope};
 use epigrid_store::{
-    AuditRecord, IntakeOutcome, IntakeWrite, ReportRecord, ReportedResident, StoreError,
+    IntakeOutcome, IntakeWrite, PendingAudit, ReportRecord, ReportedResident, StoreError,
     TaskHistoryRecord, TaskRecord,
 };
 use serde::Serialize;
@@ -44,6 +47,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
+use crate::intake_audit::{AuditKeeper, STALE_AFTER};
 use crate::selfservice::{IdentifyLimits, ResidentPass, household_actor_name};
 use crate::{Actor, Service, ServiceError, ServiceResult};
 
@@ -62,6 +66,10 @@ pub struct IntakeSettings {
     pub batch_window: StdDuration,
     /// Most submissions per transaction.
     pub batch_max: usize,
+    /// How often the writer appends its running summary to the audit chain
+    /// under load (`intake_audit`); an idle writer appends it this long
+    /// after its last entry.
+    pub audit_interval: StdDuration,
     /// How long a resident pass stays valid.
     pub pass_lifetime: chrono::Duration,
     pub identify_limits: IdentifyLimits,
@@ -106,6 +114,7 @@ impl Default for IntakeSettings {
             queue_capacity: 4096,
             batch_window: StdDuration::ZERO,
             batch_max: 512,
+            audit_interval: StdDuration::from_secs(1),
             pass_lifetime: chrono::Duration::hours(2),
             identify_limits: IdentifyLimits::default(),
             public: PublicLimits::default(),
@@ -117,16 +126,21 @@ impl Default for IntakeSettings {
 /// Where a submission's answer goes.
 type Reply = oneshot::Sender<ServiceResult<IntakeOutcome>>;
 
-/// One queued submission and where to send its answer.
-struct Job {
-    write: IntakeWrite,
-    reply: Reply,
+/// What the writer's queue carries.
+enum Job {
+    /// A submission and where to send its answer.
+    Submit { write: IntakeWrite, reply: Reply },
+    /// Append the pending audit summary once everything queued before is
+    /// committed, then say so (`finish_intake`).
+    AppendAudit(oneshot::Sender<()>),
 }
 
 /// The queue's sending side, started on first use (inside the runtime that
 /// serves requests), and the key tokens are signed with.
 pub struct IntakeEngine {
     sender: OnceLock<mpsc::Sender<Job>>,
+    /// This process's writer, whose pending audit summary is its own.
+    writer_id: Uuid,
     /// HMAC-SHA256 already keyed: every submission's pass is checked with
     /// it, and keying costs two of the six SHA-256 blocks a check takes.
     keyed_mac: hmac::Hmac<sha2::Sha256>,
@@ -143,7 +157,7 @@ impl IntakeEngine {
     pub fn new(key: [u8; 32]) -> Self {
         let keyed_mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&key)
             .expect("HMAC takes any key length");
-        Self { sender: OnceLock::new(), keyed_mac }
+        Self { sender: OnceLock::new(), writer_id: Uuid::now_v7(), keyed_mac }
     }
 }
 
@@ -248,6 +262,8 @@ pub struct GridReporting {
 pub struct CatchUp {
     pub reports: u32,
     pub tasks_created: u32,
+    /// Audit summaries left pending by writers that stopped (a crash).
+    pub audit_summaries: u32,
 }
 
 fn invalid(error: FieldError) -> ServiceError {
@@ -467,7 +483,7 @@ impl Service {
     async fn enqueue(&self, write: IntakeWrite) -> ServiceResult<IntakeOutcome> {
         let sender = self.intake_engine().sender.get_or_init(|| self.start_writer());
         let (reply, answer) = oneshot::channel();
-        sender.try_send(Job { write, reply }).map_err(|error| match error {
+        sender.try_send(Job::Submit { write, reply }).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => {
                 metrics_full();
                 ServiceError::Unavailable
@@ -513,6 +529,18 @@ impl Service {
     /// calls this so the first resident does not pay for it).
     pub fn start_intake(&self) {
         self.intake_engine().sender.get_or_init(|| self.start_writer());
+    }
+
+    /// Appends the intake writer's pending audit summary, after everything
+    /// queued before this call is committed: for a process about to exit
+    /// (`demo --no-serve`, a graceful stop). Without it the summary is not
+    /// lost, only appended later by the catch-up pass.
+    pub async fn finish_intake(&self) {
+        let Some(sender) = self.intake_engine().sender.get() else { return };
+        let (done, finished) = oneshot::channel();
+        if sender.send(Job::AppendAudit(done)).await.is_ok() {
+            let _ = finished.await;
+        }
     }
 
     /// Creates the tasks of stored reports, then clears their flag.
@@ -714,6 +742,15 @@ impl Service {
     pub async fn intake_catch_up(&self) -> ServiceResult<CatchUp> {
         const PAGE: u32 = 200;
         let mut counts = CatchUp::default();
+        let stale = chrono::Duration::from_std(STALE_AFTER + self.settings().intake.audit_interval)
+            .unwrap_or(chrono::Duration::MAX);
+        counts.audit_summaries = self
+            .store()
+            .append_pending_audit(PendingAudit::StaleBefore {
+                before: Utc::now() - stale,
+                except: self.intake_engine().writer_id,
+            })
+            .await?;
         let mut after = None;
         loop {
             let page = self.store().reports_pending_tasks(after, PAGE).await?;
@@ -873,7 +910,8 @@ impl ReportedToday {
 }
 
 /// The writer: batches, commits, answers, then hands new reports to task
-/// creation off its own path.
+/// creation off its own path. When idle with a pending audit summary, it
+/// appends the summary once it is due; when the queue closes, at once.
 async fn writer(
     service: Service,
     mut receiver: mpsc::Receiver<Job>,
@@ -884,73 +922,142 @@ async fn writer(
     let mut writes: Vec<IntakeWrite> = Vec::with_capacity(max);
     let mut replies: Vec<Reply> = Vec::with_capacity(max);
     let mut today = ReportedToday::default();
-    while let Some(first) = receiver.recv().await {
-        let take = |job: Job, writes: &mut Vec<IntakeWrite>, replies: &mut Vec<Reply>| {
-            writes.push(job.write);
-            replies.push(job.reply);
+    let mut audit = AuditKeeper::new(service.intake_engine().writer_id, settings.audit_interval);
+    loop {
+        let first = match audit.due() {
+            None => receiver.recv().await,
+            Some(due) => match tokio::time::timeout_at(due.into(), receiver.recv()).await {
+                Ok(job) => job,
+                Err(_idle) => {
+                    append_pending(&service, &mut audit).await;
+                    continue;
+                }
+            },
         };
-        take(first, &mut writes, &mut replies);
+        let Some(first) = first else { break };
+        let mut append_asked = Vec::new();
+        // Takes a job into the batch; false when the batch must end there.
+        let mut take = |job: Job, writes: &mut Vec<IntakeWrite>, replies: &mut Vec<Reply>| match job
+        {
+            Job::Submit { write, reply } => {
+                writes.push(write);
+                replies.push(reply);
+                true
+            }
+            Job::AppendAudit(done) => {
+                append_asked.push(done);
+                false
+            }
+        };
+        let mut more = take(first, &mut writes, &mut replies);
         let deadline = tokio::time::Instant::now() + settings.batch_window;
-        while replies.len() < max {
+        while more && replies.len() < max {
             match receiver.try_recv() {
-                Ok(job) => take(job, &mut writes, &mut replies),
+                Ok(job) => more = take(job, &mut writes, &mut replies),
                 Err(mpsc::error::TryRecvError::Empty) if !settings.batch_window.is_zero() => {
                     match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                        Ok(Some(job)) => take(job, &mut writes, &mut replies),
+                        Ok(Some(job)) => more = take(job, &mut writes, &mut replies),
                         _ => break,
                     }
                 }
                 Err(_) => break,
             }
         }
-        today.strip(&mut writes);
-        commit(&service, &mut writes, &mut replies, &serving, &mut today).await;
+        if !writes.is_empty() {
+            today.strip(&mut writes);
+            let mut batch = Batch { writes: &mut writes, replies: &mut replies };
+            batch.commit(&service, &serving, &mut today, &mut audit).await;
+        }
+        if !append_asked.is_empty() {
+            if audit.due().is_some() {
+                append_pending(&service, &mut audit).await;
+            }
+            for done in append_asked {
+                let _ = done.send(());
+            }
+        }
+    }
+    if audit.due().is_some() {
+        append_pending(&service, &mut audit).await;
     }
 }
 
-/// Commits a batch and answers each caller. A batch that fails for a
-/// reason other than the database being unavailable is retried one
-/// submission at a time, so one bad row cannot fail its neighbours.
-async fn commit(
-    service: &Service,
-    writes: &mut Vec<IntakeWrite>,
-    replies: &mut Vec<Reply>,
-    serving: &tokio::runtime::Handle,
-    today: &mut ReportedToday,
-) {
-    let audit = batch_audit(service, writes);
-    match service.store().write_intake_batch(writes, Some(&audit)).await {
-        Ok(outcomes) => {
-            today.remember(writes, &outcomes);
-            answer(service, writes.drain(..), replies.drain(..), outcomes, serving);
+/// Appends the writer's pending audit summary on its own.
+async fn append_pending(service: &Service, audit: &mut AuditKeeper) {
+    match service.store().append_pending_audit(PendingAudit::Of(audit.writer)).await {
+        Ok(_) => audit.appended(),
+        Err(error) => {
+            tracing::warn!(%error, "intake audit summary not appended; will retry");
+            audit.postpone();
         }
-        Err(StoreError::Unavailable(detail)) => {
-            tracing::warn!(%detail, size = writes.len(), "intake batch: store unavailable");
-            writes.clear();
-            for reply in replies.drain(..) {
-                let _ = reply.send(Err(ServiceError::Unavailable));
+    }
+}
+
+/// A batch being committed: its writes and where their answers go.
+struct Batch<'a> {
+    writes: &'a mut Vec<IntakeWrite>,
+    replies: &'a mut Vec<Reply>,
+}
+
+impl Batch<'_> {
+    /// Commits the batch and answers each caller. A batch that fails for a
+    /// reason other than the database being unavailable is retried one
+    /// submission at a time, so one bad row cannot fail its neighbours.
+    async fn commit(
+        &mut self,
+        service: &Service,
+        serving: &tokio::runtime::Handle,
+        today: &mut ReportedToday,
+        audit: &mut AuditKeeper,
+    ) {
+        let summary = audit.next(self.writes, service.now());
+        let written = service
+            .store()
+            .write_intake_batch(self.writes, Some(summary.audit(audit.writer)))
+            .await;
+        match written {
+            Ok(outcomes) => {
+                audit.committed(summary);
+                today.remember(self.writes, &outcomes);
+                answer(service, self.writes.drain(..), self.replies.drain(..), outcomes, serving);
             }
-        }
-        Err(error) if writes.len() > 1 => {
-            tracing::warn!(%error, size = writes.len(), "intake batch failed; retrying one by one");
-            for (write, reply) in writes.drain(..).zip(replies.drain(..)) {
-                let one = [write];
-                let audit = batch_audit(service, &one);
-                match service.store().write_intake_batch(&one, Some(&audit)).await {
-                    Ok(outcomes) => {
-                        today.remember(&one, &outcomes);
-                        answer(service, one.into_iter(), std::iter::once(reply), outcomes, serving);
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(error.into()));
+            Err(StoreError::Unavailable(detail)) => {
+                tracing::warn!(%detail, size = self.writes.len(), "intake batch: store unavailable");
+                self.writes.clear();
+                for reply in self.replies.drain(..) {
+                    let _ = reply.send(Err(ServiceError::Unavailable));
+                }
+            }
+            Err(error) if self.writes.len() > 1 => {
+                tracing::warn!(%error, size = self.writes.len(), "intake batch failed; retrying one by one");
+                for (write, reply) in self.writes.drain(..).zip(self.replies.drain(..)) {
+                    let one = [write];
+                    let summary = audit.next(&one, service.now());
+                    let audited = Some(summary.audit(audit.writer));
+                    match service.store().write_intake_batch(&one, audited).await {
+                        Ok(outcomes) => {
+                            audit.committed(summary);
+                            today.remember(&one, &outcomes);
+                            answer(
+                                service,
+                                one.into_iter(),
+                                std::iter::once(reply),
+                                outcomes,
+                                serving,
+                            );
+                        }
+                        Err(error) => {
+                            let _ = reply.send(Err(error.into()));
+                        }
                     }
                 }
             }
-        }
-        Err(error) => {
-            writes.clear();
-            for reply in replies.drain(..) {
-                let _ = reply.send(Err(ServiceError::from(StoreError::Other(error.to_string()))));
+            Err(error) => {
+                self.writes.clear();
+                for reply in self.replies.drain(..) {
+                    let _ =
+                        reply.send(Err(ServiceError::from(StoreError::Other(error.to_string()))));
+                }
             }
         }
     }
@@ -990,38 +1097,5 @@ fn answer(
                 tracing::warn!(%error, "intake tasks not created; the catch-up pass will retry");
             }
         });
-    }
-}
-
-/// One audit entry for a batch: counts by kind and source, no personal data.
-fn batch_audit(service: &Service, writes: &[IntakeWrite]) -> AuditRecord {
-    let mut by_kind = serde_json::Map::new();
-    for kind in SubmissionKind::ALL {
-        let n = writes.iter().filter(|w| w.report.kind == kind.as_str()).count();
-        if n > 0 {
-            by_kind.insert(kind.as_str().to_owned(), json!(n));
-        }
-    }
-    let staff = writes.iter().filter(|w| w.report.source == "staff").count();
-    let communities: std::collections::BTreeSet<Uuid> =
-        writes.iter().filter_map(|w| w.report.path.community).collect();
-    AuditRecord {
-        id: Uuid::now_v7(),
-        at: service.now(),
-        actor_user_id: None,
-        actor_name: "intake".into(),
-        actor_role: None,
-        action: "intake.batch".into(),
-        target_kind: None,
-        target_id: None,
-        // The community when the whole batch lies in one, so a community
-        // admin's audit view shows its own residents' batches.
-        community_id: (communities.len() == 1).then(|| communities.into_iter().next()).flatten(),
-        client_addr: None,
-        outcome: "ok".into(),
-        detail: json!({ "submissions": writes.len(), "kinds": by_kind, "by_staff": staff,
-                        "first_report": writes.first().map(|w| w.report.id),
-                        "last_report": writes.last().map(|w| w.report.id) })
-        .to_string(),
     }
 }

@@ -12,6 +12,7 @@ pub mod export;
 pub mod field_work;
 pub mod import;
 pub mod intake;
+mod intake_audit;
 pub mod matching;
 pub mod navigation;
 pub mod photos;

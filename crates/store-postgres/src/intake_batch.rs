@@ -2,20 +2,24 @@
 //! batch, whatever its size, and none that answers a row per report: a
 //! multi-row insert of the reports checked by its count, a lookup of the
 //! keys only when some were already stored, one insert of the day's
-//! residents, one upsert of the grids' days, the audit entry, the commit.
+//! residents, one upsert of the grids' days, the audit summary, the commit.
 //! The logic shared with SQLite is `epigrid_store::BatchPlan`.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
+use chrono::SubsecRound;
+use epigrid_domain::Role;
 use epigrid_store::{
-    AuditRecord, BatchPlan, IntakeOutcome, IntakeWrite, ReportRecord, StoreResult,
+    AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, ReportRecord, StoreResult,
 };
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use crate::{
-    AUDIT_BEGIN_SQL, AUDIT_LOCK_SQL, Db, REPORT_COLUMNS, SqlStore, UPSERT_GRID_DAYS_HEAD,
-    UPSERT_GRID_DAYS_TAIL, append_chained, get, map_error,
+    AUDIT_BEGIN_SQL, AUDIT_COLUMNS, AUDIT_LOCK_SQL, DELETE_PENDING_AUDIT_SQL, Db, REPORT_COLUMNS,
+    SqlStore, UPSERT_GRID_DAYS_HEAD, UPSERT_GRID_DAYS_TAIL, UPSERT_PENDING_AUDIT_TAIL,
+    append_chained, get, map_error,
 };
 
 /// Rows per multi-row statement: 17 binds x 512 stays far below
@@ -83,16 +87,18 @@ async fn insert_reports(
     Ok(inserted)
 }
 
-/// Writes a batch in one transaction with its audit entry (see the module).
+/// Writes a batch in one transaction with its audit summary (see the module).
 pub(crate) async fn write(
     store: &SqlStore,
     writes: &[IntakeWrite],
-    audit: Option<&AuditRecord>,
+    audit: Option<BatchAudit<'_>>,
 ) -> StoreResult<Vec<IntakeOutcome>> {
-    // With an audit summary, the transaction holds the audit chain's append
-    // lock from the start, so the batch and its entry commit together.
+    // A batch that appends its summary holds the audit chain's append lock
+    // from the start, so the batch and its entry commit together; one that
+    // keeps it pending touches only its writer's own row, and so does not
+    // wait for other servers' batches.
     let mut tx = store.writer.begin_with(AUDIT_BEGIN_SQL).await.map_err(map_error)?;
-    if audit.is_some() {
+    if audit.is_some_and(|a| a.append) {
         sqlx::query(AUDIT_LOCK_SQL).execute(&mut *tx).await.map_err(map_error)?;
     }
     let plan = BatchPlan::new(writes);
@@ -145,9 +151,53 @@ pub(crate) async fn write(
         b.push(UPSERT_GRID_DAYS_TAIL);
         b.build().execute(&mut *tx).await.map_err(map_error)?;
     }
-    if let Some(entry) = audit {
-        append_chained(&mut tx, entry).await?;
+    match audit {
+        Some(BatchAudit { writer, summary, append: true }) => {
+            append_chained(&mut tx, summary).await?;
+            sqlx::query(DELETE_PENDING_AUDIT_SQL)
+                .bind(writer)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        }
+        Some(BatchAudit { writer, summary, append: false }) => {
+            keep_pending(&mut tx, writer, summary).await?;
+        }
+        None => {}
     }
     tx.commit().await.map_err(map_error)?;
     Ok(settled.outcomes)
 }
+
+/// Replaces the writer's pending summary (`BatchAudit`).
+async fn keep_pending(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    writer: Uuid,
+    e: &AuditRecord,
+) -> StoreResult<()> {
+    sqlx::query(UPSERT_PENDING_AUDIT_SQL.as_str())
+        .bind(writer)
+        .bind(e.id)
+        .bind(e.at.trunc_subsecs(6))
+        .bind(e.actor_user_id)
+        .bind(&e.actor_name)
+        .bind(e.actor_role.map(Role::as_str))
+        .bind(&e.action)
+        .bind(&e.target_kind)
+        .bind(e.target_id)
+        .bind(e.community_id)
+        .bind(&e.client_addr)
+        .bind(&e.outcome)
+        .bind(&e.detail)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    Ok(())
+}
+
+static UPSERT_PENDING_AUDIT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO intake_audit_pending (writer_id, {AUDIT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){UPSERT_PENDING_AUDIT_TAIL}"
+    )
+});

@@ -142,6 +142,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "resident counter indexes",
         include_str!("../migrations/0013_resident_counter_indexes.sql"),
     ),
+    (14, "intake audit pending", include_str!("../migrations/0014_intake_audit_pending.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

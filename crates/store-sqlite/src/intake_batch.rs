@@ -25,15 +25,17 @@ use std::sync::LazyLock;
 use chrono::{NaiveDate, SecondsFormat, SubsecRound};
 use epigrid_domain::Role;
 use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
-use epigrid_store::{AuditRecord, BatchPlan, IntakeOutcome, IntakeWrite, StoreError, StoreResult};
+use epigrid_store::{
+    AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, StoreError, StoreResult,
+};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 use uuid::Uuid;
 
 use crate::{
-    ACQUIRE_TIMEOUT, AUDIT_COLUMNS, REPORT_COLUMNS, SqlStore, UPSERT_GRID_DAYS_HEAD,
-    UPSERT_GRID_DAYS_TAIL, map_error,
+    ACQUIRE_TIMEOUT, AUDIT_COLUMNS, DELETE_PENDING_AUDIT_SQL, REPORT_COLUMNS, SqlStore,
+    UPSERT_GRID_DAYS_HEAD, UPSERT_GRID_DAYS_TAIL, UPSERT_PENDING_AUDIT_TAIL, map_error,
 };
 
 /// The batch's statements, prepared once per connection (rusqlite's cache
@@ -57,12 +59,18 @@ static INSERT_AUDIT_SQL: LazyLock<String> = LazyLock::new(|| {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     )
 });
+static UPSERT_PENDING_AUDIT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO intake_audit_pending (writer_id, {AUDIT_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13){UPSERT_PENDING_AUDIT_TAIL}"
+    )
+});
 
-/// Writes a batch in one transaction with its audit entry (see the module).
+/// Writes a batch in one transaction with its audit summary (see the module).
 pub(crate) async fn write(
     store: &SqlStore,
     writes: &[IntakeWrite],
-    audit: Option<&AuditRecord>,
+    audit: Option<BatchAudit<'_>>,
 ) -> StoreResult<Vec<IntakeOutcome>> {
     // This process's turn at the write lock (see the module).
     let _turn = store.writer.acquire().await.map_err(map_error)?;
@@ -141,7 +149,7 @@ impl DayText {
 fn write_batch(
     db: &mut Connection,
     writes: &[IntakeWrite],
-    audit: Option<&AuditRecord>,
+    audit: Option<BatchAudit<'_>>,
 ) -> StoreResult<Vec<IntakeOutcome>> {
     // IMMEDIATE: the write lock (which also serialises the audit chain's
     // appends) is taken up front, as every writer here does.
@@ -234,11 +242,44 @@ fn write_batch(
                 .map_err(sqlite_error)?;
         }
     }
-    if let Some(entry) = audit {
-        append_chained(&tx, entry)?;
+    match audit {
+        Some(BatchAudit { writer, summary, append: true }) => {
+            append_chained(&tx, summary)?;
+            tx.prepare_cached(DELETE_PENDING_AUDIT_SQL)
+                .and_then(|mut delete| delete.execute([blob(&writer)]))
+                .map_err(sqlite_error)?;
+        }
+        Some(BatchAudit { writer, summary, append: false }) => {
+            keep_pending(&tx, writer, summary)?;
+        }
+        None => {}
     }
     tx.commit().map_err(sqlite_error)?;
     Ok(settled.outcomes)
+}
+
+/// Replaces the writer's pending summary (one small row: the batch writes
+/// one page for it rather than the audit log's nine b-trees).
+fn keep_pending(tx: &Transaction<'_>, writer: Uuid, e: &AuditRecord) -> StoreResult<()> {
+    let mut upsert = tx.prepare_cached(&UPSERT_PENDING_AUDIT_SQL).map_err(sqlite_error)?;
+    upsert
+        .execute(params![
+            blob(&writer),
+            blob(&e.id),
+            e.at.trunc_subsecs(6).to_rfc3339_opts(SecondsFormat::AutoSi, false),
+            optional_blob(e.actor_user_id.as_ref()),
+            e.actor_name,
+            e.actor_role.map(Role::as_str),
+            e.action,
+            e.target_kind,
+            optional_blob(e.target_id.as_ref()),
+            optional_blob(e.community_id.as_ref()),
+            e.client_addr,
+            e.outcome,
+            e.detail,
+        ])
+        .map_err(sqlite_error)?;
+    Ok(())
 }
 
 /// Appends `e` after the newest audit entry, as the shared

@@ -7,7 +7,8 @@
 // to the registry and task queries.
 
 use epigrid_store::{
-    GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, ReportQuery, ReportRecord,
+    BatchAudit, GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, PendingAudit,
+    ReportQuery, ReportRecord,
 };
 
 const REPORT_COLUMNS: &str = "id, kind, household_id, sub_district_id, community_id, grid_id, \
@@ -24,6 +25,15 @@ const UPSERT_GRID_DAYS_TAIL: &str = " ON CONFLICT (grid_id, day) DO UPDATE SET \
     arrivals = intake_grid_days.arrivals + excluded.arrivals, \
     help_requests = intake_grid_days.help_requests + excluded.help_requests, \
     volunteer_offers = intake_grid_days.volunteer_offers + excluded.volunteer_offers";
+/// Replaces a writer's pending audit summary (`BatchAudit`): the columns
+/// are `writer_id` then `AUDIT_COLUMNS`.
+const UPSERT_PENDING_AUDIT_TAIL: &str = " ON CONFLICT (writer_id) DO UPDATE SET \
+    id = excluded.id, at = excluded.at, actor_user_id = excluded.actor_user_id, \
+    actor_name = excluded.actor_name, actor_role = excluded.actor_role, \
+    action = excluded.action, target_kind = excluded.target_kind, \
+    target_id = excluded.target_id, community_id = excluded.community_id, \
+    client_addr = excluded.client_addr, outcome = excluded.outcome, detail = excluded.detail";
+const DELETE_PENDING_AUDIT_SQL: &str = "DELETE FROM intake_audit_pending WHERE writer_id = $1";
 const COUNTER_COLUMNS: &str = "grid_id, community_id, day, residents_reported, health_reports, \
     flagged, arrivals, help_requests, volunteer_offers";
 
@@ -67,9 +77,58 @@ impl IntakeStore for SqlStore {
     async fn write_intake_batch(
         &self,
         writes: &[IntakeWrite],
-        audit: Option<&AuditRecord>,
+        audit: Option<BatchAudit<'_>>,
     ) -> StoreResult<Vec<IntakeOutcome>> {
         crate::intake_batch::write(self, writes, audit).await
+    }
+
+    async fn append_pending_audit(&self, which: PendingAudit) -> StoreResult<u32> {
+        let chosen = || {
+            let mut b = QueryBuilder::<Db>::new(format!(
+                "SELECT writer_id, {AUDIT_COLUMNS} FROM intake_audit_pending"
+            ));
+            match which {
+                PendingAudit::Of(writer) => {
+                    b.push(" WHERE writer_id = ").push_bind(writer);
+                }
+                PendingAudit::StaleBefore { before, except } => {
+                    b.push(" WHERE writer_id <> ").push_bind(except);
+                    b.push(" AND at < ").push_bind(before);
+                }
+            }
+            b.push(" ORDER BY at, writer_id");
+            b
+        };
+        // Nothing pending is the usual case: look before taking the lock.
+        if chosen().build().fetch_optional(&self.reader).await.map_err(map_error)?.is_none() {
+            return Ok(0);
+        }
+        let mut tx = begin_audit_append(&self.writer).await?;
+        // Read again under the lock: a batch or another server may have
+        // appended or replaced them meanwhile.
+        let rows = chosen().build().fetch_all(&mut *tx).await.map_err(map_error)?;
+        for row in &rows {
+            append_chained(&mut tx, &audit_from_row(row)?).await?;
+            let writer: Uuid = get(row, "writer_id")?;
+            sqlx::query(DELETE_PENDING_AUDIT_SQL)
+                .bind(writer)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(u32::try_from(rows.len()).unwrap_or(u32::MAX))
+    }
+
+    async fn pending_audit(&self) -> StoreResult<Vec<(Uuid, AuditRecord)>> {
+        let sql = format!(
+            "SELECT writer_id, {AUDIT_COLUMNS} FROM intake_audit_pending ORDER BY at, writer_id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_error)?;
+        rows.iter().map(|row| Ok((get(row, "writer_id")?, audit_from_row(row)?))).collect()
     }
 
     async fn get_report(&self, id: Uuid) -> StoreResult<Option<ReportRecord>> {

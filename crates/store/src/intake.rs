@@ -109,20 +109,60 @@ pub struct ReportQuery {
     pub limit: u32,
 }
 
+/// How a batch is audited. The intake writer keeps one running summary
+/// (counts, no personal data) of everything it committed since its last
+/// entry in the audit chain, and each batch stores the summary, itself
+/// included, in its own transaction: kept pending in place of the writer's
+/// previous one, or appended to the chain. Appending about once a second
+/// rather than per batch spares each batch the audit log's table and eight
+/// indexes, a third of the pages it wrote (docs/PERFORMANCE.md), while every
+/// committed submission stays covered, in the chain or pending, through a
+/// crash (`append_pending_audit`).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchAudit<'a> {
+    /// The writer, one per running process.
+    pub writer: Uuid,
+    /// Everything the writer committed since its last appended entry,
+    /// this batch included.
+    pub summary: &'a AuditRecord,
+    /// Append `summary` to the chain now and clear the writer's pending
+    /// one, or keep it pending in place of the previous one.
+    pub append: bool,
+}
+
+/// Which pending summaries `append_pending_audit` appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingAudit {
+    /// This writer's own (when it goes idle, or stops).
+    Of(Uuid),
+    /// Those of writers that stopped without appending theirs (a crash, a
+    /// server taken away): every writer but `except` whose summary was last
+    /// replaced before `before`. A running writer appends its own within
+    /// seconds, so an old one is left by a writer that is gone.
+    StaleBefore { before: DateTime<Utc>, except: Uuid },
+}
+
 #[async_trait]
 pub trait IntakeStore: Send + Sync {
     /// Commits a batch in ONE transaction: each report is inserted unless
     /// its idempotency key exists (then the original id and reference come
     /// back), the covered residents are recorded for the day, the per-grid
-    /// counters are raised by what was new, and `audit` (if given; a summary
-    /// of the batch without personal data) is appended to the chain. All or
-    /// nothing: on error nothing of the batch is stored. Outcomes are in the
-    /// order of `writes`.
+    /// counters are raised by what was new, and `audit` (if given) is kept
+    /// pending or appended to the chain (see `BatchAudit`). All or
+    /// nothing: on error nothing of the batch is stored and the writer's
+    /// pending summary is as before. Outcomes are in the order of `writes`.
     async fn write_intake_batch(
         &self,
         writes: &[IntakeWrite],
-        audit: Option<&AuditRecord>,
+        audit: Option<BatchAudit<'_>>,
     ) -> StoreResult<Vec<IntakeOutcome>>;
+
+    /// Appends the chosen pending summaries to the audit chain, oldest
+    /// first, and clears them, in one transaction. Returns how many.
+    async fn append_pending_audit(&self, which: PendingAudit) -> StoreResult<u32>;
+
+    /// The pending summaries, oldest first (for tests and `epigrid audit`).
+    async fn pending_audit(&self) -> StoreResult<Vec<(Uuid, AuditRecord)>>;
 
     async fn get_report(&self, id: Uuid) -> StoreResult<Option<ReportRecord>>;
     async fn get_report_by_key(&self, key: &str) -> StoreResult<Option<ReportRecord>>;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use epigrid_store::{
-    AuditQuery, AuditRecord, IntakeOutcome, IntakeWrite, ReportQuery, ReportRecord,
-    ReportedResident, Store,
+    AuditQuery, AuditRecord, BatchAudit, IntakeOutcome, IntakeWrite, PendingAudit, ReportQuery,
+    ReportRecord, ReportedResident, Store,
 };
 use epigrid_testkit::{Chain, household, now, resident};
 use uuid::Uuid;
@@ -74,7 +74,10 @@ epigrid_testkit::store_contract_tests! {
         let same_key = write(&h, "health", "key-0001", &[a.id], 0);
         let help = write(&h, "help", "key-0002", &[], 0);
         let outcomes = store
-            .write_intake_batch(&[first.clone(), same_key, help.clone()], Some(&audit_entry()))
+            .write_intake_batch(
+                &[first.clone(), same_key, help.clone()],
+                Some(BatchAudit { writer: Uuid::now_v7(), summary: &audit_entry(), append: true }),
+            )
             .await
             .unwrap();
         assert_eq!(outcomes.len(), 3);
@@ -115,6 +118,72 @@ epigrid_testkit::store_contract_tests! {
         let audit = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(audit.iter().filter(|e| e.action == "intake.batch").count(), 1);
         assert!(matches!(store.verify_audit_chain().await.unwrap(), epigrid_store::ChainVerdict::Intact { .. }));
+    }
+
+    async fn a_batch_keeps_its_writers_audit_summary_pending_or_appends_it(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "Pending").await;
+        let h = household(&chain.unit, "808");
+        store.insert_household(&h).await.unwrap();
+        let a = resident(&h, "周八");
+        store.insert_resident(&a).await.unwrap();
+        let (writer, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let entry = audit_entry();
+        let summary = |n: u32| AuditRecord { detail: format!(r#"{{"submissions":{n}}}"#), ..entry.clone() };
+        let intake_entries = || async {
+            let all = store.list_audit(&AuditQuery { limit: 50, ..Default::default() }).await.unwrap();
+            all.into_iter().filter(|e| e.action == "intake.batch").map(|e| e.detail).collect::<Vec<_>>()
+        };
+        let pending = || async {
+            store.pending_audit().await.unwrap().into_iter().map(|(w, e)| (w, e.detail)).collect::<Vec<_>>()
+        };
+
+        // Kept pending: nothing in the chain; a second batch replaces it.
+        let (one, two) = (summary(1), summary(2));
+        store.write_intake_batch(&[write(&h, "health", "p-1", &[a.id], 0)], Some(BatchAudit { writer, summary: &one, append: false })).await.unwrap();
+        assert_eq!(pending().await, vec![(writer, one.detail.clone())]);
+        store.write_intake_batch(&[write(&h, "health", "p-2", &[a.id], 0)], Some(BatchAudit { writer, summary: &two, append: false })).await.unwrap();
+        assert_eq!(pending().await, vec![(writer, two.detail.clone())]);
+        assert!(intake_entries().await.is_empty());
+        let theirs = AuditRecord { id: Uuid::now_v7(), detail: r#"{"submissions":7}"#.into(), ..entry.clone() };
+        store.write_intake_batch(&[write(&h, "help", "p-3", &[], 0)], Some(BatchAudit { writer: other, summary: &theirs, append: false })).await.unwrap();
+        assert_eq!(store.pending_audit().await.unwrap().len(), 2);
+
+        // Appended: into the chain, and the writer's pending one is gone
+        // (the other writer's stays).
+        let three = summary(3);
+        store.write_intake_batch(&[write(&h, "health", "p-4", &[a.id], 0)], Some(BatchAudit { writer, summary: &three, append: true })).await.unwrap();
+        assert_eq!(intake_entries().await, vec![three.detail.clone()]);
+        assert_eq!(pending().await, vec![(other, theirs.detail.clone())]);
+
+        // A batch that fails (its entry's id is already in the chain)
+        // stores neither its reports nor any change to the summaries.
+        let failing = write(&h, "health", "p-5", &[a.id], 0);
+        let err = store.write_intake_batch(std::slice::from_ref(&failing), Some(BatchAudit { writer: other, summary: &three, append: true })).await;
+        assert!(err.is_err());
+        assert_eq!(store.get_report(failing.report.id).await.unwrap(), None);
+        assert_eq!(intake_entries().await.len(), 1);
+        assert_eq!(pending().await, vec![(other, theirs.detail.clone())]);
+
+        // The catch-up appends only other writers' summaries, and only old ones.
+        let later = Utc::now() + chrono::Duration::minutes(1);
+        let earlier = Utc::now() - chrono::Duration::hours(1);
+        assert_eq!(store.append_pending_audit(PendingAudit::StaleBefore { before: earlier, except: writer }).await.unwrap(), 0);
+        assert_eq!(store.append_pending_audit(PendingAudit::StaleBefore { before: later, except: other }).await.unwrap(), 0);
+        assert_eq!(store.append_pending_audit(PendingAudit::StaleBefore { before: later, except: writer }).await.unwrap(), 1);
+        assert!(pending().await.is_empty());
+        assert_eq!(intake_entries().await.len(), 2);
+
+        // A writer appends its own when idle.
+        let four = AuditRecord { id: Uuid::now_v7(), ..summary(4) };
+        store.write_intake_batch(&[write(&h, "health", "p-6", &[a.id], 0)], Some(BatchAudit { writer, summary: &four, append: false })).await.unwrap();
+        assert_eq!(store.append_pending_audit(PendingAudit::Of(other)).await.unwrap(), 0);
+        assert_eq!(store.append_pending_audit(PendingAudit::Of(writer)).await.unwrap(), 1);
+        assert!(intake_entries().await.contains(&four.detail));
+        assert!(pending().await.is_empty());
+        assert!(matches!(store.verify_audit_chain().await.unwrap(), epigrid_store::ChainVerdict::Intact { .. }));
+        // Every report of the successful batches is stored.
+        let all = store.list_reports(&ReportQuery { household_id: Some(h.id), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(all.len(), 5);
     }
 
     async fn a_batch_mixing_new_and_stored_keys_answers_each_and_counts_only_the_new(store: Arc<dyn Store>) {
