@@ -11,7 +11,8 @@ use std::sync::LazyLock;
 use chrono::SubsecRound;
 use epigrid_domain::Role;
 use epigrid_store::{
-    AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, ReportRecord, StoreResult,
+    AuditRecord, BatchAudit, BatchPlan, CommitTicket, IntakeOutcome, IntakeWrite, ReportRecord,
+    StoreResult,
 };
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -87,12 +88,18 @@ async fn insert_reports(
     Ok(inserted)
 }
 
-/// Writes a batch in one transaction with its audit summary (see the module).
-pub(crate) async fn write(
+/// A commit is durable when it returns: there is nothing to wait for.
+pub(crate) async fn durable(_store: &SqlStore, _ticket: CommitTicket) -> StoreResult<()> {
+    Ok(())
+}
+
+/// Writes a batch in one transaction with its audit summary (see the
+/// module); durable once committed.
+pub(crate) async fn commit(
     store: &SqlStore,
     writes: &[IntakeWrite],
     audit: Option<BatchAudit<'_>>,
-) -> StoreResult<Vec<IntakeOutcome>> {
+) -> StoreResult<(Vec<IntakeOutcome>, CommitTicket)> {
     // A batch that appends its summary holds the audit chain's append lock
     // from the start, so the batch and its entry commit together; one that
     // keeps it pending touches only its writer's own row, and so does not
@@ -166,7 +173,7 @@ pub(crate) async fn write(
         None => {}
     }
     tx.commit().await.map_err(map_error)?;
-    Ok(settled.outcomes)
+    Ok((settled.outcomes, CommitTicket::default()))
 }
 
 /// Replaces the writer's pending summary (`BatchAudit`).
