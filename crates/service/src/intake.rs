@@ -3,10 +3,8 @@
 //! on a thread and runtime of its own, see `start_writer`)
 //! takes whatever has arrived (waiting at most `batch_window` for more, up to
 //! `batch_max`) and commits it as ONE transaction; each caller is answered
-//! only once that commit is on disk, so an acknowledged report is durable
-//! (on SQLite an `fdatasync` of the WAL after the commit, shared by every
-//! commit before it, while the writer goes on to the next batch; on
-//! PostgreSQL the committed transaction).
+//! only after that commit, so an acknowledged report is durable
+//! (`synchronous=FULL` on SQLite, a committed transaction on PostgreSQL).
 //!
 //! - A full queue is refused at once (`ServiceError::Unavailable`, which the
 //!   web layer answers with 503 and `Retry-After`): memory stays bounded and
@@ -27,7 +25,7 @@
 //!   reports themselves are append-only records of who (household or
 //!   account), what and when.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, TimeZone, Utc};
@@ -44,7 +42,7 @@ use epigrid_store::{
 };
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -925,7 +923,6 @@ async fn writer(
     let mut replies: Vec<Reply> = Vec::with_capacity(max);
     let mut today = ReportedToday::default();
     let mut audit = AuditKeeper::new(service.intake_engine().writer_id, settings.audit_interval);
-    let durability = Arc::new(Semaphore::new(DURABILITY_IN_FLIGHT));
     loop {
         let first = match audit.due() {
             None => receiver.recv().await,
@@ -969,7 +966,7 @@ async fn writer(
         if !writes.is_empty() {
             today.strip(&mut writes);
             let mut batch = Batch { writes: &mut writes, replies: &mut replies };
-            batch.commit(&service, &serving, &mut today, &mut audit, &durability).await;
+            batch.commit(&service, &serving, &mut today, &mut audit).await;
         }
         if !append_asked.is_empty() {
             if audit.due().is_some() {
@@ -984,9 +981,6 @@ async fn writer(
         append_pending(&service, &mut audit).await;
     }
 }
-
-/// Committed batches waiting for the disk at most (`Batch::commit`).
-const DURABILITY_IN_FLIGHT: usize = 4;
 
 /// Appends the writer's pending audit summary on its own.
 async fn append_pending(service: &Service, audit: &mut AuditKeeper) {
@@ -1015,28 +1009,17 @@ impl Batch<'_> {
         serving: &tokio::runtime::Handle,
         today: &mut ReportedToday,
         audit: &mut AuditKeeper,
-        durability: &Arc<Semaphore>,
     ) {
         let summary = audit.next(self.writes, service.now());
-        let committed = service
+        let written = service
             .store()
-            .commit_intake_batch(self.writes, Some(summary.audit(audit.writer)))
+            .write_intake_batch(self.writes, Some(summary.audit(audit.writer)))
             .await;
-        match committed {
-            Ok((outcomes, ticket)) => {
+        match written {
+            Ok(outcomes) => {
                 audit.committed(summary);
                 today.remember(self.writes, &outcomes);
-                let answers = Answers::new(self.writes.drain(..), self.replies.drain(..), outcomes);
-                // The next batch is committed while this one waits for the
-                // disk; a few at most, so a stalled disk stops the writer
-                // (and the queue then refuses) rather than piling up answers.
-                let Ok(permit) = durability.clone().acquire_owned().await else { return };
-                let service = service.clone();
-                serving.spawn(async move {
-                    let durable = service.store().intake_durable(ticket).await;
-                    answers.send(&service, durable.map_err(ServiceError::from));
-                    drop(permit);
-                });
+                answer(service, self.writes.drain(..), self.replies.drain(..), outcomes, serving);
             }
             Err(StoreError::Unavailable(detail)) => {
                 tracing::warn!(%detail, size = self.writes.len(), "intake batch: store unavailable");
@@ -1055,10 +1038,13 @@ impl Batch<'_> {
                         Ok(outcomes) => {
                             audit.committed(summary);
                             today.remember(&one, &outcomes);
-                            let answers =
-                                Answers::new(one.into_iter(), std::iter::once(reply), outcomes);
-                            let service = service.clone();
-                            serving.spawn(async move { answers.send(&service, Ok(())) });
+                            answer(
+                                service,
+                                one.into_iter(),
+                                std::iter::once(reply),
+                                outcomes,
+                                serving,
+                            );
                         }
                         Err(error) => {
                             let _ = reply.send(Err(error.into()));
@@ -1077,55 +1063,39 @@ impl Batch<'_> {
     }
 }
 
-/// A committed batch's answers, and the reports whose tasks are to be made.
-struct Answers {
-    answers: Vec<(Reply, IntakeOutcome)>,
-    needing_tasks: Vec<ReportRecord>,
-}
-
-impl Answers {
-    fn new(
-        writes: impl Iterator<Item = IntakeWrite>,
-        replies: impl Iterator<Item = Reply>,
-        outcomes: Vec<IntakeOutcome>,
-    ) -> Self {
-        let mut needing_tasks = Vec::new();
-        let mut answers = Vec::with_capacity(outcomes.len());
-        for ((write, reply), outcome) in writes.zip(replies).zip(outcomes) {
-            if matches!(outcome, IntakeOutcome::Stored { .. }) && write.report.tasks_pending {
-                needing_tasks.push(write.report);
-            }
-            answers.push((reply, outcome));
+fn answer(
+    service: &Service,
+    writes: impl Iterator<Item = IntakeWrite>,
+    replies: impl Iterator<Item = Reply>,
+    outcomes: Vec<IntakeOutcome>,
+    serving: &tokio::runtime::Handle,
+) {
+    let mut needing_tasks = Vec::new();
+    let mut answers = Vec::with_capacity(outcomes.len());
+    for ((write, reply), outcome) in writes.zip(replies).zip(outcomes) {
+        if matches!(outcome, IntakeOutcome::Stored { .. }) && write.report.tasks_pending {
+            needing_tasks.push(write.report);
         }
-        Self { answers, needing_tasks }
+        answers.push((reply, outcome));
     }
-
-    /// Sends the answers once the batch is durable (`Ok`), or "try again"
-    /// when that is not known (`Err`: the batch is committed, so a retry
-    /// with the same key gets the original reference). Runs on the serving
-    /// runtime: a wake from one of its own tasks lands in that worker's
-    /// local queue, while a wake from the writer's thread goes through the
-    /// shared queue and may rouse a sleeping worker for each answer.
-    fn send(self, service: &Service, durable: ServiceResult<()>) {
-        if let Err(error) = durable {
-            tracing::warn!(%error, size = self.answers.len(), "intake batch not known durable");
-            for (reply, _) in self.answers {
-                let _ = reply.send(Err(ServiceError::Unavailable));
-            }
-            return;
-        }
-        for (reply, outcome) in self.answers {
+    // The answers are sent from one task on the serving runtime rather than
+    // from this thread: a wake from outside the runtime goes through its
+    // shared queue and may rouse a sleeping worker each time, while a wake
+    // from one of its own tasks lands in that worker's local queue. One
+    // hand-over per batch instead of one per submission.
+    serving.spawn(async move {
+        for (reply, outcome) in answers {
             // The caller may have gone (timeout, closed connection): the
             // report is stored all the same, and a retry gets its reference.
             let _ = reply.send(Ok(outcome));
         }
-        if !self.needing_tasks.is_empty() {
-            let service = service.clone();
-            tokio::spawn(async move {
-                if let Err(error) = service.create_report_tasks(&self.needing_tasks).await {
-                    tracing::warn!(%error, "intake tasks not created; the catch-up pass will retry");
-                }
-            });
-        }
+    });
+    if !needing_tasks.is_empty() {
+        let service = service.clone();
+        serving.spawn(async move {
+            if let Err(error) = service.create_report_tasks(&needing_tasks).await {
+                tracing::warn!(%error, "intake tasks not created; the catch-up pass will retry");
+            }
+        });
     }
 }

@@ -11,8 +11,7 @@ use std::sync::LazyLock;
 use chrono::SubsecRound;
 use epigrid_domain::Role;
 use epigrid_store::{
-    AuditRecord, BatchAudit, BatchPlan, CommitTicket, IntakeOutcome, IntakeWrite, ReportRecord,
-    StoreResult,
+    AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, ReportRecord, StoreResult,
 };
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -88,18 +87,12 @@ async fn insert_reports(
     Ok(inserted)
 }
 
-/// A commit is durable when it returns: there is nothing to wait for.
-pub(crate) async fn durable(_store: &SqlStore, _ticket: CommitTicket) -> StoreResult<()> {
-    Ok(())
-}
-
-/// Writes a batch in one transaction with its audit summary (see the
-/// module); durable once committed.
-pub(crate) async fn commit(
+/// Writes a batch in one transaction with its audit summary (see the module).
+pub(crate) async fn write(
     store: &SqlStore,
     writes: &[IntakeWrite],
     audit: Option<BatchAudit<'_>>,
-) -> StoreResult<(Vec<IntakeOutcome>, CommitTicket)> {
+) -> StoreResult<Vec<IntakeOutcome>> {
     // A batch that appends its summary holds the audit chain's append lock
     // from the start, so the batch and its entry commit together; one that
     // keeps it pending touches only its writer's own row, and so does not
@@ -173,7 +166,7 @@ pub(crate) async fn commit(
         None => {}
     }
     tx.commit().await.map_err(map_error)?;
-    Ok((settled.outcomes, CommitTicket::default()))
+    Ok(settled.outcomes)
 }
 
 /// Replaces the writer's pending summary (`BatchAudit`).

@@ -26,8 +26,7 @@ use chrono::{NaiveDate, SecondsFormat, SubsecRound};
 use epigrid_domain::Role;
 use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
 use epigrid_store::{
-    AuditRecord, BatchAudit, BatchPlan, CommitTicket, IntakeOutcome, IntakeWrite, StoreError,
-    StoreResult,
+    AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, StoreError, StoreResult,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -67,13 +66,12 @@ static UPSERT_PENDING_AUDIT_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Commits a batch in one transaction with its audit summary (see the
-/// module); on disk once `durable` has returned for its ticket.
-pub(crate) async fn commit(
+/// Writes a batch in one transaction with its audit summary (see the module).
+pub(crate) async fn write(
     store: &SqlStore,
     writes: &[IntakeWrite],
     audit: Option<BatchAudit<'_>>,
-) -> StoreResult<(Vec<IntakeOutcome>, CommitTicket)> {
+) -> StoreResult<Vec<IntakeOutcome>> {
     // This process's turn at the write lock (see the module).
     let _turn = store.writer.acquire().await.map_err(map_error)?;
     let mut slot = store.intake.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -81,27 +79,12 @@ pub(crate) async fn commit(
         Some(db) => db,
         None => slot.insert(open_intake_connection(&store.path)?),
     };
-    match write_batch(db, writes, audit) {
-        // Counted while this batch still holds the connection, so tickets
-        // follow the order of commits.
-        Ok(outcomes) => Ok((outcomes, CommitTicket(store.wal_sync.committed()))),
-        Err(error) => {
-            if matches!(error, StoreError::Unavailable(_)) {
-                // A disk or lock failure: open afresh next time.
-                *slot = None;
-            }
-            Err(error)
-        }
+    let written = write_batch(db, writes, audit);
+    if matches!(written, Err(StoreError::Unavailable(_))) {
+        // A disk or lock failure: open afresh next time.
+        *slot = None;
     }
-}
-
-/// Returns once the commit with `ticket` is on disk (`wal_sync`).
-pub(crate) async fn durable(store: &SqlStore, ticket: CommitTicket) -> StoreResult<()> {
-    store
-        .wal_sync
-        .through(ticket.0)
-        .await
-        .map_err(|error| StoreError::Unavailable(format!("syncing the write-ahead log: {error}")))
+    written
 }
 
 /// The intake's own connection, set up as sqlx sets up the others (the
@@ -116,9 +99,8 @@ fn open_intake_connection(path: &Path) -> StoreResult<Connection> {
     )
     .map_err(sqlite_error)?;
     db.busy_timeout(ACQUIRE_TIMEOUT).map_err(sqlite_error)?;
-    // NORMAL: the commit does not wait for the disk; `durable` syncs the
-    // WAL before a batch is acknowledged (`wal_sync`).
-    db.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+    // FULL: a batch is acknowledged only once its commit is on disk.
+    db.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(sqlite_error)?;
     Ok(db)
 }

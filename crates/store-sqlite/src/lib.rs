@@ -42,8 +42,6 @@ pub struct SqlStore {
     /// The intake writer's connection (`intake_batch`), opened at its first
     /// batch.
     intake: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
-    /// Syncs the WAL before intake batches are acknowledged.
-    wal_sync: std::sync::Arc<wal_sync::WalSync>,
 }
 
 pub use SqlStore as SqliteStore;
@@ -78,7 +76,6 @@ impl SqlStore {
         let store = Self {
             path: options.get_filename().to_owned(),
             intake: std::sync::Arc::default(),
-            wal_sync: std::sync::Arc::new(wal_sync::WalSync::new(options.get_filename())),
             writer,
             reader: SqlitePoolOptions::new()
                 .max_connections(4)
@@ -150,4 +147,3 @@ include!("../../store/shared/counters_sql.rs");
 
 mod import_bulk;
 mod intake_batch;
-mod wal_sync;

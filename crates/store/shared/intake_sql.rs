@@ -7,7 +7,7 @@
 // to the registry and task queries.
 
 use epigrid_store::{
-    BatchAudit, CommitTicket, GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, PendingAudit,
+    BatchAudit, GridDayCounter, IntakeOutcome, IntakeStore, IntakeWrite, PendingAudit,
     ReportQuery, ReportRecord,
 };
 
@@ -74,16 +74,12 @@ fn counter_from_row(row: &DbRow) -> StoreResult<GridDayCounter> {
 impl IntakeStore for SqlStore {
     /// The batch's writes go through the backend's own path (`intake_batch`
     /// in each backend crate); the logic they share is `BatchPlan`.
-    async fn commit_intake_batch(
+    async fn write_intake_batch(
         &self,
         writes: &[IntakeWrite],
         audit: Option<BatchAudit<'_>>,
-    ) -> StoreResult<(Vec<IntakeOutcome>, CommitTicket)> {
-        crate::intake_batch::commit(self, writes, audit).await
-    }
-
-    async fn intake_durable(&self, ticket: CommitTicket) -> StoreResult<()> {
-        crate::intake_batch::durable(self, ticket).await
+    ) -> StoreResult<Vec<IntakeOutcome>> {
+        crate::intake_batch::write(self, writes, audit).await
     }
 
     async fn append_pending_audit(&self, which: PendingAudit) -> StoreResult<u32> {

@@ -130,11 +130,6 @@ pub struct BatchAudit<'a> {
     pub append: bool,
 }
 
-/// A committed batch's place among the intake's commits, for
-/// `IntakeStore::intake_durable`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CommitTicket(pub u64);
-
 /// Which pending summaries `append_pending_audit` appends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PendingAudit {
@@ -156,31 +151,11 @@ pub trait IntakeStore: Send + Sync {
     /// pending or appended to the chain (see `BatchAudit`). All or
     /// nothing: on error nothing of the batch is stored and the writer's
     /// pending summary is as before. Outcomes are in the order of `writes`.
-    /// Returns once the batch is durable.
     async fn write_intake_batch(
         &self,
         writes: &[IntakeWrite],
         audit: Option<BatchAudit<'_>>,
-    ) -> StoreResult<Vec<IntakeOutcome>> {
-        let (outcomes, ticket) = self.commit_intake_batch(writes, audit).await?;
-        self.intake_durable(ticket).await?;
-        Ok(outcomes)
-    }
-
-    /// Commits a batch as `write_intake_batch` does, but may return before
-    /// the commit is on disk: nothing of it may be acknowledged before
-    /// `intake_durable(ticket)` has returned. The intake writer commits its
-    /// next batch while the disk works on this one (SQLite); a PostgreSQL
-    /// commit is durable when it returns.
-    async fn commit_intake_batch(
-        &self,
-        writes: &[IntakeWrite],
-        audit: Option<BatchAudit<'_>>,
-    ) -> StoreResult<(Vec<IntakeOutcome>, CommitTicket)>;
-
-    /// Returns once the commit with `ticket` is on disk (an error: it may
-    /// not be, so nothing of it may be acknowledged).
-    async fn intake_durable(&self, ticket: CommitTicket) -> StoreResult<()>;
+    ) -> StoreResult<Vec<IntakeOutcome>>;
 
     /// Appends the chosen pending summaries to the audit chain, oldest
     /// first, and clears them, in one transaction. Returns how many.

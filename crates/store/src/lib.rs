@@ -20,9 +20,8 @@ pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
 pub use audited::{AuditedWrites, RegistryWrite};
 pub use import::{ImportChunk, ImportJobRecord, ImportStore};
 pub use intake::{
-    BatchAudit, BatchPlan, CommitTicket, GridDayCounter, GridDayDelta, IntakeOutcome, IntakeStore,
-    IntakeWrite, PendingAudit, ReportQuery, ReportRecord, ReportedResident, ReportedRow,
-    SettledBatch,
+    BatchAudit, BatchPlan, GridDayCounter, GridDayDelta, IntakeOutcome, IntakeStore, IntakeWrite,
+    PendingAudit, ReportQuery, ReportRecord, ReportedResident, ReportedRow, SettledBatch,
 };
 pub use matching::{MatchListRecord, MatchRowRecord, MatchingStore};
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
