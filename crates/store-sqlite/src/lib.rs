@@ -67,9 +67,14 @@ impl SqlStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(ACQUIRE_TIMEOUT);
+        // No ping before handing out a connection: it checks a network
+        // link, and here it is a round trip to the connection's worker
+        // thread on every acquire, one per intake batch (its turn at the
+        // write lock) and per read.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(map_error)?;
@@ -80,6 +85,7 @@ impl SqlStore {
             reader: SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
                 .connect_lazy_with(options.read_only(true)),
         };
         epigrid_store::Store::migrate(&store).await?;
