@@ -430,7 +430,8 @@ async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
         }
         (None, None) => {
             eprintln!("epigrid is serving on http://{address}/ ({backend} store)");
-            epigrid_web::serve(listener, state, shutdown_signal()).await?;
+            epigrid_web::serve(listener, state, settings.max_connections(), shutdown_signal())
+                .await?;
         }
         _ => bail!("set both tls_cert and tls_key (EPIGRID_TLS_CERT, EPIGRID_TLS_KEY), or neither"),
     }

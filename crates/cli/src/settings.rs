@@ -47,6 +47,9 @@ pub struct FileSettings {
     /// and most photos on one step (default 3).
     pub photo_max_bytes: Option<usize>,
     pub photo_max_per_step: Option<usize>,
+    /// Open connections at most; beyond, a new one is answered 503 with
+    /// `Retry-After` and closed (plain HTTP; behind TLS, the proxy's limit).
+    pub max_connections: Option<usize>,
     /// PEM certificate chain and private key: `serve` then speaks HTTPS itself.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -142,6 +145,14 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// Open connections at most (`max_connections`).
+    pub fn max_connections(&self) -> usize {
+        self.file
+            .max_connections
+            .unwrap_or(epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS)
+            .max(1)
+    }
+
     pub fn new(
         file: FileSettings,
         database: Option<String>,

@@ -89,7 +89,12 @@ fn build(backend: &'static str) -> Option<Fixture> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false };
-        tokio::spawn(epigrid_web::serve(listener, state, std::future::pending()));
+        tokio::spawn(epigrid_web::serve(
+            listener,
+            state,
+            epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
+            std::future::pending(),
+        ));
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let login = reqwest::Client::builder()
             .cookie_provider(jar.clone())

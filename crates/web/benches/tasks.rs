@@ -259,7 +259,12 @@ fn build(backend: &'static str) -> Option<Fixture> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false };
-        tokio::spawn(epigrid_web::serve(listener, state, std::future::pending()));
+        tokio::spawn(epigrid_web::serve(
+            listener,
+            state,
+            epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
+            std::future::pending(),
+        ));
         let admin = reqwest::Client::builder().cookie_store(true).build().unwrap();
         let login = admin
             .post(format!("{base}/api/v1/login"))

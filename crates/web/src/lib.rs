@@ -3,6 +3,7 @@
 //! thin; the rules live in `epigrid-service`.
 
 pub mod api;
+pub mod connection_cap;
 pub mod csrf;
 pub mod error;
 pub mod extract;
@@ -132,12 +133,20 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
+///
+/// At most `max_connections` are open at once; beyond, a new connection is
+/// answered 503 with `Retry-After` and closed (`connection_cap`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // `tap_io` only for its `ConnectInfo<SocketAddr>`, which axum provides
+    // for any listener through it.
+    let listener = connection_cap::CappedListener::new(listener, max_connections).tap_io(|_| {});
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 

@@ -104,9 +104,17 @@ struct Tally {
     errors: u64,
 }
 
-/// Reads one response; answers its status. Handles `Content-Length` bodies
-/// (what axum sends for JSON and text).
-async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, u64)> {
+/// One response: its status, `Retry-After` (0 if none), and whether the
+/// server closes the connection after it (`Connection: close`).
+struct Answer {
+    status: u16,
+    retry_after: u64,
+    closes: bool,
+}
+
+/// Reads one response. Handles `Content-Length` bodies (what axum sends for
+/// JSON and text).
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Answer> {
     buf.clear();
     let mut chunk = [0u8; 8192];
     loop {
@@ -132,6 +140,11 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
                     k.eq_ignore_ascii_case("retry-after").then(|| v.trim().parse().ok())?
                 })
                 .unwrap_or(0);
+            let closes = head.lines().any(|l| {
+                l.split_once(':').is_some_and(|(k, v)| {
+                    k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close")
+                })
+            });
             let total = end + 4 + length;
             while buf.len() < total {
                 let n = stream.read(&mut chunk).await?;
@@ -140,7 +153,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
-            return Ok((status, retry_after));
+            return Ok(Answer { status, retry_after, closes });
         }
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
@@ -221,8 +234,13 @@ async fn connection(
         .await;
         let micros = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
         match result {
-            Ok((status, retry_after)) => {
+            Ok(Answer { status, retry_after, closes }) => {
                 tally.all.push(micros);
+                if closes {
+                    // The server refused the connection itself: connect
+                    // anew for the next request, as a browser does.
+                    stream = None;
+                }
                 if status == 503 && args.honour_retry_after && retry_after > 0 {
                     // Jitter between 0.5x and 1.5x, from the clock and the
                     // connection id (no RNG crate needed for this).

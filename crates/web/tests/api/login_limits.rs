@@ -49,7 +49,12 @@ async fn server(limits: LoginLimits) -> (String, epigrid_testkit::TempGuard) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = epigrid_web::AppState { service, secure_cookies: false };
-    tokio::spawn(epigrid_web::serve(listener, state, std::future::pending()));
+    tokio::spawn(epigrid_web::serve(
+        listener,
+        state,
+        epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
+        std::future::pending(),
+    ));
     (base, guard)
 }
 

@@ -103,9 +103,14 @@ impl App {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false };
         tokio::spawn(async move {
-            epigrid_web::serve(listener, state, async {
-                let _ = rx.await;
-            })
+            epigrid_web::serve(
+                listener,
+                state,
+                epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
+                async {
+                    let _ = rx.await;
+                },
+            )
             .await
             .unwrap();
         });

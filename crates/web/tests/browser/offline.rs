@@ -50,9 +50,14 @@ impl Server {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false };
         let task = tokio::spawn(async move {
-            epigrid_web::serve(listener, state, async {
-                let _ = rx.await;
-            })
+            epigrid_web::serve(
+                listener,
+                state,
+                epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
+                async {
+                    let _ = rx.await;
+                },
+            )
             .await
             .unwrap();
         });

@@ -1,0 +1,263 @@
+//! A cap on open connections (issue #6).
+//!
+//! Each connection the server keeps open holds hyper's read and write
+//! buffers and a task, some 20–30 KB, whether it sends anything or not. The
+//! request limits (queue, load shedding, concurrency) bound the work, but
+//! not the connections: a storm of 10× the saturating load in connections
+//! grew the server's memory 2.6×. Beyond `max` open connections, a new one
+//! is answered by a small task of its own with the same 503 and
+//! `Retry-After` as a refused request, `Connection: close`, and closed, so
+//! memory stays bounded by the cap.
+//!
+//! The refusal reads the request head first (at most a few kilobytes, for at
+//! most two seconds): closing a socket with unread data resets it, and the
+//! client could lose the answer before reading it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::error::ApiError;
+use crate::i18n::Lang;
+
+/// Open connections at most, by default: room for 4× the load that
+/// saturates a two-core server (256 connections), at some 25 KB each.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Longest request head read before a refusal.
+const HEAD_LIMIT: usize = 16 * 1024;
+const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a refused connection is drained (a request body) before close.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A listener that hands at most `max` open connections to the server and
+/// refuses the rest itself (see the module).
+#[derive(Debug)]
+pub struct CappedListener {
+    listener: TcpListener,
+    open: Arc<AtomicUsize>,
+    max: usize,
+    refusals: Arc<Refusals>,
+}
+
+impl CappedListener {
+    pub fn new(listener: TcpListener, max: usize) -> Self {
+        Self {
+            listener,
+            open: Arc::default(),
+            max: max.max(1),
+            refusals: Arc::new(Refusals::new()),
+        }
+    }
+}
+
+impl axum::serve::Listener for CappedListener {
+    type Io = CountedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
+            if self.open.load(Ordering::Acquire) >= self.max {
+                tracing::debug!(open = self.max, "connection refused: at the cap");
+                tokio::spawn(refuse(stream, self.refusals.clone()));
+                continue;
+            }
+            self.open.fetch_add(1, Ordering::AcqRel);
+            return (CountedStream { stream, _slot: OpenSlot(self.open.clone()) }, addr);
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Gives its place back when the connection is dropped.
+#[derive(Debug)]
+struct OpenSlot(Arc<AtomicUsize>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A served connection, counted while it is open.
+#[derive(Debug)]
+pub struct CountedStream {
+    stream: TcpStream,
+    _slot: OpenSlot,
+}
+
+impl AsyncRead for CountedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// The refusal in each language, made once: the API's own 503 body.
+#[derive(Debug)]
+struct Refusals {
+    zh: Vec<u8>,
+    en: Vec<u8>,
+}
+
+impl Refusals {
+    fn new() -> Self {
+        Self { zh: refusal(Lang::ZhCn), en: refusal(Lang::En) }
+    }
+
+    fn for_head(&self, head: &[u8]) -> &[u8] {
+        let lang = String::from_utf8_lossy(head)
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.trim().eq_ignore_ascii_case("accept-language").then(|| value.trim().to_owned())
+            })
+            .map_or(Lang::ZhCn, |value| Lang::from_accept_language(&value));
+        match lang {
+            Lang::ZhCn => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+fn refusal(lang: Lang) -> Vec<u8> {
+    let error = ApiError::from_service(epigrid_service::ServiceError::Unavailable, lang);
+    let body = serde_json::to_vec(&error.body()).unwrap_or_default();
+    let mut response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nretry-after: {}\r\nconnection: close\r\n\r\n",
+        body.len(),
+        error.retry_after.unwrap_or(5),
+    )
+    .into_bytes();
+    response.extend_from_slice(&body);
+    response
+}
+
+async fn refuse(mut stream: TcpStream, refusals: Arc<Refusals>) {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    let _ = tokio::time::timeout(HEAD_TIMEOUT, async {
+        while head.len() < HEAD_LIMIT && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    if stream.write_all(refusals.for_head(&head)).await.is_err() {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    // Whatever the client still sends (a request body) is read and dropped
+    // for a moment, so the close does not reset the answer away.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::serve::Listener;
+
+    #[tokio::test]
+    async fn beyond_the_cap_a_connection_gets_503_with_retry_after_in_its_language() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut capped = CappedListener::new(listener, 1);
+        let first = TcpStream::connect(addr).await.unwrap();
+        let (served, _) = capped.accept().await;
+
+        // The second connection is refused while the first is open.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        second
+            .write_all(b"POST /api/v1/public/health-reports HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\ncontent-length: 2\r\n\r\n{}")
+            .await
+            .unwrap();
+        let accepting = tokio::spawn(async move {
+            let (third, _) = capped.accept().await;
+            third
+        });
+        let mut answer = String::new();
+        second.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(answer.contains("retry-after: 5\r\n"), "{answer}");
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+        assert!(answer.contains("\"code\":\"unavailable\""), "{answer}");
+        assert!(answer.contains("please try again"), "English asked for: {answer}");
+
+        // Once the first closes, a new connection is served again.
+        drop(served);
+        drop(first);
+        let _fourth = TcpStream::connect(addr).await.unwrap();
+        let third = tokio::time::timeout(Duration::from_secs(5), accepting).await.unwrap().unwrap();
+        drop(third);
+    }
+
+    #[test]
+    fn the_refusal_is_in_chinese_unless_english_is_asked_for() {
+        let refusals = Refusals::new();
+        let zh = String::from_utf8(refusals.for_head(b"GET / HTTP/1.1\r\n\r\n").to_vec()).unwrap();
+        let en = String::from_utf8(
+            refusals.for_head(b"GET / HTTP/1.1\r\naccept-language: en-US,en\r\n\r\n").to_vec(),
+        )
+        .unwrap();
+        assert_ne!(zh, en);
+        let length = |s: &str| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        };
+        assert_eq!(length(&zh), zh.split("\r\n\r\n").nth(1).unwrap().len());
+        assert_eq!(length(&en), en.split("\r\n\r\n").nth(1).unwrap().len());
+    }
+}
