@@ -247,7 +247,11 @@ async fn connection(
                     let nanos =
                         start.elapsed().subsec_nanos() ^ (id as u32).wrapping_mul(2_654_435_761);
                     let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
-                    tokio::time::sleep(Duration::from_secs_f64(retry_after as f64 * factor)).await;
+                    // Never past the end of the run, which would stretch
+                    // the elapsed time every rate is divided by.
+                    let wait = Duration::from_secs_f64(retry_after as f64 * factor)
+                        .min(deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(wait).await;
                 }
                 match status {
                     200..=299 => tally.ok += 1,
