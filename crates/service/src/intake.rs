@@ -127,6 +127,10 @@ impl Default for IntakeSettings {
 type Reply = oneshot::Sender<ServiceResult<IntakeOutcome>>;
 
 /// What the writer's queue carries.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every job is a submission; boxing it would cost an allocation each"
+)]
 enum Job {
     /// A submission and where to send its answer.
     Submit { write: IntakeWrite, reply: Reply },

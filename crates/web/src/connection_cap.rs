@@ -9,17 +9,23 @@
 //! `Retry-After` as a refused request, `Connection: close`, and closed, so
 //! memory stays bounded by the cap.
 //!
+//! A slot is only worth capping if idle connections give theirs back: a
+//! connection with nothing read or written for `IDLE_TIMEOUT` reads as
+//! closed, so hyper closes it (browsers keep idle connections for minutes,
+//! and hyper would keep them for ever).
+//!
 //! The refusal reads the request head first (at most a few kilobytes, for at
 //! most two seconds): closing a socket with unread data resets it, and the
 //! client could lose the answer before reading it.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -30,6 +36,11 @@ use crate::i18n::Lang;
 /// Open connections at most, by default: room for 4× the load that
 /// saturates a two-core server (256 connections), at some 25 KB each.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// A connection with nothing read or written for this long is closed: as
+/// nginx's default keep-alive, and well beyond the request timeout, so a
+/// request still being worked on is never cut.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// Longest request head read before a refusal.
 const HEAD_LIMIT: usize = 16 * 1024;
@@ -44,6 +55,7 @@ pub struct CappedListener {
     listener: TcpListener,
     open: Arc<AtomicUsize>,
     max: usize,
+    idle: Duration,
     refusals: Arc<Refusals>,
 }
 
@@ -53,8 +65,15 @@ impl CappedListener {
             listener,
             open: Arc::default(),
             max: max.max(1),
+            idle: IDLE_TIMEOUT,
             refusals: Arc::new(Refusals::new()),
         }
+    }
+
+    /// With another idle timeout (tests).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
     }
 }
 
@@ -71,7 +90,14 @@ impl axum::serve::Listener for CappedListener {
                 continue;
             }
             self.open.fetch_add(1, Ordering::AcqRel);
-            return (CountedStream { stream, _slot: OpenSlot(self.open.clone()) }, addr);
+            let stream = CountedStream {
+                stream,
+                _slot: OpenSlot(self.open.clone()),
+                idle: self.idle,
+                last_active: Instant::now(),
+                idle_timer: None,
+            };
+            return (stream, addr);
         }
     }
 
@@ -90,11 +116,24 @@ impl Drop for OpenSlot {
     }
 }
 
-/// A served connection, counted while it is open.
+/// A served connection, counted while it is open, that reads as closed
+/// once idle for too long.
 #[derive(Debug)]
 pub struct CountedStream {
     stream: TcpStream,
     _slot: OpenSlot,
+    idle: Duration,
+    last_active: Instant,
+    /// Armed while a read waits; when it fires, the connection is closed
+    /// unless something was read or written since (then it is re-armed):
+    /// one timer per wait, not one per read.
+    idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl CountedStream {
+    fn active(&mut self) {
+        self.last_active = Instant::now();
+    }
 }
 
 impl AsyncRead for CountedStream {
@@ -103,7 +142,31 @@ impl AsyncRead for CountedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.active();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => loop {
+                let deadline = (this.last_active + this.idle).into();
+                let timer = this
+                    .idle_timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    // Idle too long: end of stream, and hyper closes.
+                    this.idle_timer = None;
+                    return Poll::Ready(Ok(()));
+                }
+                timer.as_mut().reset(deadline);
+            },
+        }
     }
 }
 
@@ -113,7 +176,12 @@ impl AsyncWrite for CountedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.active();
+        }
+        written
     }
 
     fn poll_write_vectored(
@@ -121,7 +189,12 @@ impl AsyncWrite for CountedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.active();
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -239,6 +312,33 @@ mod tests {
         let _fourth = TcpStream::connect(addr).await.unwrap();
         let third = tokio::time::timeout(Duration::from_secs(5), accepting).await.unwrap().unwrap();
         drop(third);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_reads_as_closed_and_gives_its_place_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut capped =
+            CappedListener::new(listener, 1).with_idle_timeout(Duration::from_millis(300));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut served, _) = capped.accept().await;
+        // Activity keeps it open past the timeout...
+        let started = Instant::now();
+        for _ in 0..4 {
+            client.write_all(b"x").await.unwrap();
+            let mut byte = [0u8; 1];
+            assert_eq!(served.read(&mut byte).await.unwrap(), 1);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(started.elapsed() > Duration::from_millis(300));
+        // ...and silence closes it.
+        let mut rest = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), served.read(&mut rest)).await;
+        assert_eq!(read.expect("closed within the timeout").unwrap(), 0, "reads as closed");
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(600), "only after the idle time: {waited:?}");
+        drop(served);
+        assert_eq!(capped.open.load(Ordering::SeqCst), 0, "its place is given back");
     }
 
     #[test]
