@@ -33,9 +33,12 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::error::ApiError;
 use crate::i18n::Lang;
 
-/// Open connections at most, by default: room for 4× the load that
-/// saturates a two-core server (256 connections), at some 25 KB each.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Open connections at most, by default: three times the 256 that saturate
+/// a two-core server, at some 25 KB each. At 1,024 a storm of 2,560 took
+/// the memory to 1.97× its steady level, too near the 2× bound; at 768,
+/// 1.6–1.8× (docs/PERFORMANCE.md). More cores and memory, or a proxy in
+/// front, call for another figure (`max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 768;
 
 /// A connection with nothing read or written for this long is closed: as
 /// nginx's default keep-alive, and well beyond the request timeout, so a
