@@ -751,7 +751,7 @@ impl Service {
         counts.audit_summaries = self
             .store()
             .append_pending_audit(PendingAudit::StaleBefore {
-                before: Utc::now() - stale,
+                before: self.now() - stale,
                 except: self.intake_engine().writer_id,
             })
             .await?;

@@ -138,7 +138,9 @@ pub enum PendingAudit {
     /// Those of writers that stopped without appending theirs (a crash, a
     /// server taken away): every writer but `except` whose summary was last
     /// replaced before `before`. A running writer appends its own within
-    /// seconds, so an old one is left by a writer that is gone.
+    /// seconds, so an old one is left by a writer that is gone. (A writer
+    /// that could not reach the database for that long while another
+    /// server could would count that summary twice: never fewer.)
     StaleBefore { before: DateTime<Utc>, except: Uuid },
 }
 

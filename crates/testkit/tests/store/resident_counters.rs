@@ -400,10 +400,13 @@ async fn fill_and_forget_counters(store: &dyn Store) -> (Areas, Model) {
     (areas, model)
 }
 
-const FORGET_COUNTERS: [&str; 4] = [
+/// Takes the database back to before migration 12 (the counters), undoing
+/// the later migrations too, so that they all run again at the next open.
+const FORGET_COUNTERS: [&str; 5] = [
     "DROP TABLE grid_figures",
     "DROP TABLE grid_birth_years",
     "DROP TABLE grid_tag_counts",
+    "DROP TABLE intake_audit_pending",
     "DELETE FROM _sqlx_migrations WHERE version >= 12",
 ];
 
