@@ -89,7 +89,13 @@ impl axum::serve::Listener for CappedListener {
             let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
             if self.open.load(Ordering::Acquire) >= self.max {
                 tracing::debug!(open = self.max, "connection refused: at the cap");
-                tokio::spawn(refuse(stream, self.refusals.clone()));
+                // Usually the whole request is already there: answer it
+                // here, without a task that would wait its turn behind the
+                // served connections' (that wait was most of a refusal's
+                // latency under a storm).
+                if !refuse_at_once(&stream, &self.refusals) {
+                    tokio::spawn(refuse(stream, self.refusals.clone()));
+                }
                 continue;
             }
             self.open.fetch_add(1, Ordering::AcqRel);
@@ -254,6 +260,52 @@ fn refusal(lang: Lang) -> Vec<u8> {
     response
 }
 
+/// Answers the refusal without waiting, if the whole request has arrived
+/// (head, and a body of `content-length`) and the answer fits the socket's
+/// buffer; then closing loses nothing. False: nothing was written (part of
+/// the request may have been read; `refuse` then answers after its head
+/// timeout at worst), and the caller hands the connection to `refuse`.
+fn refuse_at_once(stream: &TcpStream, refusals: &Refusals) -> bool {
+    let mut request = [0u8; 4096];
+    let mut len = 0;
+    while len < request.len() {
+        match stream.try_read(&mut request[len..]) {
+            Ok(0) => return true, // the client has gone: nothing to answer
+            Ok(n) => len += n,
+            Err(_) => break,
+        }
+    }
+    let request = &request[..len];
+    if !is_complete(request) {
+        return false;
+    }
+    let answer = refusals.for_head(request);
+    // All or nothing: a partial write would leave the rest to `refuse`,
+    // which starts from the request.
+    matches!(stream.try_write(answer), Ok(n) if n == answer.len())
+}
+
+/// Whether `request` holds a whole request without a chunked body.
+fn is_complete(request: &[u8]) -> bool {
+    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut body = 0;
+    for line in head.lines().skip(1) {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return false;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            match value.trim().parse::<usize>() {
+                Ok(n) => body = n,
+                Err(_) => return false,
+            }
+        }
+    }
+    request.len() >= end + 4 + body
+}
+
 async fn refuse(mut stream: TcpStream, refusals: Arc<Refusals>) {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
@@ -342,6 +394,36 @@ mod tests {
         assert!(waited >= Duration::from_millis(600), "only after the idle time: {waited:?}");
         drop(served);
         assert_eq!(capped.open.load(Ordering::SeqCst), 0, "its place is given back");
+    }
+
+    #[test]
+    fn a_request_is_complete_with_its_whole_body_and_never_when_chunked() {
+        assert!(is_complete(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(!is_complete(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+        assert!(is_complete(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"));
+        assert!(!is_complete(b"POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\n{}"));
+        assert!(!is_complete(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}"));
+        assert!(!is_complete(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"));
+    }
+
+    #[tokio::test]
+    async fn a_request_sent_in_pieces_is_refused_by_the_task_all_the_same() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut capped = CappedListener::new(listener, 1);
+        let _first = TcpStream::connect(addr).await.unwrap();
+        let (_served, _) = capped.accept().await;
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        // Only half the head before the listener sees the connection.
+        second.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let accepting = tokio::spawn(async move { capped.accept().await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        second.write_all(b"content-length: 2\r\n\r\n{}").await.unwrap();
+        let mut answer = String::new();
+        second.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(answer.contains("系统繁忙"), "Chinese by default: {answer}");
+        accepting.abort();
     }
 
     #[test]
