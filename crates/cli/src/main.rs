@@ -409,7 +409,7 @@ async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
     spawn_escalation_job(service.clone());
     spawn_purge_job(service.clone());
     spawn_intake(service.clone());
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
+    let listener = epigrid_web::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;

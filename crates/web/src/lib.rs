@@ -132,6 +132,35 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Connections waiting to be accepted, at most (the kernel caps it at
+/// `net.core.somaxconn`, 4,096 on current Linux).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the server's listener with a backlog of `LISTEN_BACKLOG` rather
+/// than tokio's 1,024. In a burst of new connections (a storm, or every
+/// phone reconnecting after a network blip) a full accept queue drops the
+/// handshake's last packet, and the client's request then waits for a
+/// retransmission: 200 ms at least, which was the p99 of refusals under
+/// the bench's storm of 2,560 connections (docs/PERFORMANCE.md).
+pub async fn bind(address: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last_error = None;
+    for address in tokio::net::lookup_host(address).await? {
+        let socket = match address {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As `TcpListener::bind` does: a restart can bind at once.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(address) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves.
 ///
 /// At most `max_connections` are open at once; beyond, a new connection is

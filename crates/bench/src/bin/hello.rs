@@ -25,7 +25,8 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/api/v1/public/health-reports", post(receipt))
         .route("/", axum::routing::get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(&address).await?;
+    // epigrid's own listener settings (its backlog), as for the runtime.
+    let listener = epigrid_web::bind(&address).await?;
     eprintln!("hello is serving on http://{address}/");
     axum::serve(listener, app).await
 }
