@@ -519,3 +519,52 @@ async fn the_catch_up_pass_creates_tasks_a_crash_left_out_exactly_once() {
     let steps: Vec<_> = history.iter().map(|h| h.transition.as_str()).collect();
     assert_eq!(steps, ["report", "verify", "file", "dispatch"]);
 }
+
+#[tokio::test]
+async fn a_batch_window_gathers_a_burst_into_few_commits() {
+    let mut settings = Settings::default();
+    settings.intake.batch_window = Duration::from_millis(200);
+    settings.intake.public.rate_per_client = 0;
+    let app = App::spawn_with(settings).await;
+    let pass = pass_b(&app).await;
+    let client = app.anonymous();
+    let submit = |i: usize| {
+        client
+            .post(app.url("/api/v1/public/health-reports"))
+            .bearer_auth(&pass)
+            .json(&health(&app, &format!("window-key-{i:04}"), json!(36.6)))
+            .send()
+    };
+    // One first, so the writer is running; then 19 spread over 95 ms, each
+    // of which a writer without a window would commit on its own.
+    assert_eq!(submit(0).await.unwrap().status(), StatusCode::CREATED);
+    let mut calls = Vec::new();
+    for i in 1..20 {
+        calls.push(tokio::spawn(submit(i)));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap().status(), StatusCode::CREATED);
+    }
+    assert_eq!(reports(&app).await, 20);
+    // Every commit is counted in the audit summaries (in the chain, or
+    // still pending): the window gathered the burst into a few.
+    let store = app.service.store();
+    let mut details: Vec<String> = store
+        .list_audit(&epigrid_store::AuditQuery { limit: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "intake.batch")
+        .map(|e| e.detail)
+        .collect();
+    details.extend(store.pending_audit().await.unwrap().into_iter().map(|(_, e)| e.detail));
+    let (mut batches, mut submissions) = (0, 0);
+    for detail in details {
+        let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+        batches += detail["batches"].as_i64().unwrap();
+        submissions += detail["submissions"].as_i64().unwrap();
+    }
+    assert_eq!(submissions, 20);
+    assert!(batches <= 4, "20 submissions within a 200 ms window took {batches} commits");
+}
