@@ -371,8 +371,12 @@ fn spawn_intake(service: Service) {
         loop {
             ticks.tick().await;
             match service.intake_catch_up().await {
-                Ok(done) if done.tasks_created > 0 => {
-                    tracing::info!(tasks = done.tasks_created, "intake tasks caught up")
+                Ok(done) if done.tasks_created > 0 || done.audit_summaries > 0 => {
+                    tracing::info!(
+                        tasks = done.tasks_created,
+                        audit_summaries = done.audit_summaries,
+                        "intake caught up"
+                    )
                 }
                 Ok(_) => {}
                 Err(error) => {

@@ -970,8 +970,7 @@ async fn writer(
         }
         if !writes.is_empty() {
             today.strip(&mut writes);
-            let mut batch = Batch { writes: &mut writes, replies: &mut replies };
-            batch.commit(&service, &serving, &mut today, &mut audit).await;
+            commit(&service, &mut writes, &mut replies, &serving, &mut today, &mut audit).await;
         }
         if !append_asked.is_empty() {
             if audit.due().is_some() {
@@ -998,71 +997,55 @@ async fn append_pending(service: &Service, audit: &mut AuditKeeper) {
     }
 }
 
-/// A batch being committed: its writes and where their answers go.
-struct Batch<'a> {
-    writes: &'a mut Vec<IntakeWrite>,
-    replies: &'a mut Vec<Reply>,
-}
-
-impl Batch<'_> {
-    /// Commits the batch and answers each caller. A batch that fails for a
-    /// reason other than the database being unavailable is retried one
-    /// submission at a time, so one bad row cannot fail its neighbours.
-    async fn commit(
-        &mut self,
-        service: &Service,
-        serving: &tokio::runtime::Handle,
-        today: &mut ReportedToday,
-        audit: &mut AuditKeeper,
-    ) {
-        let summary = audit.next(self.writes, service.now());
-        let written = service
-            .store()
-            .write_intake_batch(self.writes, Some(summary.audit(audit.writer)))
-            .await;
-        match written {
-            Ok(outcomes) => {
-                audit.committed(summary);
-                today.remember(self.writes, &outcomes);
-                answer(service, self.writes.drain(..), self.replies.drain(..), outcomes, serving);
+/// Commits the batch and answers each caller. A batch that fails for a
+/// reason other than the database being unavailable is retried one
+/// submission at a time, so one bad row cannot fail its neighbours.
+async fn commit(
+    service: &Service,
+    writes: &mut Vec<IntakeWrite>,
+    replies: &mut Vec<Reply>,
+    serving: &tokio::runtime::Handle,
+    today: &mut ReportedToday,
+    audit: &mut AuditKeeper,
+) {
+    let summary = audit.next(writes, service.now());
+    let written =
+        service.store().write_intake_batch(writes, Some(summary.audit(audit.writer))).await;
+    match written {
+        Ok(outcomes) => {
+            audit.committed(summary);
+            today.remember(writes, &outcomes);
+            answer(service, writes.drain(..), replies.drain(..), outcomes, serving);
+        }
+        Err(StoreError::Unavailable(detail)) => {
+            tracing::warn!(%detail, size = writes.len(), "intake batch: store unavailable");
+            writes.clear();
+            for reply in replies.drain(..) {
+                let _ = reply.send(Err(ServiceError::Unavailable));
             }
-            Err(StoreError::Unavailable(detail)) => {
-                tracing::warn!(%detail, size = self.writes.len(), "intake batch: store unavailable");
-                self.writes.clear();
-                for reply in self.replies.drain(..) {
-                    let _ = reply.send(Err(ServiceError::Unavailable));
-                }
-            }
-            Err(error) if self.writes.len() > 1 => {
-                tracing::warn!(%error, size = self.writes.len(), "intake batch failed; retrying one by one");
-                for (write, reply) in self.writes.drain(..).zip(self.replies.drain(..)) {
-                    let one = [write];
-                    let summary = audit.next(&one, service.now());
-                    let audited = Some(summary.audit(audit.writer));
-                    match service.store().write_intake_batch(&one, audited).await {
-                        Ok(outcomes) => {
-                            audit.committed(summary);
-                            today.remember(&one, &outcomes);
-                            answer(
-                                service,
-                                one.into_iter(),
-                                std::iter::once(reply),
-                                outcomes,
-                                serving,
-                            );
-                        }
-                        Err(error) => {
-                            let _ = reply.send(Err(error.into()));
-                        }
+        }
+        Err(error) if writes.len() > 1 => {
+            tracing::warn!(%error, size = writes.len(), "intake batch failed; retrying one by one");
+            for (write, reply) in writes.drain(..).zip(replies.drain(..)) {
+                let one = [write];
+                let summary = audit.next(&one, service.now());
+                let audited = Some(summary.audit(audit.writer));
+                match service.store().write_intake_batch(&one, audited).await {
+                    Ok(outcomes) => {
+                        audit.committed(summary);
+                        today.remember(&one, &outcomes);
+                        answer(service, one.into_iter(), std::iter::once(reply), outcomes, serving);
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error.into()));
                     }
                 }
             }
-            Err(error) => {
-                self.writes.clear();
-                for reply in self.replies.drain(..) {
-                    let _ =
-                        reply.send(Err(ServiceError::from(StoreError::Other(error.to_string()))));
-                }
+        }
+        Err(error) => {
+            writes.clear();
+            for reply in replies.drain(..) {
+                let _ = reply.send(Err(ServiceError::from(StoreError::Other(error.to_string()))));
             }
         }
     }

@@ -8,8 +8,6 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use chrono::SubsecRound;
-use epigrid_domain::Role;
 use epigrid_store::{
     AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, ReportRecord, StoreResult,
 };
@@ -19,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     AUDIT_BEGIN_SQL, AUDIT_COLUMNS, AUDIT_LOCK_SQL, DELETE_PENDING_AUDIT_SQL, Db, REPORT_COLUMNS,
     SqlStore, UPSERT_GRID_DAYS_HEAD, UPSERT_GRID_DAYS_TAIL, UPSERT_PENDING_AUDIT_TAIL,
-    append_chained, get, map_error,
+    append_chained, bind_audit, get, map_error, placeholders,
 };
 
 /// Rows per multi-row statement: 17 binds x 512 stays far below
@@ -175,20 +173,7 @@ async fn keep_pending(
     writer: Uuid,
     e: &AuditRecord,
 ) -> StoreResult<()> {
-    sqlx::query(UPSERT_PENDING_AUDIT_SQL.as_str())
-        .bind(writer)
-        .bind(e.id)
-        .bind(e.at.trunc_subsecs(6))
-        .bind(e.actor_user_id)
-        .bind(&e.actor_name)
-        .bind(e.actor_role.map(Role::as_str))
-        .bind(&e.action)
-        .bind(&e.target_kind)
-        .bind(e.target_id)
-        .bind(e.community_id)
-        .bind(&e.client_addr)
-        .bind(&e.outcome)
-        .bind(&e.detail)
+    bind_audit(sqlx::query(UPSERT_PENDING_AUDIT_SQL.as_str()).bind(writer), e)
         .execute(&mut *conn)
         .await
         .map_err(map_error)?;
@@ -197,7 +182,7 @@ async fn keep_pending(
 
 static UPSERT_PENDING_AUDIT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO intake_audit_pending (writer_id, {AUDIT_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){UPSERT_PENDING_AUDIT_TAIL}"
+        "INSERT INTO intake_audit_pending (writer_id, {AUDIT_COLUMNS}) VALUES ({}){UPSERT_PENDING_AUDIT_TAIL}",
+        placeholders(13)
     )
 });

@@ -28,8 +28,10 @@ use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
 use epigrid_store::{
     AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, StoreError, StoreResult,
 };
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+    params_from_iter,
 };
 use uuid::Uuid;
 
@@ -258,26 +260,44 @@ fn write_batch(
     Ok(settled.outcomes)
 }
 
+/// The values of `AUDIT_COLUMNS` for `e`, in order, stored as sqlx stores
+/// them; `at` is the entry's time as text, truncated to the microsecond the
+/// chain hashes.
+fn audit_values<'a>(e: &'a AuditRecord, at: &'a str) -> [ToSqlOutput<'a>; 12] {
+    let null = || ToSqlOutput::Borrowed(ValueRef::Null);
+    let id = |id: &'a Uuid| ToSqlOutput::Borrowed(ValueRef::Blob(id.as_bytes()));
+    let text = |s: &'a str| ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()));
+    let optional_id = |v: Option<&'a Uuid>| v.map_or_else(null, id);
+    let optional_text = |v: Option<&'a str>| v.map_or_else(null, text);
+    [
+        id(&e.id),
+        text(at),
+        optional_id(e.actor_user_id.as_ref()),
+        text(&e.actor_name),
+        optional_text(e.actor_role.map(Role::as_str)),
+        text(&e.action),
+        optional_text(e.target_kind.as_deref()),
+        optional_id(e.target_id.as_ref()),
+        optional_id(e.community_id.as_ref()),
+        optional_text(e.client_addr.as_deref()),
+        text(&e.outcome),
+        text(&e.detail),
+    ]
+}
+
+fn at_text(e: &AuditRecord) -> String {
+    e.at.trunc_subsecs(6).to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
 /// Replaces the writer's pending summary (one small row: the batch writes
 /// one page for it rather than the audit log's nine b-trees).
 fn keep_pending(tx: &Transaction<'_>, writer: Uuid, e: &AuditRecord) -> StoreResult<()> {
-    let mut upsert = tx.prepare_cached(&UPSERT_PENDING_AUDIT_SQL).map_err(sqlite_error)?;
-    upsert
-        .execute(params![
-            blob(&writer),
-            blob(&e.id),
-            e.at.trunc_subsecs(6).to_rfc3339_opts(SecondsFormat::AutoSi, false),
-            optional_blob(e.actor_user_id.as_ref()),
-            e.actor_name,
-            e.actor_role.map(Role::as_str),
-            e.action,
-            e.target_kind,
-            optional_blob(e.target_id.as_ref()),
-            optional_blob(e.community_id.as_ref()),
-            e.client_addr,
-            e.outcome,
-            e.detail,
-        ])
+    let at = at_text(e);
+    let writer = ToSqlOutput::Borrowed(ValueRef::Blob(writer.as_bytes()));
+    tx.prepare_cached(&UPSERT_PENDING_AUDIT_SQL)
+        .and_then(|mut upsert| {
+            upsert.execute(params_from_iter(std::iter::once(writer).chain(audit_values(e, &at))))
+        })
         .map_err(sqlite_error)?;
     Ok(())
 }
@@ -291,27 +311,17 @@ fn append_chained(tx: &Transaction<'_>, e: &AuditRecord) -> StoreResult<()> {
         .map_err(sqlite_error)?;
     let (last_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_vec()));
     let seq = last_seq + 1;
-    let at = e.at.trunc_subsecs(6);
-    let hash = chain_hash(&prev_hash, seq, &AuditRecord { at, ..e.clone() });
-    let mut insert = tx.prepare_cached(&INSERT_AUDIT_SQL).map_err(sqlite_error)?;
-    insert
-        .execute(params![
-            blob(&e.id),
-            at.to_rfc3339_opts(SecondsFormat::AutoSi, false),
-            optional_blob(e.actor_user_id.as_ref()),
-            e.actor_name,
-            e.actor_role.map(Role::as_str),
-            e.action,
-            e.target_kind,
-            optional_blob(e.target_id.as_ref()),
-            optional_blob(e.community_id.as_ref()),
-            e.client_addr,
-            e.outcome,
-            e.detail,
-            seq,
-            prev_hash,
-            &hash[..],
-        ])
+    let hash = chain_hash(&prev_hash, seq, &AuditRecord { at: e.at.trunc_subsecs(6), ..e.clone() });
+    let at = at_text(e);
+    let chained = [
+        seq.into(),
+        ToSqlOutput::Borrowed(ValueRef::Blob(&prev_hash)),
+        ToSqlOutput::Borrowed(ValueRef::Blob(&hash[..])),
+    ];
+    tx.prepare_cached(&INSERT_AUDIT_SQL)
+        .and_then(|mut insert| {
+            insert.execute(params_from_iter(audit_values(e, &at).into_iter().chain(chained)))
+        })
         .map_err(sqlite_error)?;
     Ok(())
 }

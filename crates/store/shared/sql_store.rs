@@ -416,9 +416,21 @@ async fn append_chained(
         "INSERT INTO audit_log ({AUDIT_COLUMNS}, seq, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(e.id)
-        .bind(at)
+    bind_audit(sqlx::query(AssertSqlSafe(sql)), e)
+        .bind(seq)
+        .bind(prev_hash)
+        .bind(hash.to_vec())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    Ok(())
+}
+
+/// Binds the values of `AUDIT_COLUMNS` for `e`, in order, with `at` to the
+/// microsecond (the precision both backends store and the chain hashes).
+fn bind_audit<'q>(q: DbQuery<'q>, e: &AuditRecord) -> DbQuery<'q> {
+    q.bind(e.id)
+        .bind(e.at.trunc_subsecs(6))
         .bind(e.actor_user_id)
         .bind(e.actor_name.clone())
         .bind(e.actor_role.map(Role::as_str))
@@ -429,13 +441,6 @@ async fn append_chained(
         .bind(e.client_addr.clone())
         .bind(e.outcome.clone())
         .bind(e.detail.clone())
-        .bind(seq)
-        .bind(prev_hash)
-        .bind(hash.to_vec())
-        .execute(&mut *conn)
-        .await
-        .map_err(map_error)?;
-    Ok(())
 }
 
 /// Chains the entries written before the audit log was chained. Migration 4
