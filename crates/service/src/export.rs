@@ -860,6 +860,7 @@ impl Service {
                     grid_id: Some(grid),
                     day: Some(day),
                     kind: Some("health".into()),
+                    staff_only: true,
                     after,
                     limit: PAGE,
                     ..ReportQuery::default()
@@ -867,7 +868,7 @@ impl Service {
                 .await?;
             let short = page.len() < page_size(PAGE) as usize;
             after = page.last().map(|r| r.id);
-            households.extend(page.iter().filter(|r| r.source == "staff").map(|r| r.household_id));
+            households.extend(page.iter().map(|r| r.household_id));
             if short {
                 break;
             }

@@ -143,6 +143,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0013_resident_counter_indexes.sql"),
     ),
     (14, "intake audit pending", include_str!("../migrations/0014_intake_audit_pending.sql")),
+    (15, "staff grid day index", include_str!("../migrations/0015_staff_grid_day_index.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

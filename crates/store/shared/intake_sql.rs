@@ -156,6 +156,11 @@ impl IntakeStore for SqlStore {
         if let Some(kind) = &q.kind {
             b.push(" AND kind = ").push_bind(kind.clone());
         }
+        if q.staff_only {
+            // A literal, spelled as in the partial index's WHERE, so both
+            // planners can use it (a bound value would not prove it).
+            b.push(" AND source = 'staff'");
+        }
         if let Some(after) = q.after {
             b.push(" AND id > ").push_bind(after);
         }

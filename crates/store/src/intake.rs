@@ -105,6 +105,11 @@ pub struct ReportQuery {
     pub grid_id: Option<Uuid>,
     pub day: Option<NaiveDate>,
     pub kind: Option<String>,
+    /// Only grid workers' door-to-door reports (source `staff`). With
+    /// `grid_id` and `day`, the only query the index on grid and day
+    /// serves: it holds staff reports only, so that residents' reports at
+    /// the peak do not write it.
+    pub staff_only: bool,
     pub after: Option<Uuid>,
     pub limit: u32,
 }

@@ -262,4 +262,33 @@ epigrid_testkit::store_contract_tests! {
         assert!(store.reports_pending_tasks(None, 10).await.unwrap().is_empty());
         assert!(!store.get_report(fever.report.id).await.unwrap().unwrap().tasks_pending);
     }
+
+    async fn door_to_door_reports_are_listed_by_grid_and_day_apart_from_residents_own(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "Door").await;
+        let h = household(&chain.unit, "101");
+        store.insert_household(&h).await.unwrap();
+        let own = write(&h, "health", "key-own", &[], 0);
+        let mut at_door = write(&h, "health", "key-door", &[], 0);
+        at_door.report.source = "staff".into();
+        let mut arrival = write(&h, "arrival", "key-arrival", &[], 0);
+        arrival.report.source = "staff".into();
+        store.write_intake_batch(&[own.clone(), at_door.clone(), arrival], None).await.unwrap();
+        let query = |staff_only, kind: &str| ReportQuery {
+            grid_id: Some(chain.grid.id),
+            day: Some(day()),
+            kind: Some(kind.into()),
+            staff_only,
+            limit: 10,
+            ..Default::default()
+        };
+        let door = store.list_reports(&query(true, "health")).await.unwrap();
+        assert_eq!(door, vec![at_door.report.clone()]);
+        let mut every: Vec<_> = store.list_reports(&query(false, "health")).await.unwrap().into_iter().map(|r| r.id).collect();
+        every.sort();
+        let mut expected = vec![own.report.id, at_door.report.id];
+        expected.sort();
+        assert_eq!(every, expected, "without the filter, residents' own reports are listed too");
+        let other_day = ReportQuery { day: day().succ_opt(), ..query(true, "health") };
+        assert!(store.list_reports(&other_day).await.unwrap().is_empty());
+    }
 }

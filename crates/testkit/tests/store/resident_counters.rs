@@ -402,11 +402,13 @@ async fn fill_and_forget_counters(store: &dyn Store) -> (Areas, Model) {
 
 /// Takes the database back to before migration 12 (the counters), undoing
 /// the later migrations too, so that they all run again at the next open.
-const FORGET_COUNTERS: [&str; 5] = [
+const FORGET_COUNTERS: [&str; 7] = [
     "DROP TABLE grid_figures",
     "DROP TABLE grid_birth_years",
     "DROP TABLE grid_tag_counts",
     "DROP TABLE intake_audit_pending",
+    "DROP INDEX intake_reports_staff_grid_day",
+    "CREATE INDEX intake_reports_grid_day ON intake_reports (grid_id, day, id)",
     "DELETE FROM _sqlx_migrations WHERE version >= 12",
 ];
 
@@ -439,7 +441,9 @@ async fn postgres_migration_backfills_the_counters_from_existing_rows() {
     for sql in FORGET_COUNTERS {
         let sql = sql
             .replace("TABLE ", &format!("TABLE {}.", guard.schema()))
-            .replace("FROM ", &format!("FROM {}.", guard.schema()));
+            .replace("FROM ", &format!("FROM {}.", guard.schema()))
+            .replace("DROP INDEX ", &format!("DROP INDEX {}.", guard.schema()))
+            .replace(" ON ", &format!(" ON {}.", guard.schema()));
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
     }
     raw.close().await;
