@@ -924,12 +924,20 @@ async fn writer(
     serving: tokio::runtime::Handle,
 ) {
     let settings = service.settings().intake.clone();
+    // However the writer ends (its queue closed, a panic), the store keeps
+    // no turn for it: every other write would wait for it.
+    let _give_back = GiveBackTurn(service.clone());
     let max = settings.batch_max.max(1);
     let mut writes: Vec<IntakeWrite> = Vec::with_capacity(max);
     let mut replies: Vec<Reply> = Vec::with_capacity(max);
     let mut today = ReportedToday::default();
     let mut audit = AuditKeeper::new(service.intake_engine().writer_id, settings.audit_interval);
     loop {
+        if receiver.is_empty() {
+            // Nothing queued: give back what the store keeps between
+            // back-to-back batches (other writes wait for it) before waiting.
+            service.store().keep_intake_turn(false);
+        }
         let first = match audit.due() {
             None => receiver.recv().await,
             Some(due) => match tokio::time::timeout_at(due.into(), receiver.recv()).await {
@@ -970,6 +978,7 @@ async fn writer(
         }
         if !writes.is_empty() {
             today.strip(&mut writes);
+            service.store().keep_intake_turn(true);
             commit(&service, &mut writes, &mut replies, &serving, &mut today, &mut audit).await;
         }
         if !append_asked.is_empty() {
@@ -986,8 +995,20 @@ async fn writer(
     }
 }
 
+/// Tells the store to keep nothing for the writer, when dropped.
+struct GiveBackTurn(Service);
+
+impl Drop for GiveBackTurn {
+    fn drop(&mut self) {
+        self.0.store().keep_intake_turn(false);
+    }
+}
+
 /// Appends the writer's pending audit summary on its own.
 async fn append_pending(service: &Service, audit: &mut AuditKeeper) {
+    // An ordinary write: the batches' kept turn at the lock is given back
+    // first, or it would wait for itself.
+    service.store().keep_intake_turn(false);
     match service.store().append_pending_audit(PendingAudit::Of(audit.writer)).await {
         Ok(_) => audit.appended(),
         Err(error) => {

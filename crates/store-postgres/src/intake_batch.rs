@@ -186,3 +186,7 @@ static UPSERT_PENDING_AUDIT_SQL: LazyLock<String> = LazyLock::new(|| {
         placeholders(13)
     )
 });
+
+/// Nothing is kept between batches here: each takes a pooled connection
+/// of its own (PostgreSQL locks rows, not the database).
+pub(crate) fn keep_turn(_: &SqlStore, _keep: bool) {}

@@ -11,7 +11,11 @@
 //! through the pool's single writer connection: a batch holds that
 //! connection (unused) while it writes on its own, so the two connections
 //! never meet SQLite's busy wait; only another process can make a batch
-//! wait, up to the busy timeout, as any writer here would.
+//! wait, up to the busy timeout, as any writer here would. Under load the
+//! turn is kept from one batch to the next for up to `TURN_HOLD`, while
+//! the intake writer asks for it (`keep_turn`): sqlx pings a connection
+//! given back to its pool, a round trip to sqlx's worker thread that cost
+//! a wake-up of that thread and of the writer per batch.
 //!
 //! Values are stored exactly as sqlx stores them (UUIDs as 16-byte blobs,
 //! dates as `%F`, timestamps as RFC 3339 with microseconds and `+00:00`,
@@ -20,7 +24,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, SecondsFormat, SubsecRound};
 use epigrid_domain::Role;
@@ -29,6 +34,8 @@ use epigrid_store::{
     AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, StoreError, StoreResult,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
     params_from_iter,
@@ -68,15 +75,45 @@ static UPSERT_PENDING_AUDIT_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// How long the intake keeps its turn at the write lock across
+/// back-to-back batches: every other write of this process (tasks made
+/// from reports, the office's work) waits at most this long plus a batch.
+const TURN_HOLD: Duration = Duration::from_millis(10);
+
+/// The intake's turn at the write lock (the pool's writer connection, held
+/// unused) and since when it has held it.
+#[derive(Debug)]
+struct HeldTurn {
+    _writer: PoolConnection<Sqlite>,
+    since: Instant,
+}
+
+/// Whether the intake writer wants its turn kept, and the turn kept.
+#[derive(Debug, Default)]
+pub(crate) struct KeptTurn {
+    keep: bool,
+    held: Option<HeldTurn>,
+}
+
 /// Writes a batch in one transaction with its audit summary (see the module).
 pub(crate) async fn write(
     store: &SqlStore,
     writes: &[IntakeWrite],
     audit: Option<BatchAudit<'_>>,
 ) -> StoreResult<Vec<IntakeOutcome>> {
-    // This process's turn at the write lock (see the module).
-    let _turn = store.writer.acquire().await.map_err(map_error)?;
-    let mut slot = store.intake.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // This process's turn at the write lock (see the module): the one kept
+    // from the previous batch while it is young, else a new one, after the
+    // writes queued for it meanwhile.
+    let kept = store.intake_turn.lock().unwrap_or_else(PoisonError::into_inner).held.take();
+    let turn = match kept {
+        Some(turn) if turn.since.elapsed() < TURN_HOLD => turn,
+        old => {
+            drop(old);
+            let writer = store.writer.acquire().await.map_err(map_error)?;
+            HeldTurn { _writer: writer, since: Instant::now() }
+        }
+    };
+    let mut slot = store.intake.lock().unwrap_or_else(PoisonError::into_inner);
     let db = match &mut *slot {
         Some(db) => db,
         None => slot.insert(open_intake_connection(&store.path)?),
@@ -86,7 +123,22 @@ pub(crate) async fn write(
         // A disk or lock failure: open afresh next time.
         *slot = None;
     }
+    drop(slot);
+    let mut kept = store.intake_turn.lock().unwrap_or_else(PoisonError::into_inner);
+    if kept.keep {
+        kept.held = Some(turn);
+    }
     written
+}
+
+/// Whether to keep the turn after a batch; no gives it back at once.
+pub(crate) fn keep_turn(store: &SqlStore, keep: bool) {
+    let mut kept = store.intake_turn.lock().unwrap_or_else(PoisonError::into_inner);
+    kept.keep = keep;
+    if !keep {
+        // Given back to the pool by its drop (a task sqlx spawns).
+        kept.held = None;
+    }
 }
 
 /// The intake's own connection, set up as sqlx sets up the others (the

@@ -42,6 +42,9 @@ pub struct SqlStore {
     /// The intake writer's connection (`intake_batch`), opened at its first
     /// batch.
     intake: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
+    /// The intake's turn at the write lock, kept between back-to-back
+    /// batches (`intake_batch::KeptTurn`).
+    intake_turn: std::sync::Arc<std::sync::Mutex<intake_batch::KeptTurn>>,
 }
 
 pub use SqlStore as SqliteStore;
@@ -81,6 +84,7 @@ impl SqlStore {
         let store = Self {
             path: options.get_filename().to_owned(),
             intake: std::sync::Arc::default(),
+            intake_turn: std::sync::Arc::default(),
             writer,
             reader: SqlitePoolOptions::new()
                 .max_connections(4)

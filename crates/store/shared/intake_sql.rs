@@ -82,6 +82,10 @@ impl IntakeStore for SqlStore {
         crate::intake_batch::write(self, writes, audit).await
     }
 
+    fn keep_intake_turn(&self, keep: bool) {
+        crate::intake_batch::keep_turn(self, keep);
+    }
+
     async fn append_pending_audit(&self, which: PendingAudit) -> StoreResult<u32> {
         let chosen = || {
             let mut b = QueryBuilder::<Db>::new(format!(

@@ -164,6 +164,13 @@ pub trait IntakeStore: Send + Sync {
         audit: Option<BatchAudit<'_>>,
     ) -> StoreResult<Vec<IntakeOutcome>>;
 
+    /// Whether `write_intake_batch` may keep what it holds (on SQLite, the
+    /// turn at the write lock) for the next batch, briefly: the intake
+    /// writer says yes while it has batches back to back, and no (which
+    /// gives it back at once) when its queue is empty and before any other
+    /// write of its own. Off until asked; the default holds nothing.
+    fn keep_intake_turn(&self, _keep: bool) {}
+
     /// Appends the chosen pending summaries to the audit chain, oldest
     /// first, and clears them, in one transaction. Returns how many.
     async fn append_pending_audit(&self, which: PendingAudit) -> StoreResult<u32>;

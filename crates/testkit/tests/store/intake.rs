@@ -291,4 +291,32 @@ epigrid_testkit::store_contract_tests! {
         let other_day = ReportQuery { day: day().succ_opt(), ..query(true, "health") };
         assert!(store.list_reports(&other_day).await.unwrap().is_empty());
     }
+
+    async fn a_kept_intake_turn_never_holds_other_writes_back_for_long(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "Turn").await;
+        let h = household(&chain.unit, "101");
+        store.insert_household(&h).await.unwrap();
+        let soon = std::time::Duration::from_secs(2);
+        // Batches back to back keep the turn (on SQLite): another write
+        // waits, but only until the next batch finds the turn old.
+        store.keep_intake_turn(true);
+        store.write_intake_batch(&[write(&h, "health", "turn-1", &[], 0)], None).await.unwrap();
+        let other = {
+            let store = store.clone();
+            let next = household(&chain.unit, "102");
+            tokio::spawn(async move { store.insert_household(&next).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        store.write_intake_batch(&[write(&h, "health", "turn-2", &[], 0)], None).await.unwrap();
+        tokio::time::timeout(soon, other).await.expect("another write got its turn").unwrap().unwrap();
+        // Told to keep nothing, the store gives the turn back at once.
+        store.write_intake_batch(&[write(&h, "health", "turn-3", &[], 0)], None).await.unwrap();
+        store.keep_intake_turn(false);
+        let after = household(&chain.unit, "103");
+        tokio::time::timeout(soon, store.insert_household(&after)).await.expect("the turn was given back").unwrap();
+        // Off (the default): nothing is kept after a batch.
+        store.write_intake_batch(&[write(&h, "health", "turn-4", &[], 0)], None).await.unwrap();
+        let last = household(&chain.unit, "104");
+        tokio::time::timeout(soon, store.insert_household(&last)).await.expect("nothing kept").unwrap();
+    }
 }
