@@ -34,12 +34,12 @@ use epigrid_store::{
     AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, StoreError, StoreResult,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use sqlx::Sqlite;
-use sqlx::pool::PoolConnection;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
     params_from_iter,
 };
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
 use uuid::Uuid;
 
 use crate::{

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# CPU per request by thread, and the machine's idle share, under load
+# (issue #6): where the time goes, read from /proc, which moves less with
+# the machine's noise than the rate does.
+#
+#   bench/cpu-per-thread.sh hello|epigrid [CONNECTIONS] [SECONDS]
+#
+# epigrid serves a fresh 2,000-resident demo on SQLite and takes health
+# reports, as in bench/intake.sh; EPIGRID_BIN=PATH runs another epigrid
+# binary (an older build, side by side). Prints the rate, server CPU µs
+# per request, the idle share of both cores, and per thread name the CPU
+# µs and context switches per request.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+target=$1; connections=${2:-64}; secs=${3:-8}
+bin=target/release
+epigrid=${EPIGRID_BIN:-$bin/epigrid}
+work=$(mktemp -d); port=18192
+trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+path=/api/v1/public/health-reports
+if [ "$target" = hello ]; then
+  "$bin/hello" "127.0.0.1:$port" 2>/dev/null & pid=$!
+  sleep 0.5
+  body='{"idempotency_key":"{key}"}'; header="X-Bench: hello"
+else
+  "$epigrid" demo --no-serve --residents 2000 --data-dir "$work/data" >/dev/null 2>&1
+  EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$epigrid" serve --data-dir "$work/data" \
+      --config "$work/none.toml" --listen "127.0.0.1:$port" 2>/dev/null & pid=$!
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  read -r pass _household resident < <("$bin/bench-pass" "sqlite://$work/data/epigrid.db" "$(cat "$work/data/secret.key")")
+  body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
+  header="Authorization: Bearer $pass"
+fi
+load() { "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$connections" --seconds "$1" \
+    --max-requests 20000000 --body "$body" --header "$header"; }
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+idle() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
+threads() { # name, CPU ticks, context switches; summed by thread name
+  for t in /proc/"$pid"/task/*; do
+    echo "$(tr ' ' _ < "$t/comm") $(awk '{ print $14 + $15 }' "$t/stat") $(awk '/ctxt_switches/ { s += $2 } END { print s }' "$t/status")"
+  done | awk '{ c[$1] += $2; w[$1] += $3 } END { for (k in c) print k, c[k], w[k] }' | sort
+}
+load 1 >/dev/null
+load "$secs" > "$work/load.txt" & loader=$!
+sleep 0.3
+s0=$(ticks "$pid"); i0=$(idle); t0=$(date +%s.%N); threads > "$work/t0"
+sleep $((secs - 1))
+s1=$(ticks "$pid"); i1=$(idle); t1=$(date +%s.%N); threads > "$work/t1"
+wait "$loader"
+rps=$(tr ' ' '\n' < "$work/load.txt" | grep '^ok_rps=' | cut -d= -f2)
+hz=$(getconf CLK_TCK)
+awk -v s=$((s1 - s0)) -v i=$((i1 - i0)) -v t0="$t0" -v t1="$t1" -v r="$rps" -v n="$target" -v hz="$hz" -v cores="$(nproc)" \
+  'BEGIN { d = t1 - t0; printf "%s rps=%d server_us_per_request=%.1f idle=%.0f%%\n", n, r, s * 1e6 / hz / (r * d), 100 * i / hz / (cores * d) }'
+join "$work/t0" "$work/t1" | awk -v r="$rps" -v d=$((secs - 1)) -v hz="$hz" \
+  '{ n = r * d; if ($4 - $2 > 0) printf "  %-16s cpu_us=%.1f switches=%.2f\n", $1, ($4 - $2) * 1e6 / hz / n, ($5 - $3) / n }'
