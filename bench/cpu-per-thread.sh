@@ -6,7 +6,7 @@
 #   bench/cpu-per-thread.sh hello|epigrid [CONNECTIONS] [SECONDS]
 #
 # epigrid serves a fresh 2,000-resident demo on SQLite and takes health
-# reports, as in bench/intake.sh; EPIGRID_BIN=PATH runs another epigrid
+# reports, as in bench/intake.sh; EPIGRID_BENCH_EPIGRID=PATH runs another epigrid
 # binary (an older build, side by side). Prints the rate, server CPU µs
 # per request, the idle share of both cores, and per thread name the CPU
 # µs and context switches per request.
@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 target=$1; connections=${2:-64}; secs=${3:-8}
 bin=target/release
-epigrid=${EPIGRID_BIN:-$bin/epigrid}
+epigrid=${EPIGRID_BENCH_EPIGRID:-$bin/epigrid}
 work=$(mktemp -d); port=18192
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 path=/api/v1/public/health-reports
