@@ -466,8 +466,10 @@ impl Service {
             path,
             day,
             created_at: self.now().trunc_subsecs(6),
-            // Scoped to the household, so one family's key can never answer
-            // with another family's reference.
+            // Unique per household in the store, so one family's key can
+            // never answer with another family's reference. The household
+            // prefix predates that index (migration 16); it stays so that
+            // a retry finds a report stored before it.
             idempotency_key: format!("{household_id}:{key}"),
             reference: reference(kind, day, id),
             source: source.to_owned(),

@@ -5,11 +5,11 @@
 //! residents, one upsert of the grids' days, the audit summary, the commit.
 //! The logic shared with SQLite is `epigrid_store::BatchPlan`.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use epigrid_store::{
     AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, ReportRecord, StoreResult,
+    StoredKeys,
 };
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -24,24 +24,26 @@ use crate::{
 /// PostgreSQL's 65,535 bind parameters.
 const INTAKE_CHUNK: usize = 512;
 
-/// The stored `(id, reference)` of each of `keys` that exists.
+/// The stored `(id, reference)` of each of `keys` (household, key) that
+/// exists.
 async fn stored_keys(
     conn: &mut <Db as sqlx::Database>::Connection,
-    keys: &[&str],
-) -> StoreResult<std::collections::HashMap<String, (Uuid, String)>> {
-    let mut found = std::collections::HashMap::new();
+    keys: &[(Uuid, &str)],
+) -> StoreResult<StoredKeys> {
+    let mut found = StoredKeys::new();
     for chunk in keys.chunks(INTAKE_CHUNK) {
         let mut b = QueryBuilder::<Db>::new(
-            "SELECT id, reference, idempotency_key FROM intake_reports WHERE idempotency_key IN (",
+            "SELECT id, reference, household_id, idempotency_key FROM intake_reports \
+             WHERE (household_id, idempotency_key) IN ",
         );
-        let mut list = b.separated(", ");
-        for key in chunk {
-            list.push_bind(*key);
-        }
-        b.push(")");
+        b.push_tuples(chunk, |mut pair, (household, key)| {
+            pair.push_bind(*household).push_bind(*key);
+        });
         for row in b.build().fetch_all(&mut *conn).await.map_err(map_error)? {
-            found
-                .insert(get(&row, "idempotency_key")?, (get(&row, "id")?, get(&row, "reference")?));
+            found.insert(
+                (get(&row, "household_id")?, get(&row, "idempotency_key")?),
+                (get(&row, "id")?, get(&row, "reference")?),
+            );
         }
     }
     Ok(found)
@@ -79,7 +81,7 @@ async fn insert_reports(
                 .push_bind(i32::try_from(r.flagged).unwrap_or(i32::MAX))
                 .push_bind(r.tasks_pending);
         });
-        b.push(" ON CONFLICT (idempotency_key) DO NOTHING");
+        b.push(" ON CONFLICT (household_id, idempotency_key) DO NOTHING");
         inserted += b.build().execute(&mut *conn).await.map_err(map_error)?.rows_affected();
     }
     Ok(inserted)
@@ -106,9 +108,10 @@ pub(crate) async fn write(
     // they are looked up only when some were stored before (a retry) or by
     // another server meanwhile.
     let originals = if usize::try_from(inserted).ok() == Some(fresh.len()) {
-        HashMap::new()
+        StoredKeys::new()
     } else {
-        let keys: Vec<&str> = fresh.iter().map(|r| r.idempotency_key.as_str()).collect();
+        let keys: Vec<(Uuid, &str)> =
+            fresh.iter().map(|r| (r.household_id, r.idempotency_key.as_str())).collect();
         stored_keys(&mut tx, &keys).await?
     };
     let mut settled = plan.settle(writes, &originals)?;

@@ -22,7 +22,6 @@
 //! booleans as 0/1), so every other query reads these rows as before. The
 //! logic shared with PostgreSQL is `epigrid_store::BatchPlan`.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{LazyLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -32,6 +31,7 @@ use epigrid_domain::Role;
 use epigrid_store::audit_chain::{GENESIS_HASH, chain_hash};
 use epigrid_store::{
     AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, StoreError, StoreResult,
+    StoredKeys,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{
@@ -53,7 +53,7 @@ static INSERT_REPORT_SQL: LazyLock<String> = LazyLock::new(|| {
     let placeholders: Vec<String> = (1..=17).map(|n| format!("?{n}")).collect();
     format!(
         "INSERT INTO intake_reports ({REPORT_COLUMNS}) VALUES ({}) \
-         ON CONFLICT (idempotency_key) DO NOTHING",
+         ON CONFLICT (household_id, idempotency_key) DO NOTHING",
         placeholders.join(", ")
     )
 });
@@ -212,7 +212,7 @@ fn write_batch(
     let mut days = DayText::default();
     // Each fresh report is inserted on its own; a key stored before (a
     // retry) inserts nothing, and only then is its original looked up.
-    let mut originals = HashMap::new();
+    let mut originals = StoredKeys::new();
     {
         let mut insert = tx.prepare_cached(&INSERT_REPORT_SQL).map_err(sqlite_error)?;
         let mut lookup = None;
@@ -244,15 +244,21 @@ fn write_batch(
                     Some(statement) => statement,
                     None => lookup.insert(
                         tx.prepare_cached(
-                            "SELECT id, reference FROM intake_reports WHERE idempotency_key = ?1",
+                            "SELECT id, reference FROM intake_reports \
+                             WHERE household_id = ?1 AND idempotency_key = ?2",
                         )
                         .map_err(sqlite_error)?,
                     ),
                 };
                 let (id, reference): (Vec<u8>, String) = lookup
-                    .query_row([&r.idempotency_key], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .query_row(params![blob(&r.household_id), r.idempotency_key], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
                     .map_err(sqlite_error)?;
-                originals.insert(r.idempotency_key.clone(), (uuid_from(&id)?, reference));
+                originals.insert(
+                    (r.household_id, r.idempotency_key.clone()),
+                    (uuid_from(&id)?, reference),
+                );
             }
         }
     }

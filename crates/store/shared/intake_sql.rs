@@ -140,9 +140,22 @@ impl IntakeStore for SqlStore {
         fetch_optional_by(&self.reader, sql, id, report_from_row).await
     }
 
-    async fn get_report_by_key(&self, key: &str) -> StoreResult<Option<ReportRecord>> {
-        let sql = format!("SELECT {REPORT_COLUMNS} FROM intake_reports WHERE idempotency_key = $1");
-        fetch_optional_by(&self.reader, sql, key.to_owned(), report_from_row).await
+    async fn get_report_by_key(
+        &self,
+        household_id: Uuid,
+        key: &str,
+    ) -> StoreResult<Option<ReportRecord>> {
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM intake_reports \
+             WHERE household_id = $1 AND idempotency_key = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(household_id)
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(report_from_row).transpose()
     }
 
     async fn list_reports(&self, q: &ReportQuery) -> StoreResult<Vec<ReportRecord>> {

@@ -179,7 +179,11 @@ pub trait IntakeStore: Send + Sync {
     async fn pending_audit(&self) -> StoreResult<Vec<(Uuid, AuditRecord)>>;
 
     async fn get_report(&self, id: Uuid) -> StoreResult<Option<ReportRecord>>;
-    async fn get_report_by_key(&self, key: &str) -> StoreResult<Option<ReportRecord>>;
+    async fn get_report_by_key(
+        &self,
+        household_id: Uuid,
+        key: &str,
+    ) -> StoreResult<Option<ReportRecord>>;
     async fn list_reports(&self, query: &ReportQuery) -> StoreResult<Vec<ReportRecord>>;
 
     /// Reports whose tasks are not yet created, in id order after `after`.
@@ -240,6 +244,10 @@ pub struct GridDayDelta {
 /// A row of `intake_reported_residents`: (grid, day, resident, community).
 pub type ReportedRow = (Uuid, NaiveDate, Uuid, Uuid);
 
+/// Reports already stored under a `(household, key)`: their `(id,
+/// reference)`.
+pub type StoredKeys = std::collections::HashMap<(Uuid, String), (Uuid, String)>;
+
 /// How a batch's submissions map onto rows, the backends' common logic
 /// (they differ only in how they talk to the database). A key repeated
 /// within the batch (a double tap) is written once: later copies answer
@@ -254,12 +262,13 @@ pub struct BatchPlan {
 
 impl BatchPlan {
     pub fn new(writes: &[IntakeWrite]) -> Self {
-        let mut seen: std::collections::HashMap<&str, usize> =
+        let mut seen: std::collections::HashMap<(Uuid, &str), usize> =
             std::collections::HashMap::with_capacity(writes.len());
         let mut first_of = Vec::with_capacity(writes.len());
         let mut fresh = Vec::with_capacity(writes.len());
         for (i, write) in writes.iter().enumerate() {
-            let first = *seen.entry(write.report.idempotency_key.as_str()).or_insert(i);
+            let key = (write.report.household_id, write.report.idempotency_key.as_str());
+            let first = *seen.entry(key).or_insert(i);
             if first == i {
                 fresh.push(i);
             }
@@ -277,7 +286,7 @@ impl BatchPlan {
     pub fn settle(
         &self,
         writes: &[IntakeWrite],
-        originals: &std::collections::HashMap<String, (Uuid, String)>,
+        originals: &StoredKeys,
     ) -> StoreResult<SettledBatch> {
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut deltas: std::collections::BTreeMap<(Uuid, NaiveDate), GridDayDelta> =
@@ -286,7 +295,9 @@ impl BatchPlan {
         for (i, write) in writes.iter().enumerate() {
             let r = &write.report;
             let first = &writes[self.first_of[i]].report;
-            let original = originals.get(&r.idempotency_key).filter(|(id, _)| *id != first.id);
+            let original = originals
+                .get(&(r.household_id, r.idempotency_key.clone()))
+                .filter(|(id, _)| *id != first.id);
             if self.first_of[i] != i || original.is_some() {
                 let (id, reference) = match original {
                     Some((id, reference)) => (*id, reference.clone()),

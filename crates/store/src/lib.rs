@@ -22,6 +22,7 @@ pub use import::{ImportChunk, ImportJobRecord, ImportStore};
 pub use intake::{
     BatchAudit, BatchPlan, GridDayCounter, GridDayDelta, IntakeOutcome, IntakeStore, IntakeWrite,
     PendingAudit, ReportQuery, ReportRecord, ReportedResident, ReportedRow, SettledBatch,
+    StoredKeys,
 };
 pub use matching::{MatchListRecord, MatchRowRecord, MatchingStore};
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};

@@ -94,7 +94,16 @@ epigrid_testkit::store_contract_tests! {
 
         let stored = store.get_report(first.report.id).await.unwrap().unwrap();
         assert_eq!(stored, first.report);
-        assert_eq!(store.get_report_by_key(&first.report.idempotency_key).await.unwrap(), Some(first.report.clone()));
+        assert_eq!(store.get_report_by_key(h.id, &first.report.idempotency_key).await.unwrap(), Some(first.report.clone()));
+        // A key belongs to its household: the same key from another household is another report.
+        let neighbour = household(&chain.unit, "102");
+        store.insert_household(&neighbour).await.unwrap();
+        let mut theirs = write(&neighbour, "volunteer", "key-0001", &[], 0);
+        theirs.report.idempotency_key = first.report.idempotency_key.clone();
+        let outcome = store.write_intake_batch(std::slice::from_ref(&theirs), None).await.unwrap();
+        assert_eq!(outcome, vec![IntakeOutcome::Stored { id: theirs.report.id, reference: theirs.report.reference.clone() }]);
+        assert_eq!(store.get_report_by_key(neighbour.id, &first.report.idempotency_key).await.unwrap(), Some(theirs.report.clone()));
+        assert_eq!(store.get_report_by_key(h.id, &first.report.idempotency_key).await.unwrap(), Some(first.report.clone()));
         let all = store.list_reports(&ReportQuery { household_id: Some(h.id), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(all.len(), 2);
         let helps = store.list_reports(&ReportQuery { kind: Some("help".into()), limit: 10, ..Default::default() }).await.unwrap();

@@ -402,13 +402,16 @@ async fn fill_and_forget_counters(store: &dyn Store) -> (Areas, Model) {
 
 /// Takes the database back to before migration 12 (the counters), undoing
 /// the later migrations too, so that they all run again at the next open.
-const FORGET_COUNTERS: [&str; 7] = [
+const FORGET_COUNTERS: [&str; 10] = [
     "DROP TABLE grid_figures",
     "DROP TABLE grid_birth_years",
     "DROP TABLE grid_tag_counts",
     "DROP TABLE intake_audit_pending",
     "DROP INDEX intake_reports_staff_grid_day",
     "CREATE INDEX intake_reports_grid_day ON intake_reports (grid_id, day, id)",
+    "DROP INDEX intake_reports_household_key",
+    "CREATE UNIQUE INDEX intake_reports_idempotency_key ON intake_reports (idempotency_key)",
+    "CREATE INDEX intake_reports_household ON intake_reports (household_id, id)",
     "DELETE FROM _sqlx_migrations WHERE version >= 12",
 ];
 
