@@ -29,6 +29,8 @@ pub struct ReportRecord {
     /// The local date the report counts for ("today" in the configured zone).
     pub day: NaiveDate,
     pub created_at: DateTime<Utc>,
+    /// Unique per household: a second report with the same key and
+    /// household is a replay.
     pub idempotency_key: String,
     /// Shown to the resident, e.g. `JK-20261129-7K3F9QXA`.
     pub reference: String,
@@ -152,8 +154,8 @@ pub enum PendingAudit {
 #[async_trait]
 pub trait IntakeStore: Send + Sync {
     /// Commits a batch in ONE transaction: each report is inserted unless
-    /// its idempotency key exists (then the original id and reference come
-    /// back), the covered residents are recorded for the day, the per-grid
+    /// its household already has its idempotency key (then the original id
+    /// and reference come back), the covered residents are recorded for the day, the per-grid
     /// counters are raised by what was new, and `audit` (if given) is kept
     /// pending or appended to the chain (see `BatchAudit`). All or
     /// nothing: on error nothing of the batch is stored and the writer's
@@ -295,8 +297,11 @@ impl BatchPlan {
         for (i, write) in writes.iter().enumerate() {
             let r = &write.report;
             let first = &writes[self.first_of[i]].report;
-            let original = originals
-                .get(&(r.household_id, r.idempotency_key.clone()))
+            // Nearly always empty (no retries in the batch): no key is
+            // copied to look it up then.
+            let original = (!originals.is_empty())
+                .then(|| originals.get(&(r.household_id, r.idempotency_key.clone())))
+                .flatten()
                 .filter(|(id, _)| *id != first.id);
             if self.first_of[i] != i || original.is_some() {
                 let (id, reference) = match original {
