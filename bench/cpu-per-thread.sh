@@ -12,6 +12,7 @@
 # µs and context switches per request.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 target=$1; connections=${2:-64}; secs=${3:-8}
 bin=target/release
 epigrid=${EPIGRID_BENCH_EPIGRID:-$bin/epigrid}
@@ -27,11 +28,7 @@ else
   EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$epigrid" serve --data-dir "$work/data" \
       --config "$work/none.toml" --listen "127.0.0.1:$port" 2>/dev/null & pid=$!
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
-  # bench-pass migrates what it opens to this build's schema: it reads a
-  # copy (the online backup API), so an older binary keeps its own.
-  python3 -c 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
-      "$work/data/epigrid.db" "$work/copy.db"
-  read -r pass _household resident < <("$bin/bench-pass" "sqlite://$work/copy.db" "$(cat "$work/data/secret.key")")
+  read -r pass _household resident < <(mint_pass "$bin" "$work/data")
   body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
   header="Authorization: Bearer $pass"
 fi

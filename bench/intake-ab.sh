@@ -33,16 +33,9 @@ start() { # binary port dir
 }
 start "$A" 18291 "$work/a"; start "$B" 18292 "$work/b"
 wait_up 18290 /
-# bench-pass opens the database through the store, which migrates it to
-# this build's schema: it reads a copy, so an older A keeps its own schema.
-pass_of() {
-  mkdir -p "$1.copy"
-  python3 -c 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
-      "$1/epigrid.db" "$1.copy/epigrid.db"
-  "$bin/bench-pass" "sqlite://$1.copy/epigrid.db" "$(cat "$1/secret.key")"
-}
-read -r pass_a _ resident_a < <(pass_of "$work/a")
-read -r pass_b _ resident_b < <(pass_of "$work/b")
+. bench/lib.sh
+read -r pass_a _ resident_a < <(mint_pass "$bin" "$work/a")
+read -r pass_b _ resident_b < <(mint_pass "$bin" "$work/b")
 run() { # label port pid pass resident
   local body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$5\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
   local before after n rps user sys

@@ -17,7 +17,7 @@ use epigrid_service::{Actor, FieldCipher, SecretKey, Service, Settings};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::support::{Browser, ONE_BROWSER, PHONE, chromedriver, with_browser};
+use crate::support::{Browser, ONE_BROWSER, PHONE, chromedriver, serve, with_browser};
 
 const WORKER: &str = "wang_grid";
 /// The smallest valid PNG (1×1, transparent).
@@ -47,20 +47,7 @@ impl Server {
             }
         };
         let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false };
-        let task = tokio::spawn(async move {
-            epigrid_web::serve(
-                listener,
-                state,
-                epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
-                async {
-                    let _ = rx.await;
-                },
-            )
-            .await
-            .unwrap();
-        });
+        let (tx, task) = serve(listener, service.clone());
         Server { service, addr, shutdown: Some(tx), task: Some(task) }
     }
 

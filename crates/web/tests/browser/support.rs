@@ -55,6 +55,29 @@ pub fn chromedriver() -> Option<PathBuf> {
 // ---- the app ----------------------------------------------------------------
 
 /// The real server on port 0 over a fresh SQLite store holding the demo.
+/// Serves the app on `listener` as `epigrid serve` does, until the sender
+/// is used or dropped; the task ends once every connection has closed.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    service: Service,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = epigrid_web::AppState { service, secure_cookies: false };
+    let task = tokio::spawn(async move {
+        epigrid_web::serve(
+            listener,
+            state,
+            epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await
+        .unwrap();
+    });
+    (tx, task)
+}
+
 pub struct App {
     pub origin: String,
     pub service: Service,
@@ -76,20 +99,7 @@ impl App {
         let summary = service.generate_demo(&options, &|_| {}).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false };
-        tokio::spawn(async move {
-            epigrid_web::serve(
-                listener,
-                state,
-                epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
-                async {
-                    let _ = rx.await;
-                },
-            )
-            .await
-            .unwrap();
-        });
+        let (tx, _) = serve(listener, service.clone());
         App { origin, service, accounts: summary.accounts, _sqlite: guard, _shutdown: tx }
     }
 
