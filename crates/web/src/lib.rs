@@ -23,7 +23,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use epigrid_service::Service;
 use tower::ServiceBuilder;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -46,7 +45,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", api::routes().merge(public_api::routes(&state)))
+        .nest("/api/v1", api::routes().merge(public_api::staff_routes()))
         .merge(pages::routes())
         .merge(pages::selfservice::routes(&state))
         .route(openapi::DOCUMENT_PATH, get(openapi::openapi_json))
@@ -58,25 +57,9 @@ pub fn router(state: AppState) -> Router {
         // first listed is the outermost.
         .layer(
             ServiceBuilder::new()
-                // Every response carries these, errors and assets included. A
-                // page that sets a stricter `Referrer-Policy` (`no-referrer`)
-                // keeps it.
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("same-origin"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_FRAME_OPTIONS,
-                    HeaderValue::from_static("DENY"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-                ))
+                // Every response carries the security headers, errors and
+                // assets included.
+                .map_response(security_headers)
                 // Spans carry method and path only: query strings may hold
                 // personal data and never reach the log.
                 .layer(
@@ -90,7 +73,24 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect)),
         )
+        // Outside the stack above: the resident routes carry their own
+        // (`public_api::resident_routes` says what they skip, and why).
+        .merge(public_api::resident_routes(&state))
         .with_state(state)
+}
+
+/// The headers every response carries. A page that sets a stricter
+/// `Referrer-Policy` (`no-referrer`) keeps it.
+pub(crate) fn security_headers<B>(
+    mut response: axum::http::Response<B>,
+) -> axum::http::Response<B> {
+    let headers = response.headers_mut();
+    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers
+        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    response
 }
 
 /// A server error is logged, except a 503: under a storm nearly every

@@ -1,5 +1,6 @@
-//! Resident self-service and intake over JSON (issue #6), merged into the
-//! `/api/v1` router.
+//! Resident self-service and intake over JSON (issue #6): the resident
+//! routes with a stack of their own (`resident_routes`), and the staff's
+//! intake routes, merged into the `/api/v1` router (`staff_routes`).
 //!
 //! Public routes (no session, no CSRF token: a browser never adds
 //! `Authorization: Bearer` by itself, and nothing here reads a cookie):
@@ -25,9 +26,9 @@
 //! `{idempotency_key, entries:[…]}`; `GET /api/v1/grids/{id}/unreported?after=&limit=`;
 //! `GET /api/v1/intake/reporting` (today's reported share per grid in scope).
 //!
-//! The public routes sit behind their own layers: a per-client rate limit,
-//! then load shedding over a global concurrency limit (excess answered 503 at
-//! once rather than queued), then a timeout.
+//! The public routes sit behind their own layers (`resident_routes`): a
+//! per-client rate limit, then load shedding over a global concurrency limit
+//! (excess answered 503 at once rather than queued), then a timeout.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -64,35 +65,55 @@ type ApiResult<T> = Result<T, ApiError>;
 /// drains in milliseconds; the page's script adds jittered backoff.
 const BUSY_RETRY_AFTER: u64 = 1;
 
-/// The public routes with their layers, and the staff routes.
-pub fn routes(state: &AppState) -> Router<AppState> {
+/// The resident routes, with full paths and their own layers, for
+/// `crate::router` to merge outside the stack every other route passes.
+///
+/// Their stack, outermost first: the security headers, the per-client rate
+/// limit (not even a pass-through layer when it is off: a benchmark from one
+/// address, or a proxy doing it), the body limit, then load shedding over a
+/// global concurrency limit (excess answered 503 at once rather than queued)
+/// and one timeout, which answers 503 too.
+///
+/// What they skip, and why that is safe: the CSRF check (they take a pass in
+/// `Authorization: Bearer`, which a browser never adds by itself, and read
+/// no cookie), the request span (a failure is logged where it arises:
+/// `ApiError::from_service` and `overloaded`), and the 30-second timeout
+/// (theirs is shorter). At the peak these routes are most of the traffic,
+/// and each layer is polled twice per submission (before and after the
+/// batch commits): the stack cost more CPU per request than the handler
+/// (docs/PERFORMANCE.md, session 7).
+pub fn resident_routes(state: &AppState) -> Router<AppState> {
     let limits = state.service.settings().intake.public.clone();
     let limiter = Arc::new(ClientLimiter::new(limits.rate_per_client, limits.burst_per_client));
     let semaphore = Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1)));
     let public: Router<AppState> = Router::new()
-        .route("/public/options", get(options))
-        .route("/public/buildings/{token}", get(building))
-        .route("/public/identify", post(identify))
-        .route("/public/household", get(household))
-        .route("/public/health-reports", post(health_report))
-        .route("/public/arrivals", post(arrival))
-        .route("/public/help-requests", post(help_request))
-        .route("/public/volunteer-offers", post(volunteer_offer))
+        .route("/api/v1/public/options", get(options))
+        .route("/api/v1/public/buildings/{token}", get(building))
+        .route("/api/v1/public/identify", post(identify))
+        .route("/api/v1/public/household", get(household))
+        .route("/api/v1/public/health-reports", post(health_report))
+        .route("/api/v1/public/arrivals", post(arrival))
+        .route("/api/v1/public/help-requests", post(help_request))
+        .route("/api/v1/public/volunteer-offers", post(volunteer_offer))
         .layer(
             ServiceBuilder::new()
+                .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(semaphore))
                 .timeout(limits.timeout),
         );
-    // The per-client limit, outermost; not even a pass-through layer when
-    // it is off (a benchmark from one address, or a proxy doing it).
     let public = if limits.rate_per_client > 0 {
         public.layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
     } else {
         public
     };
-    public
+    public.layer(tower::util::MapResponseLayer::new(crate::security_headers))
+}
+
+/// The staff's intake routes, under `/api/v1` with the rest of the API.
+pub fn staff_routes() -> Router<AppState> {
+    Router::new()
         .route("/households/{id}/health-reports", post(staff_health_report))
         .route("/grids/{id}/unreported", get(unreported))
         .route("/intake/reporting", get(reporting))

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::support::{ADMIN, App};
 
 /// `(METHOD, path)` of every `.route(…)` in a router source file, with
-/// `prefix` before each path.
+/// `prefix` before each path not already written with it.
 fn routes_in(source: &str, prefix: &str) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
     let mut rest = source;
@@ -42,7 +42,13 @@ fn routes_in(source: &str, prefix: &str) -> BTreeSet<(String, String)> {
         for method in ["get", "post", "patch", "put", "delete"] {
             let called = |sep: char| call.contains(&format!("{sep}{method}("));
             if called(' ') || called('.') || called('\n') {
-                found.insert((method.to_uppercase(), format!("{prefix}{path}")));
+                // The resident routes are written with their full path.
+                let full = if path.starts_with(prefix) {
+                    path.to_owned()
+                } else {
+                    format!("{prefix}{path}")
+                };
+                found.insert((method.to_uppercase(), full));
             }
         }
     }

@@ -989,6 +989,10 @@ async fn every_kind_of_response_carries_the_security_headers() {
         (&anonymous, "/static/app.css".to_owned()),
         (&anonymous, "/static/app.js".to_owned()),
         (&anonymous, "/healthz".to_owned()),
+        // The resident routes, which have a stack of their own.
+        (&anonymous, "/api/v1/public/options".to_owned()),
+        (&anonymous, "/api/v1/public/household".to_owned()),
+        (&anonymous, "/api/v1/public/buildings/no-such-token".to_owned()),
     ] {
         let response = client.get(app.url(&path)).send().await.unwrap();
         assert_security_headers(&response, &path, "same-origin");
@@ -1004,6 +1008,15 @@ async fn every_kind_of_response_carries_the_security_headers() {
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_security_headers(&refused, "a CSRF refusal", "same-origin");
+    // A resident's submission refused for want of a pass carries them too.
+    let refused = anonymous
+        .post(app.url("/api/v1/public/health-reports"))
+        .json(&serde_json::json!({ "idempotency_key": "k", "entries": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_security_headers(&refused, "a refused submission", "same-origin");
     // The unmasked value's page keeps its stricter referrer policy.
     let unmasked = post_form(
         &admin,
