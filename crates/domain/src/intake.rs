@@ -7,7 +7,7 @@
 //! Failures carry the field they concern and a stable `intake.` code that the
 //! web layer translates, so a resident sees "体温" named in Chinese.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -606,7 +606,15 @@ pub fn reference(kind: SubmissionKind, day: NaiveDate, id: Uuid) -> String {
     let bits = id.as_u128();
     let tail: String =
         (0..8).map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char).collect();
-    format!("{}-{}-{tail}", kind.reference_prefix(), day.format("%Y%m%d"))
+    // The date by hand rather than through `format("%Y%m%d")`, which parses
+    // its pattern on every call: this runs for every submission.
+    format!(
+        "{}-{:04}{:02}{:02}-{tail}",
+        kind.reference_prefix(),
+        day.year(),
+        day.month(),
+        day.day()
+    )
 }
 
 #[cfg(test)]
@@ -737,6 +745,9 @@ mod tests {
         assert!(reference.starts_with("QZ-20261129-"), "{reference}");
         assert_eq!(reference.len(), 20);
         assert!(!reference[12..].contains(['I', 'L', 'O', 'U']));
+        let early = NaiveDate::from_ymd_opt(2027, 3, 5).unwrap();
+        let padded = super::reference(SubmissionKind::Health, early, id);
+        assert!(padded.starts_with("JK-20270305-"), "{padded}");
         assert!(check_idempotency_key("550e8400-e29b").is_ok());
         assert_eq!(check_idempotency_key("").unwrap_err().code, "intake.idempotency_key_required");
         assert_eq!(

@@ -291,17 +291,25 @@ fn validate_entries(
     let mut seen = Vec::with_capacity(entries.len());
     let mut parsed = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        let at = format!("entries[{i}]");
+        // The field's name is spelt out only for an error: this runs for
+        // every entry of every submission.
+        let at = || format!("entries[{i}]");
         if !members.contains(&e.resident_id) {
-            return Err(ServiceError::invalid(format!("{at}.resident_id"), "intake.not_a_member"));
+            return Err(ServiceError::invalid(
+                format!("{}.resident_id", at()),
+                "intake.not_a_member",
+            ));
         }
         if seen.contains(&e.resident_id) {
-            return Err(ServiceError::invalid(format!("{at}.resident_id"), "intake.member_twice"));
+            return Err(ServiceError::invalid(
+                format!("{}.resident_id", at()),
+                "intake.member_twice",
+            ));
         }
         seen.push(e.resident_id);
         parsed.push(
             HealthEntry::new(e.resident_id, &e.temperature, &e.symptoms, &e.whereabouts, rules)
-                .map_err(|err| invalid(err.within(&at)))?,
+                .map_err(|err| invalid(err.within(&at())))?,
         );
     }
     Ok(parsed)
