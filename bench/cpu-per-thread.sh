@@ -8,8 +8,9 @@
 # epigrid serves a fresh 2,000-resident demo on SQLite and takes health
 # reports, as in bench/intake.sh; EPIGRID_BENCH_EPIGRID=PATH runs another epigrid
 # binary (an older build, side by side). Prints the rate, server CPU µs
-# per request, the idle share of both cores, and per thread name the CPU
-# µs and context switches per request.
+# per request, the idle share of both cores, and per thread name (the load
+# generator's as gen-…) the CPU µs, context switches and µs spent runnable
+# but waiting for a core (/proc/…/schedstat), per request.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -36,14 +37,17 @@ load() { "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$conn
     --max-requests 20000000 --body "$body" --header "$header"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 idle() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
-threads() { # name, CPU ticks, context switches; summed by thread name
-  for t in /proc/"$pid"/task/*; do
-    echo "$(tr ' ' _ < "$t/comm") $(awk '{ print $14 + $15 }' "$t/stat") $(awk '/ctxt_switches/ { s += $2 } END { print s }' "$t/status")"
-  done | awk '{ c[$1] += $2; w[$1] += $3 } END { for (k in c) print k, c[k], w[k] }' | sort
+threads() { # name, CPU ticks, context switches, ns waiting for a core; by thread name
+  # The load generator's threads too (named gen-…): it shares the two cores.
+  for t in /proc/"$pid"/task/* /proc/"$generator"/task/*; do
+    prefix=; case $t in /proc/"$generator"/*) prefix=gen-;; esac
+    echo "$prefix$(tr ' ' _ < "$t/comm") $(awk '{ print $14 + $15 }' "$t/stat") $(awk '/ctxt_switches/ { s += $2 } END { print s }' "$t/status") $(awk '{ print $2 }' "$t/schedstat")"
+  done | awk '{ c[$1] += $2; w[$1] += $3; q[$1] += $4 } END { for (k in c) print k, c[k], w[k], q[k] }' | sort
 }
 load 1 >/dev/null
 load "$secs" > "$work/load.txt" & loader=$!
 sleep 0.3
+generator=$(pgrep -P "$loader" loadgen)
 s0=$(ticks "$pid"); i0=$(idle); t0=$(date +%s.%N); threads > "$work/t0"
 sleep $((secs - 1))
 s1=$(ticks "$pid"); i1=$(idle); t1=$(date +%s.%N); threads > "$work/t1"
@@ -53,4 +57,4 @@ hz=$(getconf CLK_TCK)
 awk -v s=$((s1 - s0)) -v i=$((i1 - i0)) -v t0="$t0" -v t1="$t1" -v r="$rps" -v n="$target" -v hz="$hz" -v cores="$(nproc)" \
   'BEGIN { d = t1 - t0; printf "%s rps=%d server_us_per_request=%.1f idle=%.0f%%\n", n, r, s * 1e6 / hz / (r * d), 100 * i / hz / (cores * d) }'
 join "$work/t0" "$work/t1" | awk -v r="$rps" -v d=$((secs - 1)) -v hz="$hz" \
-  '{ n = r * d; if ($4 - $2 > 0) printf "  %-16s cpu_us=%.1f switches=%.2f\n", $1, ($4 - $2) * 1e6 / hz / n, ($5 - $3) / n }'
+  '{ n = r * d; if ($5 - $2 > 0) printf "  %-20s cpu_us=%.1f switches=%.2f runqueue_wait_us=%.1f\n", $1, ($5 - $2) * 1e6 / hz / n, ($6 - $3) / n, ($7 - $4) / 1e3 / n }'
