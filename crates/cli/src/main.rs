@@ -426,11 +426,18 @@ async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => {
             eprintln!("epigrid is serving on https://{address}/ ({backend} store)");
             let listener = listener.into_std()?;
-            epigrid_web::serve_tls(listener, state, cert, key, shutdown_signal())
-                .await
-                .with_context(|| {
-                    format!("serving TLS with {} and {}", cert.display(), key.display())
-                })?;
+            epigrid_web::serve_tls(
+                listener,
+                state,
+                cert,
+                key,
+                settings.max_connections(),
+                shutdown_signal(),
+            )
+            .await
+            .with_context(|| {
+                format!("serving TLS with {} and {}", cert.display(), key.display())
+            })?;
         }
         (None, None) => {
             eprintln!("epigrid is serving on http://{address}/ ({backend} store)");

@@ -330,6 +330,92 @@ async fn refuse(mut stream: TcpStream, refusals: Arc<Refusals>) {
     .await;
 }
 
+/// The same cap for `serve_tls`, whose accept loop is axum-server's: an
+/// acceptor, under the TLS one, that counts connections and times them out
+/// as `CappedListener` does. Beyond the cap a connection still gets its TLS
+/// handshake (a refusal has to be readable), then its requests the same 503
+/// with `Retry-After` and, over HTTP/1.1, `Connection: close`, after which
+/// hyper closes it; over HTTP/2 it closes once idle for two seconds.
+#[derive(Debug, Clone)]
+pub struct CappedAcceptor {
+    open: Arc<AtomicUsize>,
+    max: usize,
+    idle: Duration,
+}
+
+impl CappedAcceptor {
+    pub fn new(max: usize) -> Self {
+        Self { open: Arc::default(), max: max.max(1), idle: IDLE_TIMEOUT }
+    }
+}
+
+impl<S> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
+    type Stream = CountedStream;
+    type Service = CapService<S>;
+    type Future = std::future::Ready<io::Result<(CountedStream, CapService<S>)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        // Counted whether served or refused: a refused connection holds its
+        // TLS state until the refusal is written.
+        let refused = self.open.fetch_add(1, Ordering::AcqRel) >= self.max;
+        if refused {
+            tracing::debug!(open = self.max, "TLS connection refused: at the cap");
+        }
+        let stream = CountedStream {
+            stream,
+            _slot: OpenSlot(self.open.clone()),
+            // HTTP/2 has no `Connection: close`: a refused connection
+            // reads as closed once idle for a moment after its refusal.
+            idle: if refused { HEAD_TIMEOUT } else { self.idle },
+            last_active: Instant::now(),
+            idle_timer: None,
+        };
+        std::future::ready(Ok((stream, CapService { inner: service, refused })))
+    }
+}
+
+/// A TLS connection's service: the app, or the refusal at the cap.
+#[derive(Debug, Clone)]
+pub struct CapService<S> {
+    inner: S,
+    refused: bool,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for CapService<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = axum::response::Response>,
+{
+    type Response = axum::response::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::Either<
+        S::Future,
+        std::future::Ready<Result<axum::response::Response, S::Error>>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.refused { Poll::Ready(Ok(())) } else { self.inner.poll_ready(cx) }
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        use axum::http::{HeaderValue, header};
+        use axum::response::IntoResponse;
+        if !self.refused {
+            return futures_util::future::Either::Left(self.inner.call(request));
+        }
+        let lang = request
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .map_or(Lang::ZhCn, Lang::from_accept_language);
+        let mut response = ApiError::from_service(epigrid_service::ServiceError::Unavailable, lang)
+            .into_response();
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        futures_util::future::Either::Right(std::future::ready(Ok(crate::security_headers(
+            response,
+        ))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,12 +180,14 @@ pub async fn serve(
 }
 
 /// Serves over HTTPS with rustls, for offices without a reverse proxy.
-/// Session cookies are then always `Secure`.
+/// Session cookies are then always `Secure`. At most `max_connections` are
+/// open at once, as with `serve` (`connection_cap::CappedAcceptor`).
 pub async fn serve_tls(
     listener: std::net::TcpListener,
     mut state: AppState,
     cert_pem: &std::path::Path,
     key_pem: &std::path::Path,
+    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_pem, key_pem).await?;
@@ -197,5 +199,7 @@ pub async fn serve_tls(
         stopper.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(app).await
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+        .acceptor(connection_cap::CappedAcceptor::new(max_connections));
+    axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle).serve(app).await
 }

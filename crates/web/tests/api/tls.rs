@@ -75,8 +75,9 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     let port = listener.local_addr().unwrap().port();
     let state = epigrid_web::AppState { service, secure_cookies: false };
     let (cert_path, key_path) = (cert.clone(), key.clone());
+    let capped_state = state.clone();
     tokio::spawn(async move {
-        epigrid_web::serve_tls(listener, state, &cert_path, &key_path, std::future::pending())
+        epigrid_web::serve_tls(listener, state, &cert_path, &key_path, 768, std::future::pending())
             .await
             .unwrap();
     });
@@ -120,4 +121,52 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     let cookie =
         text.lines().find(|l| l.starts_with("set-cookie: epigrid_session=")).unwrap_or_default();
     assert!(cookie.contains("; secure") && cookie.contains("httponly"), "{text}");
+
+    // The connection cap holds over TLS too: with one connection allowed
+    // and a client holding it (connected, no handshake yet), the next one
+    // is answered 503 with Retry-After over TLS, then served once the slot
+    // is free.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (cert_path, key_path) = (cert.clone(), key.clone());
+    tokio::spawn(async move {
+        epigrid_web::serve_tls(
+            listener,
+            capped_state,
+            &cert_path,
+            &key_path,
+            1,
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let holder = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let url = format!("https://127.0.0.1:{port}/healthz");
+    let refused = curl(&["-i", "--http1.1", "-H", "accept-language: en", &url]).await;
+    let text = String::from_utf8_lossy(&refused.stdout).to_lowercase();
+    assert!(text.starts_with("http/1.1 503"), "{text}");
+    assert!(text.contains("retry-after: 5"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(text.contains("x-frame-options: deny"), "{text}");
+    // The API's own refusal, in the language asked for.
+    assert!(text.contains("\"code\":\"unavailable\""), "{text}");
+    assert!(text.contains("the system is busy"), "{text}");
+    // Over HTTP/2 (what curl and browsers pick) the same refusal.
+    let refused = curl(&["-i", &url]).await;
+    let text = String::from_utf8_lossy(&refused.stdout).to_lowercase();
+    assert!(text.starts_with("http/2 503"), "{text}");
+    assert!(text.contains("retry-after: 5"), "{text}");
+    drop(holder);
+    let mut served = curl(&[&url]).await;
+    for _ in 0..50 {
+        if String::from_utf8_lossy(&served.stdout) == "ok" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        served = curl(&[&url]).await;
+    }
+    assert_eq!(String::from_utf8_lossy(&served.stdout), "ok");
 }
