@@ -7,7 +7,8 @@
 #
 # epigrid serves a fresh 2,000-resident demo on SQLite and takes health
 # reports, as in bench/intake.sh; EPIGRID_BENCH_EPIGRID=PATH runs another epigrid
-# binary (an older build, side by side). Prints the rate, server CPU µs
+# binary (an older build, side by side); EPIGRID_BENCH_HOUSEHOLDS=N spreads the
+# load over N households (a pass each; default 1). Prints the rate, server CPU µs
 # per request, the idle share of both cores, and per thread name (the load
 # generator's as gen-…) the CPU µs, context switches and µs spent runnable
 # but waiting for a core (/proc/…/schedstat), per request.
@@ -15,6 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 target=$1; connections=${2:-64}; secs=${3:-8}
+households=${EPIGRID_BENCH_HOUSEHOLDS:-1}; vars=()
 bin=target/release
 epigrid=${EPIGRID_BENCH_EPIGRID:-$bin/epigrid}
 work=$(mktemp -d); port=18192
@@ -29,12 +31,14 @@ else
   EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$epigrid" serve --data-dir "$work/data" \
       --config "$work/none.toml" --listen "127.0.0.1:$port" 2>/dev/null & pid=$!
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
-  read -r pass _household resident < <(mint_pass "$bin" "$work/data")
-  body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
-  header="Authorization: Bearer $pass"
+  # One pass per household: connection i reports for household i mod N.
+  mint_pass "$bin" "$work/data" "$households" | awk '{ print $1, $3 }' > "$work/vars"
+  body='{"idempotency_key":"{key}","entries":[{"resident_id":"{2}","temperature":36.6,"symptoms":[],"whereabouts":"at_home"}]}'
+  header='Authorization: Bearer {1}'
+  vars=(--vars "$work/vars")
 fi
 load() { "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$connections" --seconds "$1" \
-    --max-requests 20000000 --body "$body" --header "$header"; }
+    --max-requests 20000000 --body "$body" --header "$header" "${vars[@]}"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 idle() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
 threads() { # name, CPU ticks, context switches, ns waiting for a core; by thread name

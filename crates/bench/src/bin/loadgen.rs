@@ -13,7 +13,10 @@
 //! pages put in their forms (milliseconds first, then connection and
 //! sequence), so they land where real ones do in the store's key index;
 //! `--spread-keys` gives the older per-connection keys (`lg<run>-<conn>-<seq>`),
-//! which scatter across the index like keys from a random generator. Prints one line of
+//! which scatter across the index like keys from a random generator.
+//! `--vars FILE` puts line `i % lines` of FILE (whitespace-separated values)
+//! into `{1}`, `{2}`, … of connection `i`'s body and headers: a load from
+//! many households, one pass each (`bench-pass … COUNT`). Prints one line of
 //! `key=value` figures: requests, rps, p50/p99/max (ms) of all answers,
 //! counts by status class, and p99 of the 503 refusals alone.
 
@@ -44,6 +47,10 @@ struct Args {
     honour_retry_after: bool,
     /// Keys spread across the key space instead of time-ordered.
     spread_keys: bool,
+    /// Lines of values for `{1}`, `{2}`, … in the body and headers
+    /// (`--vars FILE`); connection `i` takes line `i` modulo their number,
+    /// so the load comes from as many households as there are lines.
+    vars: Vec<Vec<String>>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
     let (mut connections, mut seconds, mut max_requests) = (64usize, 10u64, 1_000_000u64);
     let (mut body, mut headers, mut honour_retry_after) = (None, Vec::new(), false);
     let mut spread_keys = false;
+    let mut vars = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -65,6 +73,15 @@ fn parse_args() -> Result<Args, String> {
             "--header" => headers.push(value()?),
             "--honour-retry-after" => honour_retry_after = true,
             "--spread-keys" => spread_keys = true,
+            "--vars" => {
+                let file = value()?;
+                let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+                vars = text
+                    .lines()
+                    .filter(|line| !line.trim().is_empty())
+                    .map(|line| line.split_whitespace().map(str::to_owned).collect())
+                    .collect();
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -90,6 +107,7 @@ fn parse_args() -> Result<Args, String> {
         headers,
         honour_retry_after,
         spread_keys,
+        vars,
     })
 }
 
@@ -163,15 +181,37 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
     }
 }
 
-fn request(args: &Args, key: &str) -> Vec<u8> {
+/// A connection's headers and body, with its line of `--vars` put in.
+struct Template {
+    headers: Vec<String>,
+    body: Option<String>,
+}
+
+impl Template {
+    fn for_connection(args: &Args, id: usize) -> Self {
+        let fill = |text: &str| match args.vars.get(id % args.vars.len().max(1)) {
+            Some(values) => values
+                .iter()
+                .enumerate()
+                .fold(text.to_owned(), |t, (i, v)| t.replace(&format!("{{{}}}", i + 1), v)),
+            None => text.to_owned(),
+        };
+        Self {
+            headers: args.headers.iter().map(|h| fill(h)).collect(),
+            body: args.body.as_deref().map(fill),
+        }
+    }
+}
+
+fn request(args: &Args, template: &Template, key: &str) -> Vec<u8> {
     let mut text = String::new();
-    let method = if args.body.is_some() { "POST" } else { "GET" };
+    let method = if template.body.is_some() { "POST" } else { "GET" };
     text.push_str(&format!("{method} {} HTTP/1.1\r\nHost: {}\r\n", args.path, args.host));
-    for h in &args.headers {
+    for h in &template.headers {
         text.push_str(h);
         text.push_str("\r\n");
     }
-    match &args.body {
+    match &template.body {
         Some(body) => {
             let body = body.replace("{key}", key);
             text.push_str(&format!(
@@ -193,6 +233,7 @@ async fn connection(
 ) -> Tally {
     use std::sync::atomic::Ordering;
     let mut tally = Tally::default();
+    let template = Template::for_connection(&args, id);
     let mut buf = Vec::with_capacity(8192);
     let mut stream = None;
     let mut seq = 0u64;
@@ -225,7 +266,7 @@ async fn connection(
                 .map_or(0, |d| d.as_millis());
             format!("{:012x}7{:04x}{:015x}", millis & 0xffff_ffff_ffff, id, seq)
         };
-        let bytes = request(&args, &key);
+        let bytes = request(&args, &template, &key);
         let start = Instant::now();
         let result = async {
             s.write_all(&bytes).await?;
