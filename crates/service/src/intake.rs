@@ -474,11 +474,10 @@ impl Service {
             path,
             day,
             created_at: self.now().trunc_subsecs(6),
-            // Unique per household in the store, so one family's key can
-            // never answer with another family's reference. The household
-            // prefix predates that index (migration 16); it stays so that
-            // a retry finds a report stored before it.
-            idempotency_key: format!("{household_id}:{key}"),
+            // Unique per household in the store (with the household in the
+            // index), so one family's key never answers with another
+            // family's reference.
+            idempotency_key: key.to_owned(),
             reference: reference(kind, day, id),
             source: source.to_owned(),
             actor_account_id,
@@ -856,7 +855,9 @@ impl Service {
             .collect())
     }
 
-    /// A household's submissions, for staff in scope (newest last).
+    /// A household's submissions, for staff in scope (newest last). It
+    /// reads every report (no index leads with the household: see
+    /// `ReportQuery::household_id`): for checks and tools, not for a page.
     pub async fn household_reports(
         &self,
         actor: &Actor,

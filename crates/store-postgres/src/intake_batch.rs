@@ -81,7 +81,7 @@ async fn insert_reports(
                 .push_bind(i32::try_from(r.flagged).unwrap_or(i32::MAX))
                 .push_bind(r.tasks_pending);
         });
-        b.push(" ON CONFLICT (household_id, idempotency_key) DO NOTHING");
+        b.push(" ON CONFLICT (idempotency_key, household_id) DO NOTHING");
         inserted += b.build().execute(&mut *conn).await.map_err(map_error)?.rows_affected();
     }
     Ok(inserted)

@@ -53,7 +53,7 @@ static INSERT_REPORT_SQL: LazyLock<String> = LazyLock::new(|| {
     let placeholders: Vec<String> = (1..=17).map(|n| format!("?{n}")).collect();
     format!(
         "INSERT INTO intake_reports ({REPORT_COLUMNS}) VALUES ({}) \
-         ON CONFLICT (household_id, idempotency_key) DO NOTHING",
+         ON CONFLICT (idempotency_key, household_id) DO NOTHING",
         placeholders.join(", ")
     )
 });

@@ -32,7 +32,7 @@ fn write(
             path: h.path,
             day: day(),
             created_at: now(),
-            idempotency_key: format!("{}:{key}", h.id),
+            idempotency_key: key.to_owned(),
             reference: format!("JK-20261129-{}", &id.simple().to_string()[24..]),
             source: "resident".into(),
             actor_account_id: None,
@@ -328,4 +328,104 @@ epigrid_testkit::store_contract_tests! {
         let last = household(&chain.unit, "104");
         tokio::time::timeout(soon, store.insert_household(&last)).await.expect("nothing kept").unwrap();
     }
+}
+
+/// Takes the database back to migration 16: a stored key with its
+/// household prefix, in the index that led with the household.
+fn back_to_migration_16(schema: Option<&str>) -> Vec<String> {
+    let table = |name: &str| schema.map_or(name.to_owned(), |s| format!("{s}.{name}"));
+    vec![
+        format!("DROP INDEX {}", table("intake_reports_key_household")),
+        format!(
+            "UPDATE {} SET idempotency_key = '{PREFIX_HOUSEHOLD}:' || idempotency_key",
+            table("intake_reports")
+        ),
+        format!(
+            "CREATE UNIQUE INDEX intake_reports_household_key ON {} (household_id, idempotency_key)",
+            table("intake_reports")
+        ),
+        format!("DELETE FROM {} WHERE version >= 17", table("_sqlx_migrations")),
+    ]
+}
+
+/// The household of the migration test, fixed so that its prefix can be
+/// spelt in SQL.
+const PREFIX_HOUSEHOLD: &str = "01234567-89ab-7cde-8f01-23456789abcd";
+
+/// A report stored with the old prefixed key, then migration 17: the key
+/// loses its prefix, a retry with the plain key finds the original, and a
+/// new key is stored.
+async fn old_keys_lose_their_prefix(
+    reopened: &dyn Store,
+    h: &epigrid_store::HouseholdRecord,
+    first: &IntakeWrite,
+) {
+    let stored = reopened
+        .get_report_by_key(h.id, "key-0001")
+        .await
+        .unwrap()
+        .expect("found by the plain key");
+    assert_eq!(stored.id, first.report.id);
+    assert_eq!(stored.idempotency_key, "key-0001");
+    let retry = write(h, "health", "key-0001", &[], 0);
+    let again = reopened.write_intake_batch(&[retry], None).await.unwrap();
+    assert_eq!(
+        again[0],
+        IntakeOutcome::Duplicate { id: first.report.id, reference: first.report.reference.clone() }
+    );
+    let fresh = write(h, "health", "key-0002", &[], 0);
+    let stored = reopened.write_intake_batch(&[fresh.clone()], None).await.unwrap();
+    assert_eq!(
+        stored[0],
+        IntakeOutcome::Stored { id: fresh.report.id, reference: fresh.report.reference.clone() }
+    );
+}
+
+async fn stored_before_migration_17(
+    store: &dyn Store,
+) -> (epigrid_store::HouseholdRecord, IntakeWrite) {
+    let chain = Chain::insert(store, "Migration 17").await;
+    let mut h = household(&chain.unit, "502");
+    h.id = Uuid::parse_str(PREFIX_HOUSEHOLD).unwrap();
+    store.insert_household(&h).await.unwrap();
+    let first = write(&h, "health", "key-0001", &[], 0);
+    store.write_intake_batch(&[first.clone()], None).await.unwrap();
+    (h, first)
+}
+
+#[tokio::test]
+async fn sqlite_migration_17_strips_the_household_prefix_from_stored_keys() {
+    let (store, guard) = epigrid_testkit::fresh_sqlite().await;
+    let (h, first) = stored_before_migration_17(&*store).await;
+    drop(store);
+    let path = guard.dir().join("epigrid.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    for sql in back_to_migration_16(None) {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    let reopened = epigrid_store_sqlite::SqliteStore::open_path(&path).await.unwrap();
+    old_keys_lose_their_prefix(&reopened, &h, &first).await;
+}
+
+#[tokio::test]
+async fn postgres_migration_17_strips_the_household_prefix_from_stored_keys() {
+    let Some((store, guard)) = epigrid_testkit::fresh_postgres().await else {
+        eprintln!("skipped: EPIGRID_TEST_PG is not set");
+        return;
+    };
+    let (h, first) = stored_before_migration_17(&*store).await;
+    let url = epigrid_testkit::postgres_url().unwrap();
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    for sql in back_to_migration_16(Some(guard.schema())) {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    let reopened =
+        epigrid_store_postgres::PostgresStore::open_in_schema(&url, guard.schema()).await.unwrap();
+    old_keys_lose_their_prefix(&reopened, &h, &first).await;
+    reopened.close().await;
+    drop(store);
+    guard.cleanup().await;
 }

@@ -409,7 +409,7 @@ const FORGET_COUNTERS: [&str; 10] = [
     "DROP TABLE intake_audit_pending",
     "DROP INDEX intake_reports_staff_grid_day",
     "CREATE INDEX intake_reports_grid_day ON intake_reports (grid_id, day, id)",
-    "DROP INDEX intake_reports_household_key",
+    "DROP INDEX intake_reports_key_household",
     "CREATE UNIQUE INDEX intake_reports_idempotency_key ON intake_reports (idempotency_key)",
     "CREATE INDEX intake_reports_household ON intake_reports (household_id, id)",
     "DELETE FROM _sqlx_migrations WHERE version >= 12",
