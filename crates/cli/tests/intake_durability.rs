@@ -165,11 +165,15 @@ async fn every_acknowledged_report_survives_sigkill_exactly_once() {
     let total: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM intake_reports").fetch_one(&pool).await.unwrap();
     for ((household, key), reference) in &acked {
-        let rows = sqlx::query("SELECT reference FROM intake_reports WHERE idempotency_key = $1")
-            .bind(format!("{household}:{key}"))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let household = uuid::Uuid::parse_str(household).unwrap();
+        let rows = sqlx::query(
+            "SELECT reference FROM intake_reports WHERE idempotency_key = $1 AND household_id = $2",
+        )
+        .bind(key)
+        .bind(household)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
         assert_eq!(rows.len(), 1, "acknowledged report {key} stored exactly once");
         assert_eq!(&rows[0].get::<String, _>("reference"), reference);
     }
