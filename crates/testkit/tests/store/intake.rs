@@ -374,7 +374,7 @@ async fn old_keys_lose_their_prefix(
         IntakeOutcome::Duplicate { id: first.report.id, reference: first.report.reference.clone() }
     );
     let fresh = write(h, "health", "key-0002", &[], 0);
-    let stored = reopened.write_intake_batch(&[fresh.clone()], None).await.unwrap();
+    let stored = reopened.write_intake_batch(std::slice::from_ref(&fresh), None).await.unwrap();
     assert_eq!(
         stored[0],
         IntakeOutcome::Stored { id: fresh.report.id, reference: fresh.report.reference.clone() }
@@ -389,7 +389,7 @@ async fn stored_before_migration_17(
     h.id = Uuid::parse_str(PREFIX_HOUSEHOLD).unwrap();
     store.insert_household(&h).await.unwrap();
     let first = write(&h, "health", "key-0001", &[], 0);
-    store.write_intake_batch(&[first.clone()], None).await.unwrap();
+    store.write_intake_batch(std::slice::from_ref(&first), None).await.unwrap();
     (h, first)
 }
 
