@@ -14,6 +14,9 @@
 # to compare before and after on the same machine).
 # With --postgres the epigrid half also runs on PostgreSQL at
 # 127.0.0.1:5432 (database epigrid_bench, created and dropped).
+# EPIGRID_BENCH_HOUSEHOLDS=N spreads the load over N households, a pass each
+# (connection i reports for household i mod N; default 1); hello-world gets
+# the same request bytes.
 # Idempotency keys are time-ordered, like the UUIDv7 keys of epigrid's own
 # pages; EPIGRID_BENCH_LOADGEN=--spread-keys sends keys scattered across the
 # key space instead (a client generating random keys).
@@ -48,16 +51,20 @@ start_epigrid() { # $1 = database URL or empty for SQLite
   pids+=($epi_pid)
   wait_up "$epi_port" /healthz
   local url="${1:-sqlite://$work/data/epigrid.db}"
-  read -r pass household resident < <("$bin/bench-pass" "$url" "$(cat "$work/data/secret.key")")
-  body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
+  # A pass per household; connection i reports for household i mod N.
+  "$bin/bench-pass" "$url" "$(cat "$work/data/secret.key")" "$households" \
+      | awk '{ print $1, $3 }' > "$work/vars"
 }
+households=${EPIGRID_BENCH_HOUSEHOLDS:-1}
+body='{"idempotency_key":"{key}","entries":[{"resident_id":"{2}","temperature":36.6,"symptoms":[],"whereabouts":"at_home"}]}'
+
 
 load() { # port connections seconds [loadgen flags…]
   local port=$1 connections=$2 secs=$3
   shift 3
   "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$connections" --seconds "$secs" \
-      --max-requests 20000000 --body "$body" --header "Authorization: Bearer $pass" \
-      ${EPIGRID_BENCH_LOADGEN:-} "$@"
+      --max-requests 20000000 --body "$body" --header "Authorization: Bearer {1}" \
+      --vars "$work/vars" ${EPIGRID_BENCH_LOADGEN:-} "$@"
 }
 
 run_pair() { # label
@@ -94,7 +101,7 @@ overload() { # [loadgen flags…], e.g. --honour-retry-after
        "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms"
 }
 
-echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run"
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run, $households household(s)"
 start_epigrid ""
 # A short warm-up so both servers have their connections and caches.
 load "$hello_port" 64 1 >/dev/null; load "$epi_port" 64 1 >/dev/null
