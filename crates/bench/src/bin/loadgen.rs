@@ -190,9 +190,11 @@ struct Template {
 impl Template {
     fn for_connection(args: &Args, id: usize) -> Self {
         let fill = |text: &str| match args.vars.get(id % args.vars.len().max(1)) {
+            // The highest first, so `{1}` never eats the start of `{10}`.
             Some(values) => values
                 .iter()
                 .enumerate()
+                .rev()
                 .fold(text.to_owned(), |t, (i, v)| t.replace(&format!("{{{}}}", i + 1), v)),
             None => text.to_owned(),
         };
