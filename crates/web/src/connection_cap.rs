@@ -99,14 +99,7 @@ impl axum::serve::Listener for CappedListener {
                 continue;
             }
             self.open.fetch_add(1, Ordering::AcqRel);
-            let stream = CountedStream {
-                stream,
-                _slot: OpenSlot(self.open.clone()),
-                idle: self.idle,
-                last_active: Instant::now(),
-                idle_timer: None,
-            };
-            return (stream, addr);
+            return (CountedStream::new(stream, &self.open, self.idle), addr);
         }
     }
 
@@ -140,6 +133,17 @@ pub struct CountedStream {
 }
 
 impl CountedStream {
+    /// A connection already counted in `open`, given back when dropped.
+    fn new(stream: TcpStream, open: &Arc<AtomicUsize>, idle: Duration) -> Self {
+        Self {
+            stream,
+            _slot: OpenSlot(open.clone()),
+            idle,
+            last_active: Instant::now(),
+            idle_timer: None,
+        }
+    }
+
     fn active(&mut self) {
         self.last_active = Instant::now();
     }
@@ -361,15 +365,10 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
         if refused {
             tracing::debug!(open = self.max, "TLS connection refused: at the cap");
         }
-        let stream = CountedStream {
-            stream,
-            _slot: OpenSlot(self.open.clone()),
-            // HTTP/2 has no `Connection: close`: a refused connection
-            // reads as closed once idle for a moment after its refusal.
-            idle: if refused { HEAD_TIMEOUT } else { self.idle },
-            last_active: Instant::now(),
-            idle_timer: None,
-        };
+        // HTTP/2 has no `Connection: close`: a refused connection reads as
+        // closed once idle for a moment after its refusal.
+        let idle = if refused { HEAD_TIMEOUT } else { self.idle };
+        let stream = CountedStream::new(stream, &self.open, idle);
         std::future::ready(Ok((stream, CapService { inner: service, refused })))
     }
 }

@@ -10,6 +10,8 @@ use epigrid_store::{
     ReportRecord, ReportedResident, Store,
 };
 use epigrid_testkit::{Chain, household, now, resident};
+
+use crate::support::{reopen_postgres_after, reopen_sqlite_after};
 use uuid::Uuid;
 
 fn day() -> NaiveDate {
@@ -399,13 +401,7 @@ async fn sqlite_migration_17_strips_the_household_prefix_from_stored_keys() {
     let (h, first) = stored_before_migration_17(&*store).await;
     drop(store);
     let path = guard.dir().join("epigrid.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
-    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    for sql in back_to_migration_16(None) {
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
-    }
-    raw.close().await;
-    let reopened = epigrid_store_sqlite::SqliteStore::open_path(&path).await.unwrap();
+    let reopened = reopen_sqlite_after(&path, back_to_migration_16(None)).await;
     old_keys_lose_their_prefix(&reopened, &h, &first).await;
 }
 
@@ -416,14 +412,8 @@ async fn postgres_migration_17_strips_the_household_prefix_from_stored_keys() {
         return;
     };
     let (h, first) = stored_before_migration_17(&*store).await;
-    let url = epigrid_testkit::postgres_url().unwrap();
-    let raw = sqlx::PgPool::connect(&url).await.unwrap();
-    for sql in back_to_migration_16(Some(guard.schema())) {
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
-    }
-    raw.close().await;
     let reopened =
-        epigrid_store_postgres::PostgresStore::open_in_schema(&url, guard.schema()).await.unwrap();
+        reopen_postgres_after(guard.schema(), back_to_migration_16(Some(guard.schema()))).await;
     old_keys_lose_their_prefix(&reopened, &h, &first).await;
     reopened.close().await;
     drop(store);

@@ -22,6 +22,8 @@ use epigrid_testkit::{
 };
 use uuid::Uuid;
 
+use crate::support::{reopen_postgres_after, reopen_sqlite_after};
+
 /// What the test has written: the truth the counters must match.
 #[derive(Default)]
 struct Model {
@@ -417,18 +419,11 @@ const FORGET_COUNTERS: [&str; 10] = [
 
 #[tokio::test]
 async fn sqlite_migration_backfills_the_counters_from_existing_rows() {
-    use epigrid_store_sqlite::SqliteStore;
     let (store, guard) = epigrid_testkit::fresh_sqlite().await;
     let (areas, model) = fill_and_forget_counters(&*store).await;
     drop(store);
     let path = guard.dir().join("epigrid.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
-    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    for sql in FORGET_COUNTERS {
-        sqlx::query(sql).execute(&raw).await.unwrap();
-    }
-    raw.close().await;
-    let store = SqliteStore::open_path(&path).await.unwrap();
+    let store = reopen_sqlite_after(&path, FORGET_COUNTERS.map(str::to_owned)).await;
     check(&store, &areas, &model, "backfilled").await;
 }
 
@@ -439,19 +434,14 @@ async fn postgres_migration_backfills_the_counters_from_existing_rows() {
         return;
     };
     let (areas, model) = fill_and_forget_counters(&*store).await;
-    let url = epigrid_testkit::postgres_url().unwrap();
-    let raw = sqlx::PgPool::connect(&url).await.unwrap();
-    for sql in FORGET_COUNTERS {
-        let sql = sql
-            .replace("TABLE ", &format!("TABLE {}.", guard.schema()))
-            .replace("FROM ", &format!("FROM {}.", guard.schema()))
-            .replace("DROP INDEX ", &format!("DROP INDEX {}.", guard.schema()))
-            .replace(" ON ", &format!(" ON {}.", guard.schema()));
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
-    }
-    raw.close().await;
-    let reopened =
-        epigrid_store_postgres::PostgresStore::open_in_schema(&url, guard.schema()).await.unwrap();
+    let schema = guard.schema();
+    let in_schema = FORGET_COUNTERS.map(|sql| {
+        sql.replace("TABLE ", &format!("TABLE {schema}."))
+            .replace("FROM ", &format!("FROM {schema}."))
+            .replace("DROP INDEX ", &format!("DROP INDEX {schema}."))
+            .replace(" ON ", &format!(" ON {schema}."))
+    });
+    let reopened = reopen_postgres_after(schema, in_schema).await;
     check(&reopened, &areas, &model, "backfilled").await;
     reopened.close().await;
     drop(store);

@@ -61,3 +61,34 @@ where
         }
     }
 }
+
+/// Runs `statements` on the SQLite file at `path` past the store (a test
+/// taking the schema back to an older migration), then opens the store
+/// again, which runs the later migrations.
+pub async fn reopen_sqlite_after(
+    path: &std::path::Path,
+    statements: impl IntoIterator<Item = String>,
+) -> epigrid_store_sqlite::SqliteStore {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    epigrid_store_sqlite::SqliteStore::open_path(path).await.unwrap()
+}
+
+/// The same on PostgreSQL, in `schema`: each statement names the schema of
+/// its tables itself.
+pub async fn reopen_postgres_after(
+    schema: &str,
+    statements: impl IntoIterator<Item = String>,
+) -> epigrid_store_postgres::PostgresStore {
+    let url = epigrid_testkit::postgres_url().unwrap();
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    epigrid_store_postgres::PostgresStore::open_in_schema(&url, schema).await.unwrap()
+}
