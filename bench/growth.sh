@@ -13,6 +13,8 @@
 # range of its own (64 insertion points in the household-and-key index, as
 # 64 households reporting at once would make) instead of time-ordered keys
 # that only ever append at the index's right edge.
+# EPIGRID_BENCH_HOUSEHOLDS=N spreads the reports over N households, a pass
+# each (connection i reports for household i mod N), as in bench/intake.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 chunks="${1:-10}"
@@ -26,13 +28,15 @@ port=18092
 EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$bin/epigrid" serve --data-dir "$work/data" \
     --config "$work/none.toml" --listen "127.0.0.1:$port" 2>/dev/null & epi_pid=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
-read -r pass _ resident < <("$bin/bench-pass" "sqlite://$work/data/epigrid.db" "$(cat "$work/data/secret.key")")
-body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
+households=${EPIGRID_BENCH_HOUSEHOLDS:-1}
+"$bin/bench-pass" "sqlite://$work/data/epigrid.db" "$(cat "$work/data/secret.key")" "$households" \
+    | awk '{ print $1, $3 }' > "$work/vars"
+body='{"idempotency_key":"{key}","entries":[{"resident_id":"{2}","temperature":36.6,"symptoms":[],"whereabouts":"at_home"}]}'
 rates=()
 total=0
 for i in $(seq 1 "$chunks"); do
   out=$("$bin/loadgen" --url "http://127.0.0.1:$port/api/v1/public/health-reports" --connections 64 \
-      --seconds 120 --max-requests "$per_chunk" --body "$body" --header "Authorization: Bearer $pass" \
+      --seconds 120 --max-requests "$per_chunk" --body "$body" --header "Authorization: Bearer {1}" --vars "$work/vars" \
       ${EPIGRID_BENCH_LOADGEN:-})
   rps=$(echo "$out" | tr ' ' '\n' | grep '^ok_rps=' | cut -d= -f2)
   p99=$(echo "$out" | tr ' ' '\n' | grep '^p99_ms=' | cut -d= -f2)
@@ -43,5 +47,5 @@ for i in $(seq 1 "$chunks"); do
 done
 size=$(du -sh "$work/data" | cut -f1)
 tenth=$(( (chunks + 9) / 10 ))
-echo "total $total reports (database dir $size): last/first 10 % of chunks = $(printf '%s\n' "${rates[@]}" |
+echo "total $total reports from $households household(s) (database dir $size): last/first 10 % of chunks = $(printf '%s\n' "${rates[@]}" |
   awk -v n="$tenth" -v c="$chunks" '{ r[NR] = $1 } END { for (i = 1; i <= n; i++) { f += r[i]; l += r[c - n + i] } printf "%.2f", l / f }')"
