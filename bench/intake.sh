@@ -17,6 +17,9 @@
 # EPIGRID_BENCH_HOUSEHOLDS=N spreads the load over N households, a pass each
 # (connection i reports for household i mod N; default 1); hello-world gets
 # the same request bytes.
+# EPIGRID_BENCH_ROUNDS=N runs each hello-world / epigrid pair N times in
+# turn and prints the medians (rate, p99, ratio) after the rounds: on a
+# noisy machine one pair can land on a slow moment of either side.
 # Idempotency keys are time-ordered, like the UUIDv7 keys of epigrid's own
 # pages; EPIGRID_BENCH_LOADGEN=--spread-keys sends keys scattered across the
 # key space instead (a client generating random keys).
@@ -56,6 +59,7 @@ start_epigrid() { # $1 = database URL or empty for SQLite
       | awk '{ print $1, $3 }' > "$work/vars"
 }
 households=${EPIGRID_BENCH_HOUSEHOLDS:-1}
+rounds=${EPIGRID_BENCH_ROUNDS:-1}
 body='{"idempotency_key":"{key}","entries":[{"resident_id":"{2}","temperature":36.6,"symptoms":[],"whereabouts":"at_home"}]}'
 
 
@@ -67,15 +71,27 @@ load() { # port connections seconds [loadgen flags…]
       --vars "$work/vars" ${EPIGRID_BENCH_LOADGEN:-} "$@"
 }
 
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
 run_pair() { # label
   for c in 64 256; do
-    h=$(load "$hello_port" "$c" "$seconds")
-    e=$(load "$epi_port" "$c" "$seconds")
-    hr=$(echo "$h" | field ok_rps); er=$(echo "$e" | field ok_rps)
-    printf '%-9s c=%-4s hello rps=%-7s p50=%-6s p99=%-6s | epigrid rps=%-7s p50=%-6s p99=%-6s 503=%s | ratio=%s\n' \
-      "$1" "$c" "$hr" "$(echo "$h" | field p50_ms)" "$(echo "$h" | field p99_ms)" \
-      "$er" "$(echo "$e" | field p50_ms)" "$(echo "$e" | field p99_ms)" "$(echo "$e" | field s503)" \
-      "$(awk -v a="$er" -v b="$hr" 'BEGIN { printf "%.2f", a / b }')"
+    ratios=(); hellos=(); epis=(); p99s=()
+    for round in $(seq 1 "$rounds"); do
+      h=$(load "$hello_port" "$c" "$seconds")
+      e=$(load "$epi_port" "$c" "$seconds")
+      hr=$(echo "$h" | field ok_rps); er=$(echo "$e" | field ok_rps)
+      ratio=$(awk -v a="$er" -v b="$hr" 'BEGIN { printf "%.3f", a / b }')
+      ratios+=("$ratio"); hellos+=("$hr"); epis+=("$er"); p99s+=("$(echo "$e" | field p99_ms)")
+      printf '%-9s c=%-4s hello rps=%-7s p50=%-6s p99=%-6s | epigrid rps=%-7s p50=%-6s p99=%-6s 503=%s | ratio=%.2f%s\n' \
+        "$1" "$c" "$hr" "$(echo "$h" | field p50_ms)" "$(echo "$h" | field p99_ms)" \
+        "$er" "$(echo "$e" | field p50_ms)" "$(echo "$e" | field p99_ms)" "$(echo "$e" | field s503)" \
+        "$ratio" "$([ "$rounds" -gt 1 ] && echo " (round $round)")"
+    done
+    if [ "$rounds" -gt 1 ]; then
+      printf '%-9s c=%-4s medians of %s rounds: hello rps=%s epigrid rps=%s p99=%s ms | ratio=%.2f\n' "$1" "$c" "$rounds" \
+        "$(printf '%s\n' "${hellos[@]}" | median)" "$(printf '%s\n' "${epis[@]}" | median)" \
+        "$(printf '%s\n' "${p99s[@]}" | median)" "$(printf '%s\n' "${ratios[@]}" | median)"
+    fi
   done
 }
 
@@ -101,7 +117,7 @@ overload() { # [loadgen flags…], e.g. --honour-retry-after
        "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms"
 }
 
-echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run, $households household(s)"
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run, $households household(s), $rounds round(s)"
 start_epigrid ""
 # A short warm-up so both servers have their connections and caches.
 load "$hello_port" 64 1 >/dev/null; load "$epi_port" 64 1 >/dev/null
