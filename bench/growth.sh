@@ -10,9 +10,9 @@
 #   bench/growth.sh [CHUNKS] [PER_CHUNK]
 #
 # EPIGRID_BENCH_LOADGEN=--spread-keys sends each connection's keys in a
-# range of its own (64 insertion points in the household-and-key index, as
-# 64 households reporting at once would make) instead of time-ordered keys
-# that only ever append at the index's right edge.
+# range of its own (64 insertion points in the key index, as clients that
+# make random keys would) instead of time-ordered keys that only ever
+# append at the index's right edge.
 # EPIGRID_BENCH_HOUSEHOLDS=N spreads the reports over N households, a pass
 # each (connection i reports for household i mod N), as in bench/intake.sh.
 set -euo pipefail
