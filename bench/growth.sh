@@ -17,6 +17,7 @@
 # each (connection i reports for household i mod N), as in bench/intake.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 chunks="${1:-10}"
 per_chunk="${2:-50000}"
 [ -n "${EPIGRID_BENCH_NO_BUILD:-}" ] || cargo build --release -q -p epigrid -p epigrid-bench
@@ -29,8 +30,7 @@ EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$bin/epigrid" serve --data-di
     --config "$work/none.toml" --listen "127.0.0.1:$port" 2>/dev/null & epi_pid=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
 households=${EPIGRID_BENCH_HOUSEHOLDS:-1}
-"$bin/bench-pass" "sqlite://$work/data/epigrid.db" "$(cat "$work/data/secret.key")" "$households" \
-    | awk '{ print $1, $3 }' > "$work/vars"
+mint_pass "$bin" "$work/data" "$households" | awk '{ print $1, $3 }' > "$work/vars"
 body='{"idempotency_key":"{key}","entries":[{"resident_id":"{2}","temperature":36.6,"symptoms":[],"whereabouts":"at_home"}]}'
 rates=()
 total=0
