@@ -1,17 +1,20 @@
 //! The intake batch on PostgreSQL (issue #6): a handful of statements per
-//! batch, whatever its size, and none that answers a row per report: a
-//! multi-row insert of the reports checked by its count, a lookup of the
-//! keys only when some were already stored, one insert of the day's
-//! residents, one upsert of the grids' days, the audit summary, the commit.
-//! The logic shared with SQLite is `epigrid_store::BatchPlan`.
+//! batch, whatever its size, and none that answers a row per report: an
+//! insert of the reports checked by its count, a lookup of the keys only
+//! when some were already stored, one insert of the day's residents, one
+//! upsert of the grids' days, the audit summary, the commit. The rows go as
+//! one array per column (`UNNEST`), so each statement has one text whatever
+//! the batch's size: prepared once per connection, where a multi-row
+//! `VALUES` list was a new statement for every size, each parsed, planned and
+//! cached on its own (docs/PERFORMANCE.md, session 9). The logic shared with
+//! SQLite is `epigrid_store::BatchPlan`.
 
 use std::sync::LazyLock;
 
 use epigrid_store::{
-    AuditRecord, BatchAudit, BatchPlan, IntakeOutcome, IntakeWrite, ReportRecord, StoreResult,
-    StoredKeys,
+    AuditRecord, BatchAudit, BatchPlan, GridDayDelta, IntakeOutcome, IntakeWrite, ReportRecord,
+    StoreResult, StoredKeys,
 };
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use crate::{
@@ -20,10 +23,6 @@ use crate::{
     append_chained, bind_audit, get, map_error, placeholders,
 };
 
-/// Rows per multi-row statement: 17 binds x 512 stays far below
-/// PostgreSQL's 65,535 bind parameters.
-const INTAKE_CHUNK: usize = 512;
-
 /// The stored `(id, reference)` of each of `keys` (household, key) that
 /// exists.
 async fn stored_keys(
@@ -31,60 +30,87 @@ async fn stored_keys(
     keys: &[(Uuid, &str)],
 ) -> StoreResult<StoredKeys> {
     let mut found = StoredKeys::new();
-    for chunk in keys.chunks(INTAKE_CHUNK) {
-        let mut b = QueryBuilder::<Db>::new(
-            "SELECT id, reference, household_id, idempotency_key FROM intake_reports \
-             WHERE (household_id, idempotency_key) IN ",
+    let rows = sqlx::query(
+        "SELECT id, reference, household_id, idempotency_key FROM intake_reports \
+         WHERE (idempotency_key, household_id) IN \
+             (SELECT * FROM UNNEST($1::text[], $2::uuid[]))",
+    )
+    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_error)?;
+    for row in rows {
+        found.insert(
+            (get(&row, "household_id")?, get(&row, "idempotency_key")?),
+            (get(&row, "id")?, get(&row, "reference")?),
         );
-        b.push_tuples(chunk, |mut pair, (household, key)| {
-            pair.push_bind(*household).push_bind(*key);
-        });
-        for row in b.build().fetch_all(&mut *conn).await.map_err(map_error)? {
-            found.insert(
-                (get(&row, "household_id")?, get(&row, "idempotency_key")?),
-                (get(&row, "id")?, get(&row, "reference")?),
-            );
-        }
     }
     Ok(found)
 }
 
-/// Inserts `rows` (new reports, distinct keys), one statement per
-/// `INTAKE_CHUNK`; answers how many were inserted (a key stored before is
-/// skipped, not an error). One statement rather than a few of cached sizes:
-/// each statement is a round trip to the database thread, which on a busy
-/// machine waits for a time slice, and that costs more than preparing it.
+/// The reports' insert: one column per array, so the statement's text is
+/// the same whatever the batch's size. A multi-row `VALUES` list is a new
+/// statement for each size: parsed, planned and cached per connection and
+/// per size, with 17 parameters a row for PostgreSQL to bind and plan.
+static INSERT_REPORTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO intake_reports ({REPORT_COLUMNS}) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], \
+             $6::uuid[], $7::uuid[], $8::uuid[], $9::date[], $10::timestamptz[], $11::text[], \
+             $12::text[], $13::text[], $14::uuid[], $15::text[], $16::int4[], $17::bool[]) \
+         ON CONFLICT (idempotency_key, household_id) DO NOTHING"
+    )
+});
+
+/// The day's new reporting residents, in the same form.
+const INSERT_REPORTED_SQL: &str = "INSERT INTO intake_reported_residents \
+    (grid_id, day, resident_id, community_id) \
+    SELECT * FROM UNNEST($1::uuid[], $2::date[], $3::uuid[], $4::uuid[]) \
+    ON CONFLICT (grid_id, day, resident_id) DO NOTHING RETURNING grid_id, day";
+
+/// The grids' days, in the same form.
+static UPSERT_GRID_DAYS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{UPSERT_GRID_DAYS_HEAD} SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::date[], \
+         $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[]){UPSERT_GRID_DAYS_TAIL}"
+    )
+});
+
+/// Inserts `rows` (new reports, distinct keys) in one statement; answers
+/// how many were inserted (a key stored before is skipped, not an error).
 async fn insert_reports(
     conn: &mut <Db as sqlx::Database>::Connection,
     rows: &[&ReportRecord],
 ) -> StoreResult<u64> {
-    let mut inserted = 0;
-    for chunk in rows.chunks(INTAKE_CHUNK) {
-        let mut b =
-            QueryBuilder::<Db>::new(format!("INSERT INTO intake_reports ({REPORT_COLUMNS}) "));
-        b.push_values(chunk, |mut row, r| {
-            row.push_bind(r.id)
-                .push_bind(r.kind.as_str())
-                .push_bind(r.household_id)
-                .push_bind(r.path.sub_district)
-                .push_bind(r.path.community)
-                .push_bind(r.path.grid)
-                .push_bind(r.path.building)
-                .push_bind(r.path.unit)
-                .push_bind(r.day)
-                .push_bind(r.created_at)
-                .push_bind(r.idempotency_key.as_str())
-                .push_bind(r.reference.as_str())
-                .push_bind(r.source.as_str())
-                .push_bind(r.actor_account_id)
-                .push_bind(r.payload.as_str())
-                .push_bind(i32::try_from(r.flagged).unwrap_or(i32::MAX))
-                .push_bind(r.tasks_pending);
-        });
-        b.push(" ON CONFLICT (idempotency_key, household_id) DO NOTHING");
-        inserted += b.build().execute(&mut *conn).await.map_err(map_error)?.rows_affected();
+    if rows.is_empty() {
+        return Ok(0);
     }
-    Ok(inserted)
+    fn column<'a, T>(rows: &[&'a ReportRecord], f: impl Fn(&'a ReportRecord) -> T) -> Vec<T> {
+        rows.iter().map(|&r| f(r)).collect()
+    }
+    let done = sqlx::query(INSERT_REPORTS_SQL.as_str())
+        .bind(column(rows, |r| r.id))
+        .bind(column(rows, |r| r.kind.as_str()))
+        .bind(column(rows, |r| r.household_id))
+        .bind(column(rows, |r| r.path.sub_district))
+        .bind(column(rows, |r| r.path.community))
+        .bind(column(rows, |r| r.path.grid))
+        .bind(column(rows, |r| r.path.building))
+        .bind(column(rows, |r| r.path.unit))
+        .bind(column(rows, |r| r.day))
+        .bind(column(rows, |r| r.created_at))
+        .bind(column(rows, |r| r.idempotency_key.as_str()))
+        .bind(column(rows, |r| r.reference.as_str()))
+        .bind(column(rows, |r| r.source.as_str()))
+        .bind(column(rows, |r| r.actor_account_id))
+        .bind(column(rows, |r| r.payload.as_str()))
+        .bind(column(rows, |r| i32::try_from(r.flagged).unwrap_or(i32::MAX)))
+        .bind(column(rows, |r| r.tasks_pending))
+        .execute(&mut *conn)
+        .await
+        .map_err(map_error)?;
+    Ok(done.rows_affected())
 }
 
 /// Writes a batch in one transaction with its audit summary (see the module).
@@ -118,39 +144,41 @@ pub(crate) async fn write(
     // A resident counts once a day: only rows new to the table raise the
     // counter. The writer leaves out residents it knows have a row today,
     // so in the steady state this sends nothing.
-    for chunk in settled.reported.chunks(INTAKE_CHUNK) {
-        let mut b = QueryBuilder::<Db>::new(
-            "INSERT INTO intake_reported_residents (grid_id, day, resident_id, community_id) ",
-        );
-        b.push_values(chunk, |mut row, (grid, day, resident, community)| {
-            row.push_bind(*grid).push_bind(*day).push_bind(*resident).push_bind(*community);
-        });
-        b.push(" ON CONFLICT (grid_id, day, resident_id) DO NOTHING RETURNING grid_id, day");
-        for row in b.build().fetch_all(&mut *tx).await.map_err(map_error)? {
+    if !settled.reported.is_empty() {
+        let rows = &settled.reported;
+        let inserted = sqlx::query(INSERT_REPORTED_SQL)
+            .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        for row in inserted {
             let key: (Uuid, chrono::NaiveDate) = (get(&row, "grid_id")?, get(&row, "day")?);
             if let Some(delta) = settled.deltas.get_mut(&key) {
                 delta.residents_reported += 1;
             }
         }
     }
-    // One multi-row upsert for every grid and day of the batch (each
-    // appears once, as one statement requires).
-    let deltas: Vec<_> = settled.deltas.into_iter().collect();
-    for chunk in deltas.chunks(INTAKE_CHUNK) {
-        let mut b = QueryBuilder::<Db>::new(UPSERT_GRID_DAYS_HEAD);
-        b.push_values(chunk, |mut row, ((grid, day), d)| {
-            row.push_bind(*grid)
-                .push_bind(d.community_id)
-                .push_bind(*day)
-                .push_bind(d.residents_reported)
-                .push_bind(d.health_reports)
-                .push_bind(d.flagged)
-                .push_bind(d.arrivals)
-                .push_bind(d.help_requests)
-                .push_bind(d.volunteer_offers);
-        });
-        b.push(UPSERT_GRID_DAYS_TAIL);
-        b.build().execute(&mut *tx).await.map_err(map_error)?;
+    // One upsert for every grid and day of the batch (each appears once, as
+    // one statement requires).
+    if !settled.deltas.is_empty() {
+        let deltas = &settled.deltas;
+        let counts = |f: fn(&GridDayDelta) -> i64| deltas.values().map(f).collect::<Vec<_>>();
+        sqlx::query(UPSERT_GRID_DAYS_SQL.as_str())
+            .bind(deltas.keys().map(|k| k.0).collect::<Vec<_>>())
+            .bind(deltas.values().map(|d| d.community_id).collect::<Vec<_>>())
+            .bind(deltas.keys().map(|k| k.1).collect::<Vec<_>>())
+            .bind(counts(|d| d.residents_reported))
+            .bind(counts(|d| d.health_reports))
+            .bind(counts(|d| d.flagged))
+            .bind(counts(|d| d.arrivals))
+            .bind(counts(|d| d.help_requests))
+            .bind(counts(|d| d.volunteer_offers))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
     }
     match audit {
         Some(BatchAudit { writer, summary, append: true }) => {
