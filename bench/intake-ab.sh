@@ -13,29 +13,58 @@
 # cp target/release/epigrid /tmp/epi-a; git stash pop`, then the change.
 # hello, loadgen and bench-pass come from target/release (`cargo build
 # --release -p epigrid-bench`).
+# EPIGRID_BENCH_POSTGRES=1 serves A and B on PostgreSQL at 127.0.0.1:5432
+# instead (databases epigrid_ab_a and epigrid_ab_b, created and dropped);
+# the server's CPU then includes every postgres process's (only the server
+# under load has busy backends).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1; B=$2; conns=${3:-64}; secs=${4:-4}; rounds=${5:-4}
 bin=target/release
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "${EPIGRID_BENCH_POSTGRES:-}" ]; then
+    sleep 0.5
+    for d in a b; do psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS epigrid_ab_$d" 2>/dev/null; done
+  fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 wait_up() { for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$1$2" >/dev/null && return 0; sleep 0.05; done; echo "no server on $1" >&2; exit 1; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+postgres=${EPIGRID_BENCH_POSTGRES:-}
+pg() { psql -h 127.0.0.1 -U postgres -d postgres -qc "$1" 2>/dev/null; }
+cpu_ticks() { # the server's, and with PostgreSQL its processes' too
+  { awk '{ print $14 + $15 }' "/proc/$1/stat"
+    [ -z "$postgres" ] || for p in $(pgrep -x postgres); do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done
+  } | awk '{ t += $1 } END { print t }'
+}
 "$bin/hello" 127.0.0.1:18290 2>/dev/null & hello_pid=$!; pids+=($hello_pid)
 start() { # binary port dir
-  "$1" demo --no-serve --residents 2000 --data-dir "$3" >/dev/null 2>&1
+  local db=()
+  if [ -n "$postgres" ]; then
+    pg "DROP DATABASE IF EXISTS epigrid_ab_$(basename "$3")"; pg "CREATE DATABASE epigrid_ab_$(basename "$3")"
+    db=(--database "postgres://postgres@127.0.0.1:5432/epigrid_ab_$(basename "$3")")
+  fi
+  "$1" demo --no-serve --residents 2000 --data-dir "$3" "${db[@]}" >/dev/null 2>&1
   EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$1" serve --data-dir "$3" \
-      --config "$work/none.toml" --listen "127.0.0.1:$2" 2>/dev/null &
+      --config "$work/none.toml" --listen "127.0.0.1:$2" "${db[@]}" 2>/dev/null &
   pids+=($!); echo $! > "$3.pid"
   wait_up "$2" /healthz
 }
 start "$A" 18291 "$work/a"; start "$B" 18292 "$work/b"
 wait_up 18290 /
 . bench/lib.sh
-read -r pass_a _ resident_a < <(mint_pass "$bin" "$work/a")
-read -r pass_b _ resident_b < <(mint_pass "$bin" "$work/b")
+pass_for() { # dir
+  if [ -n "$postgres" ]; then
+    "$bin/bench-pass" "postgres://postgres@127.0.0.1:5432/epigrid_ab_$(basename "$1")" "$(cat "$1/secret.key")" 1
+  else
+    mint_pass "$bin" "$1"
+  fi
+}
+read -r pass_a _ resident_a < <(pass_for "$work/a")
+read -r pass_b _ resident_b < <(pass_for "$work/b")
 run() { # label port pid pass resident
   local body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$5\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
   local before after n rps user sys
