@@ -63,10 +63,17 @@ rounds=${EPIGRID_BENCH_ROUNDS:-1}
 body='{"idempotency_key":"{key}","entries":[{"resident_id":"{2}","temperature":36.6,"symptoms":[],"whereabouts":"at_home"}]}'
 
 
+# EPIGRID_BENCH_LOADGEN_SCHED=batch runs the load generator at SCHED_BATCH
+# (`chrt -b 0`), for hello-world and epigrid alike: its threads then never
+# preempt the server's when a response wakes them (docs/PERFORMANCE.md,
+# session 9: a co-located client's wake-ups, which a remote one would not
+# cause). Not the headline figure; it shows how much of the gap is that.
+sched=()
+[ "${EPIGRID_BENCH_LOADGEN_SCHED:-}" = batch ] && sched=(chrt -b 0)
 load() { # port connections seconds [loadgen flags…]
   local port=$1 connections=$2 secs=$3
   shift 3
-  "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$connections" --seconds "$secs" \
+  "${sched[@]}" "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$connections" --seconds "$secs" \
       --max-requests 20000000 --body "$body" --header "Authorization: Bearer {1}" \
       --vars "$work/vars" ${EPIGRID_BENCH_LOADGEN:-} "$@"
 }
@@ -117,7 +124,7 @@ overload() { # [loadgen flags…], e.g. --honour-retry-after
        "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms"
 }
 
-echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run, $households household(s), $rounds round(s)"
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run, $households household(s), $rounds round(s)${sched:+, load generator at SCHED_BATCH}"
 start_epigrid ""
 # A short warm-up so both servers have their connections and caches.
 load "$hello_port" 64 1 >/dev/null; load "$epi_port" 64 1 >/dev/null
