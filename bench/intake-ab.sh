@@ -23,18 +23,19 @@ A=$1; B=$2; conns=${3:-64}; secs=${4:-4}; rounds=${5:-4}
 bin=target/release
 work=$(mktemp -d)
 pids=()
+postgres=${EPIGRID_BENCH_POSTGRES:-}
+pg() { psql -h 127.0.0.1 -U postgres -d postgres -qc "$1" 2>/dev/null; }
+pg_url() { echo "postgres://postgres@127.0.0.1:5432/epigrid_ab_$(basename "$1")"; } # dir
 cleanup() {
   for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "${EPIGRID_BENCH_POSTGRES:-}" ]; then
+  if [ -n "$postgres" ]; then
     sleep 0.5
-    for d in a b; do psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS epigrid_ab_$d" 2>/dev/null; done
+    for d in a b; do pg "DROP DATABASE IF EXISTS epigrid_ab_$d"; done
   fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 wait_up() { for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$1$2" >/dev/null && return 0; sleep 0.05; done; echo "no server on $1" >&2; exit 1; }
-postgres=${EPIGRID_BENCH_POSTGRES:-}
-pg() { psql -h 127.0.0.1 -U postgres -d postgres -qc "$1" 2>/dev/null; }
 cpu_ticks() { # the server's, and with PostgreSQL its processes' too
   { awk '{ print $14 + $15 }' "/proc/$1/stat"
     [ -z "$postgres" ] || for p in $(pgrep -x postgres); do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done
@@ -45,7 +46,7 @@ start() { # binary port dir
   local db=()
   if [ -n "$postgres" ]; then
     pg "DROP DATABASE IF EXISTS epigrid_ab_$(basename "$3")"; pg "CREATE DATABASE epigrid_ab_$(basename "$3")"
-    db=(--database "postgres://postgres@127.0.0.1:5432/epigrid_ab_$(basename "$3")")
+    db=(--database "$(pg_url "$3")")
   fi
   "$1" demo --no-serve --residents 2000 --data-dir "$3" "${db[@]}" >/dev/null 2>&1
   EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$1" serve --data-dir "$3" \
@@ -58,7 +59,7 @@ wait_up 18290 /
 . bench/lib.sh
 pass_for() { # dir
   if [ -n "$postgres" ]; then
-    "$bin/bench-pass" "postgres://postgres@127.0.0.1:5432/epigrid_ab_$(basename "$1")" "$(cat "$1/secret.key")" 1
+    "$bin/bench-pass" "$(pg_url "$1")" "$(cat "$1/secret.key")" 1
   else
     mint_pass "$bin" "$1"
   fi

@@ -23,6 +23,11 @@ use crate::{
     append_chained, bind_audit, get, map_error, placeholders,
 };
 
+/// One column of `rows`, bound as a PostgreSQL array for `UNNEST`.
+fn column<'a, T, U>(rows: &'a [T], field: impl Fn(&'a T) -> U) -> Vec<U> {
+    rows.iter().map(field).collect()
+}
+
 /// The stored `(id, reference)` of each of `keys` (household, key) that
 /// exists.
 async fn stored_keys(
@@ -35,8 +40,8 @@ async fn stored_keys(
          WHERE (idempotency_key, household_id) IN \
              (SELECT * FROM UNNEST($1::text[], $2::uuid[]))",
     )
-    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
-    .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind(column(keys, |k| k.1))
+    .bind(column(keys, |k| k.0))
     .fetch_all(&mut *conn)
     .await
     .map_err(map_error)?;
@@ -85,9 +90,6 @@ async fn insert_reports(
 ) -> StoreResult<u64> {
     if rows.is_empty() {
         return Ok(0);
-    }
-    fn column<'a, T>(rows: &[&'a ReportRecord], f: impl Fn(&'a ReportRecord) -> T) -> Vec<T> {
-        rows.iter().map(|&r| f(r)).collect()
     }
     let done = sqlx::query(INSERT_REPORTS_SQL.as_str())
         .bind(column(rows, |r| r.id))
@@ -147,10 +149,10 @@ pub(crate) async fn write(
     if !settled.reported.is_empty() {
         let rows = &settled.reported;
         let inserted = sqlx::query(INSERT_REPORTED_SQL)
-            .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+            .bind(column(rows, |r| r.0))
+            .bind(column(rows, |r| r.1))
+            .bind(column(rows, |r| r.2))
+            .bind(column(rows, |r| r.3))
             .fetch_all(&mut *tx)
             .await
             .map_err(map_error)?;
