@@ -603,18 +603,33 @@ pub fn check_idempotency_key(key: &str) -> Result<&str, FieldError> {
 /// O, U, which are read wrongly aloud), e.g. `JK-20261129-7K3F9QXA`.
 pub fn reference(kind: SubmissionKind, day: NaiveDate, id: Uuid) -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    // Byte by byte rather than through `format!`: its padded fields went
+    // through the formatter's machinery, a microsecond a submission at the
+    // peak (docs/PERFORMANCE.md, session 10). Years outside 0..=9999 (which
+    // no report carries) keep their digits, as `{:04}` would.
+    let mut text = String::with_capacity(20);
+    text.push_str(kind.reference_prefix());
+    text.push('-');
+    let year = day.year();
+    if (0..=9999).contains(&year) {
+        push_digits(&mut text, year.unsigned_abs(), 4);
+    } else {
+        text.push_str(&year.to_string());
+    }
+    push_digits(&mut text, day.month(), 2);
+    push_digits(&mut text, day.day(), 2);
+    text.push('-');
     let bits = id.as_u128();
-    let tail: String =
-        (0..8).map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char).collect();
-    // The date by hand rather than through `format("%Y%m%d")`, which parses
-    // its pattern on every call: this runs for every submission.
-    format!(
-        "{}-{:04}{:02}{:02}-{tail}",
-        kind.reference_prefix(),
-        day.year(),
-        day.month(),
-        day.day()
-    )
+    text.extend((0..8).map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize])));
+    text
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        text.push(char::from(b'0' + digit as u8));
+    }
 }
 
 #[cfg(test)]
@@ -748,6 +763,10 @@ mod tests {
         let early = NaiveDate::from_ymd_opt(2027, 3, 5).unwrap();
         let padded = super::reference(SubmissionKind::Health, early, id);
         assert!(padded.starts_with("JK-20270305-"), "{padded}");
+        let old = NaiveDate::from_ymd_opt(999, 1, 2).unwrap();
+        let padded = super::reference(SubmissionKind::Arrival, old, id);
+        assert!(padded.starts_with("FH-09990102-"), "{padded}");
+        assert_eq!(&padded[12..], &reference[12..], "the tail depends on the id alone");
         assert!(check_idempotency_key("550e8400-e29b").is_ok());
         assert_eq!(check_idempotency_key("").unwrap_err().code, "intake.idempotency_key_required");
         assert_eq!(

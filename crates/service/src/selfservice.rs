@@ -133,6 +133,43 @@ pub fn household_label(unit_name: &str, room: &str) -> String {
     if unit_name.is_empty() { room.to_owned() } else { format!("{unit_name} {room}") }
 }
 
+/// The value of each ASCII hex digit, either case; 0xFF for any other byte.
+const HEX_VALUES: [u8; 256] = {
+    let mut values = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        values[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        values[b'a' as usize + i] = 10 + i as u8;
+        values[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    values
+};
+
+/// A pass's bytes from its hex text; None for an odd length or a non-hex
+/// character. By table rather than `hex::decode_to_slice`, which takes
+/// about 4 ns a character by matching each one: a pass is 250-400
+/// characters, read on every submission (docs/PERFORMANCE.md, session 10).
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let text = text.as_bytes();
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(text.len() / 2);
+    let mut invalid = 0u8;
+    for pair in text.chunks_exact(2) {
+        let (high, low) = (HEX_VALUES[usize::from(pair[0])], HEX_VALUES[usize::from(pair[1])]);
+        // Any 0xFF sets the top bit; checked once, after the loop.
+        invalid |= high | low;
+        bytes.push((high << 4) | (low & 0x0F));
+    }
+    (invalid & 0x80 == 0).then_some(bytes)
+}
+
 impl Service {
     /// The token in a building's QR link.
     pub fn building_token(&self, building_id: Uuid) -> String {
@@ -182,9 +219,7 @@ impl Service {
     pub fn verify_pass(&self, token: &str) -> ServiceResult<ResidentPass> {
         // Into a buffer of the right size: `hex::decode` collects byte by
         // byte, and this runs for every submission.
-        let token = token.trim();
-        let mut bytes = vec![0; token.len() / 2];
-        hex::decode_to_slice(token, &mut bytes).map_err(|_| ServiceError::Unauthenticated)?;
+        let bytes = decode_hex(token.trim()).ok_or(ServiceError::Unauthenticated)?;
         let fixed = 1 + 16 * 6 + 8 + 1;
         if bytes.len() < fixed + PASS_MAC_LEN || bytes[0] != PASS_VERSION {
             return Err(ServiceError::Unauthenticated);
@@ -471,5 +506,17 @@ mod tests {
         let mut rooms = vec!["1201", "502", "10单元", "2单元", "B1"];
         rooms.sort_by_key(|r| natural_key(r));
         assert_eq!(rooms, vec!["2单元", "10单元", "502", "1201", "B1"]);
+    }
+
+    #[test]
+    fn hex_decoding_agrees_with_the_hex_crate() {
+        let all: Vec<u8> = (0..=255).collect();
+        for text in [hex::encode(&all), hex::encode_upper(&all), String::new()] {
+            assert_eq!(decode_hex(&text), hex::decode(&text).ok(), "{text}");
+        }
+        for bad in ["0", "abc", "0g", "g0", "zz", "0x12", "12 34", "é1", "12\u{0}0"] {
+            assert_eq!(decode_hex(bad), None, "{bad:?}");
+            assert!(hex::decode(bad).is_err(), "{bad:?}");
+        }
     }
 }

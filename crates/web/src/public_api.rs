@@ -69,8 +69,8 @@ const BUSY_RETRY_AFTER: u64 = 1;
 /// `crate::router` to merge outside the stack every other route passes.
 ///
 /// Their stack, outermost first: the security headers, the per-client rate
-/// limit (not even a pass-through layer when it is off: a benchmark from one
-/// address, or a proxy doing it), the body limit, then load shedding over a
+/// limit (a bare pass-through when it is off: a benchmark from one address,
+/// or a proxy doing it), the body limit, then load shedding over a
 /// global concurrency limit (excess answered 503 at once rather than queued)
 /// and one timeout, which answers 503 too.
 ///
@@ -85,8 +85,7 @@ const BUSY_RETRY_AFTER: u64 = 1;
 pub fn resident_routes(state: &AppState) -> Router<AppState> {
     let limits = state.service.settings().intake.public.clone();
     let limiter = Arc::new(ClientLimiter::new(limits.rate_per_client, limits.burst_per_client));
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1)));
-    let public: Router<AppState> = Router::new()
+    let routes: Router<AppState> = Router::new()
         .route("/api/v1/public/options", get(options))
         .route("/api/v1/public/buildings/{token}", get(building))
         .route("/api/v1/public/identify", post(identify))
@@ -94,21 +93,23 @@ pub fn resident_routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/public/health-reports", post(health_report))
         .route("/api/v1/public/arrivals", post(arrival))
         .route("/api/v1/public/help-requests", post(help_request))
-        .route("/api/v1/public/volunteer-offers", post(volunteer_offer))
-        .layer(
-            ServiceBuilder::new()
-                .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(semaphore))
-                .timeout(limits.timeout),
-        );
-    let public = if limits.rate_per_client > 0 {
-        public.layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
-    } else {
-        public
-    };
-    public.layer(tower::util::MapResponseLayer::new(crate::security_headers))
+        .route("/api/v1/public/volunteer-offers", post(volunteer_offer));
+    let rate_limit = (limits.rate_per_client > 0)
+        .then(|| axum::middleware::from_fn_with_state(limiter, rate_limit));
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1)));
+    // One `layer` call for the whole stack: each call wraps every route in
+    // a boxed service of its own, cloned for each request. The first
+    // listed is the outermost.
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(tower::util::MapResponseLayer::new(crate::security_headers))
+            .option_layer(rate_limit)
+            .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+            .layer(HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(semaphore))
+            .timeout(limits.timeout),
+    )
 }
 
 /// The staff's intake routes, under `/api/v1` with the rest of the API.
@@ -285,10 +286,28 @@ fn parse_id(text: &str, lang: Lang) -> ApiResult<Uuid> {
 /// 201 for a new submission, 200 for a replay.
 fn receipt(receipt: Receipt) -> Response {
     let status = if receipt.replayed { StatusCode::OK } else { StatusCode::CREATED };
-    let mut response = (status, Json(receipt)).into_response();
-    // Answers carry a reference tied to a household: never cache them.
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    // The body by hand when the reference needs no escaping (always, for
+    // the references this server makes): every submission at the peak is
+    // answered here, and serde's writer cost more than the rest of the answer.
+    let plain = receipt.reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let body = if plain {
+        let replayed = if receipt.replayed { "true" } else { "false" };
+        let mut body = String::with_capacity(receipt.reference.len() + 32);
+        body.push_str(r#"{"reference":""#);
+        body.push_str(&receipt.reference);
+        body.push_str(r#"","replayed":"#);
+        body.push_str(replayed);
+        body.push('}');
+        body
+    } else {
+        json!({ "reference": receipt.reference, "replayed": receipt.replayed }).to_string()
+    };
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        // Answers carry a reference tied to a household: never cache them.
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    (status, headers, body).into_response()
 }
 
 #[utoipa::path(
