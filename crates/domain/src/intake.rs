@@ -605,8 +605,8 @@ pub fn reference(kind: SubmissionKind, day: NaiveDate, id: Uuid) -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     // Byte by byte rather than through `format!`: its padded fields went
     // through the formatter's machinery, a microsecond a submission at the
-    // peak (docs/PERFORMANCE.md, session 10). Years outside 0..=9999 (which
-    // no report carries) keep their digits, as `{:04}` would.
+    // peak (docs/PERFORMANCE.md, session 10). A year outside 0..=9999
+    // (which no report carries) is written as `to_string` writes it.
     let mut text = String::with_capacity(20);
     text.push_str(kind.reference_prefix());
     text.push('-');
