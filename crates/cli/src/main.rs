@@ -185,9 +185,13 @@ enum UserCommand {
     Passwd { username: String },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> anyhow::Result<()> {
+    // Every command runs on the server's runtime (a worker per core but one,
+    // see `serving_runtime`): one runtime, measured once.
+    epigrid_web::serving_runtime()?.block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = FileSettings::load(&cli.common.config)?;
     init_logging(file.log.as_deref());
     let settings = Resolved::new(file, cli.common.database, cli.common.listen, cli.common.data_dir);

@@ -132,6 +132,31 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// The process's tokio runtime: one worker thread fewer than the machine
+/// has cores (at least one), unless `TOKIO_WORKER_THREADS` says otherwise.
+///
+/// The intake writer runs on a thread of its own (`epigrid_service`'s
+/// intake), and under load it keeps most of a core busy: its commits are
+/// system calls (the WAL's writes and `fdatasync`), one after another. With
+/// a worker on every core as well, the workers and the writer took turns at
+/// the same cores, and each turn was a context switch and a cold cache. On
+/// the 2-core bench machine one worker served 13 % more reports a second at
+/// 256 connections and as many at 64, with less CPU per report
+/// (docs/PERFORMANCE.md, session 11); hello-world on one worker lost 1–4 %.
+pub fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // tokio reads the variable itself when no count is set.
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(serving_workers(std::thread::available_parallelism()));
+    }
+    builder.enable_all().build()
+}
+
+/// Worker threads for `cores` cores: one is left to the intake writer.
+fn serving_workers(cores: std::io::Result<std::num::NonZeroUsize>) -> usize {
+    cores.map_or(1, |cores| cores.get().saturating_sub(1)).max(1)
+}
+
 /// Connections waiting to be accepted, at most (the kernel caps it at
 /// `net.core.somaxconn`, 4,096 on current Linux).
 const LISTEN_BACKLOG: u32 = 4096;
@@ -202,4 +227,20 @@ pub async fn serve_tls(
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
         .acceptor(connection_cap::CappedAcceptor::new(max_connections));
     axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle).serve(app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+
+    use super::serving_workers;
+
+    #[test]
+    fn the_serving_runtime_leaves_one_core_to_the_intake_writer() {
+        let cores = |n| Ok(NonZeroUsize::new(n).expect("non-zero"));
+        assert_eq!(serving_workers(cores(1)), 1);
+        assert_eq!(serving_workers(cores(2)), 1);
+        assert_eq!(serving_workers(cores(8)), 7);
+        assert_eq!(serving_workers(Err(std::io::Error::other("unknown"))), 1);
+    }
 }

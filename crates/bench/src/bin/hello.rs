@@ -19,13 +19,18 @@ async fn receipt(Json(body): Json<Value>) -> (axum::http::StatusCode, Json<Value
     )
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
+    // epigrid's own runtime (one worker fewer than the cores), so the ratio
+    // compares the work per request on the same threads.
+    epigrid_web::serving_runtime()?.block_on(serve())
+}
+
+async fn serve() -> std::io::Result<()> {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8090".into());
     let app = Router::new()
         .route("/api/v1/public/health-reports", post(receipt))
         .route("/", axum::routing::get(|| async { "ok" }));
-    // epigrid's own listener settings (its backlog), as for the runtime.
+    // epigrid's own listener settings (its backlog).
     let listener = epigrid_web::bind(&address).await?;
     eprintln!("hello is serving on http://{address}/");
     axum::serve(listener, app).await
