@@ -143,7 +143,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// the 2-core bench machine one worker served 13–17 % more reports a second
 /// at 256 connections and as many at 64 on SQLite, 10 % more at both on
 /// PostgreSQL, with less CPU per report (docs/PERFORMANCE.md, session 11);
-/// hello-world on one worker lost 1–3 %.
+/// hello-world on one worker lost 1–4 %.
 pub fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // tokio reads the variable itself when no count is set.
