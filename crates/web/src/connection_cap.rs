@@ -5,18 +5,31 @@
 //! request limits (queue, load shedding, concurrency) bound the work, but
 //! not the connections: a storm of 10× the saturating load in connections
 //! grew the server's memory 2.6×. Beyond `max` open connections, a new one
-//! is answered by a small task of its own with the same 503 and
-//! `Retry-After` as a refused request, `Connection: close`, and closed, so
-//! memory stays bounded by the cap.
+//! is answered by the listener itself with the same 503 and `Retry-After`
+//! as a refused request, so memory stays bounded by the cap.
+//!
+//! A refused connection is then *held*, not closed: a small task of its own
+//! (a few hundred bytes, no hyper buffers) answers each further request 503
+//! as well, but reads it only `HELD_PAUSE` after the last refusal, and hands
+//! the connection to the server, its request unread, as soon as a place is
+//! free. Closing it cost more than it saved: a client that retries at once
+//! instead of waiting `Retry-After` connected again at once, and a storm of
+//! such clients spent the machine on TCP handshakes, leaving 15 % of the
+//! peak rate to the requests let in (docs/PERFORMANCE.md, session 12). A
+//! client that honours `Retry-After` never meets the pause. Beyond
+//! `HELD_PER_SERVED` times the cap, connections are answered and closed as
+//! before, so the file descriptors stay bounded too.
 //!
 //! A slot is only worth capping if idle connections give theirs back: a
 //! connection with nothing read or written for `IDLE_TIMEOUT` reads as
 //! closed, so hyper closes it (browsers keep idle connections for minutes,
-//! and hyper would keep them for ever).
+//! and hyper would keep them for ever). A held connection idle as long is
+//! closed too.
 //!
-//! The refusal reads the request head first (at most a few kilobytes, for at
-//! most two seconds): closing a socket with unread data resets it, and the
-//! client could lose the answer before reading it.
+//! A refusal reads its whole request first (the head at most a few
+//! kilobytes, for at most two seconds): closing a socket with unread data
+//! resets it, and the client could lose the answer before reading it; and
+//! a held connection's next request must start where this one ends.
 
 use std::future::Future;
 use std::io;
@@ -29,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -45,9 +59,23 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 768;
 /// request still being worked on is never cut.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// How long a held connection's next request waits to be read after a
+/// refusal. Long enough that a client retrying at once costs a few
+/// refusals a second rather than thousands; well under the `Retry-After`
+/// (1 s) a well-behaved client waits anyway, and under hello-world's p99
+/// in the same storm (400–550 ms), which the refusals' p99 must not exceed.
+pub const HELD_PAUSE: Duration = Duration::from_millis(250);
+
+/// Held connections at most, as a multiple of the cap: each holds a file
+/// descriptor (OPERATIONS.md sizes `LimitNOFILE` for it).
+pub const HELD_PER_SERVED: usize = 3;
+
 /// Longest request head read before a refusal.
 const HEAD_LIMIT: usize = 16 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest request (head and body) a held connection reads and stays open
+/// for; a longer one (an upload) is refused and the connection closed.
+const HELD_REQUEST_LIMIT: usize = 64 * 1024;
 /// How long a refused connection is drained (a request body) before close.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -56,27 +84,72 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct CappedListener {
     listener: TcpListener,
+    room: Arc<Room>,
+    max_held: usize,
+    /// Held connections whose next request found a place free.
+    admitted: mpsc::UnboundedReceiver<(TcpStream, SocketAddr)>,
+}
+
+/// What the listener and its held connections share.
+#[derive(Debug)]
+struct Room {
+    /// Connections served (handed to the server), at most `max`.
     open: Arc<AtomicUsize>,
     max: usize,
     idle: Duration,
-    refusals: Arc<Refusals>,
+    held: Arc<AtomicUsize>,
+    refusals: Refusals,
+    /// To the listener: a held connection, its place already taken.
+    admit: mpsc::UnboundedSender<(TcpStream, SocketAddr)>,
+}
+
+impl Room {
+    /// Takes a place among the served connections, if one is free.
+    fn take_place(&self) -> bool {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.max).then_some(open + 1)
+            })
+            .is_ok()
+    }
 }
 
 impl CappedListener {
     pub fn new(listener: TcpListener, max: usize) -> Self {
+        let max = max.max(1);
+        let (admit, admitted) = mpsc::unbounded_channel();
         Self {
             listener,
-            open: Arc::default(),
-            max: max.max(1),
-            idle: IDLE_TIMEOUT,
-            refusals: Arc::new(Refusals::new()),
+            room: Arc::new(Room {
+                open: Arc::default(),
+                max,
+                idle: IDLE_TIMEOUT,
+                held: Arc::default(),
+                refusals: Refusals::new(),
+                admit,
+            }),
+            max_held: max.saturating_mul(HELD_PER_SERVED),
+            admitted,
         }
     }
 
     /// With another idle timeout (tests).
     pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle = idle;
+        if let Some(room) = Arc::get_mut(&mut self.room) {
+            room.idle = idle;
+        }
         self
+    }
+
+    /// With at most `max_held` held connections (tests: 0 closes every
+    /// refused connection).
+    pub fn with_max_held(mut self, max_held: usize) -> Self {
+        self.max_held = max_held;
+        self
+    }
+
+    fn served(&self, stream: TcpStream) -> CountedStream {
+        CountedStream::new(stream, &self.room.open, self.room.idle)
     }
 }
 
@@ -86,25 +159,58 @@ impl axum::serve::Listener for CappedListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
-            if self.open.load(Ordering::Acquire) >= self.max {
-                tracing::debug!(open = self.max, "connection refused: at the cap");
-                // Usually the whole request is already there: answer it
-                // here, without a task that would wait its turn behind the
-                // served connections' (that wait was most of a refusal's
-                // latency under a storm).
-                if !refuse_at_once(&stream, &self.refusals) {
-                    tokio::spawn(refuse(stream, self.refusals.clone()));
+            let (stream, addr) = tokio::select! {
+                biased;
+                Some((stream, addr)) = self.admitted.recv() => {
+                    // Its place was taken when it was admitted.
+                    return (self.served(stream), addr);
                 }
-                continue;
+                accepted = axum::serve::Listener::accept(&mut self.listener) => accepted,
+            };
+            if self.room.take_place() {
+                return (self.served(stream), addr);
             }
-            self.open.fetch_add(1, Ordering::AcqRel);
-            return (CountedStream::new(stream, &self.open, self.idle), addr);
+            tracing::debug!(open = self.room.max, "connection refused: at the cap");
+            // Usually the whole request is already there: answer it here,
+            // without a task that would wait its turn behind the served
+            // connections' (that wait was most of a refusal's latency
+            // under a storm).
+            if self.room.held.load(Ordering::Acquire) < self.max_held {
+                let held = HeldSlot::new(&self.room.held);
+                match answer_at_once(&stream, &self.room.refusals, true) {
+                    AtOnce::Answered => {
+                        tokio::spawn(hold(self.room.clone(), stream, addr, held, Vec::new(), true));
+                    }
+                    AtOnce::Later(start) => {
+                        tokio::spawn(hold(self.room.clone(), stream, addr, held, start, false));
+                    }
+                    AtOnce::Gone => {}
+                }
+            } else if let AtOnce::Later(_) = answer_at_once(&stream, &self.room.refusals, false) {
+                tokio::spawn(refuse(stream, self.room.clone()));
+            }
         }
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.listener.local_addr()
+    }
+}
+
+/// Counts a held connection while its task lives.
+#[derive(Debug)]
+struct HeldSlot(Arc<AtomicUsize>);
+
+impl HeldSlot {
+    fn new(held: &Arc<AtomicUsize>) -> Self {
+        held.fetch_add(1, Ordering::AcqRel);
+        Self(held.clone())
+    }
+}
+
+impl Drop for HeldSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -223,19 +329,27 @@ impl AsyncWrite for CountedStream {
     }
 }
 
-/// The refusal in each language, made once: the API's own 503 body.
+/// The refusal in each language, made once: the API's own 503 body, with
+/// `Connection: close` or without (a held connection).
 #[derive(Debug)]
 struct Refusals {
     zh: Vec<u8>,
     en: Vec<u8>,
+    zh_held: Vec<u8>,
+    en_held: Vec<u8>,
 }
 
 impl Refusals {
     fn new() -> Self {
-        Self { zh: refusal(Lang::ZhCn), en: refusal(Lang::En) }
+        Self {
+            zh: refusal(Lang::ZhCn, false),
+            en: refusal(Lang::En, false),
+            zh_held: refusal(Lang::ZhCn, true),
+            en_held: refusal(Lang::En, true),
+        }
     }
 
-    fn for_head(&self, head: &[u8]) -> &[u8] {
+    fn for_head(&self, head: &[u8], keep_open: bool) -> &[u8] {
         let lang = String::from_utf8_lossy(head)
             .lines()
             .find_map(|line| {
@@ -243,74 +357,195 @@ impl Refusals {
                 name.trim().eq_ignore_ascii_case("accept-language").then(|| value.trim().to_owned())
             })
             .map_or(Lang::ZhCn, |value| Lang::from_accept_language(&value));
-        match lang {
-            Lang::ZhCn => &self.zh,
-            Lang::En => &self.en,
+        match (lang, keep_open) {
+            (Lang::ZhCn, false) => &self.zh,
+            (Lang::En, false) => &self.en,
+            (Lang::ZhCn, true) => &self.zh_held,
+            (Lang::En, true) => &self.en_held,
         }
     }
 }
 
-fn refusal(lang: Lang) -> Vec<u8> {
+fn refusal(lang: Lang, keep_open: bool) -> Vec<u8> {
     let error = ApiError::from_service(epigrid_service::ServiceError::Unavailable, lang);
     let body = serde_json::to_vec(&error.body()).unwrap_or_default();
     let mut response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nretry-after: {}\r\nconnection: close\r\n\r\n",
+         content-length: {}\r\nretry-after: {}\r\n{}\r\n",
         body.len(),
         error.retry_after.unwrap_or(5),
+        if keep_open { "" } else { "connection: close\r\n" },
     )
     .into_bytes();
     response.extend_from_slice(&body);
     response
 }
 
+/// What `answer_at_once` did.
+#[derive(Debug)]
+enum AtOnce {
+    /// The refusal is written.
+    Answered,
+    /// The client had already gone: nothing to answer.
+    Gone,
+    /// Nothing written: the request (its start, as read so far) is to be
+    /// answered by a task.
+    Later(Vec<u8>),
+}
+
 /// Answers the refusal without waiting, if the whole request has arrived
-/// (head, and a body of `content-length`) and the answer fits the socket's
-/// buffer; then closing loses nothing. False: nothing was written (part of
-/// the request may have been read; `refuse` then answers after its head
-/// timeout at worst), and the caller hands the connection to `refuse`.
-fn refuse_at_once(stream: &TcpStream, refusals: &Refusals) -> bool {
+/// (head, and a body of `content-length`; for a connection kept open,
+/// nothing beyond it) and the answer fits the socket's buffer.
+fn answer_at_once(stream: &TcpStream, refusals: &Refusals, keep_open: bool) -> AtOnce {
     let mut request = [0u8; 4096];
     let mut len = 0;
     while len < request.len() {
         match stream.try_read(&mut request[len..]) {
-            Ok(0) => return true, // the client has gone: nothing to answer
+            Ok(0) => return AtOnce::Gone,
             Ok(n) => len += n,
             Err(_) => break,
         }
     }
     let request = &request[..len];
-    if !is_complete(request) {
-        return false;
+    let whole = match extent(request) {
+        Extent::Length(n) if keep_open => n == len,
+        Extent::Length(n) => n <= len,
+        Extent::NeedHead | Extent::Unsupported => false,
+    };
+    if !whole {
+        return AtOnce::Later(request.to_vec());
     }
-    let answer = refusals.for_head(request);
-    // All or nothing: a partial write would leave the rest to `refuse`,
-    // which starts from the request.
-    matches!(stream.try_write(answer), Ok(n) if n == answer.len())
+    let answer = refusals.for_head(request, keep_open);
+    match stream.try_write(answer) {
+        Ok(n) if n == answer.len() => AtOnce::Answered,
+        // A fresh socket's buffer holds far more than an answer; should
+        // only part go, the connection is dropped rather than answered twice.
+        Ok(n) if n > 0 => AtOnce::Gone,
+        _ => AtOnce::Later(request.to_vec()),
+    }
 }
 
-/// Whether `request` holds a whole request without a chunked body.
-fn is_complete(request: &[u8]) -> bool {
-    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+/// How far a request reaches, from its head.
+#[derive(Debug, PartialEq)]
+enum Extent {
+    /// The head is not complete yet.
+    NeedHead,
+    /// Head and body take this many bytes.
+    Length(usize),
+    /// A chunked body or an unreadable length: not followed here.
+    Unsupported,
+}
+
+fn extent(request: &[u8]) -> Extent {
+    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Extent::NeedHead;
+    };
     let head = String::from_utf8_lossy(&request[..end]);
     let mut body = 0;
     for line in head.lines().skip(1) {
         let Some((name, value)) = line.split_once(':') else { continue };
         let name = name.trim();
         if name.eq_ignore_ascii_case("transfer-encoding") {
-            return false;
+            return Extent::Unsupported;
         }
         if name.eq_ignore_ascii_case("content-length") {
             match value.trim().parse::<usize>() {
                 Ok(n) => body = n,
-                Err(_) => return false,
+                Err(_) => return Extent::Unsupported,
             }
         }
     }
-    request.len() >= end + 4 + body
+    Extent::Length(end + 4 + body)
 }
 
-async fn refuse(mut stream: TcpStream, refusals: Arc<Refusals>) {
+/// Whether `request` holds a whole request without a chunked body.
+#[cfg(test)]
+fn is_complete(request: &[u8]) -> bool {
+    matches!(extent(request), Extent::Length(n) if request.len() >= n)
+}
+
+/// A connection beyond the cap, held (see the module): each request is
+/// refused, the next read only `HELD_PAUSE` after a refusal, until a place
+/// is free; then the connection goes to the server with its request unread.
+/// `request` is what was read of the first request already; `pause`
+/// whether it was answered.
+async fn hold(
+    room: Arc<Room>,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    _held: HeldSlot,
+    mut request: Vec<u8>,
+    mut pause: bool,
+) {
+    loop {
+        if request.is_empty() {
+            if pause {
+                tokio::time::sleep(HELD_PAUSE).await;
+            }
+            // The next request, or the end of the connection.
+            if !matches!(tokio::time::timeout(room.idle, stream.readable()).await, Ok(Ok(()))) {
+                return;
+            }
+            let mut first = [0u8; 1];
+            if !matches!(stream.peek(&mut first).await, Ok(n) if n > 0) {
+                return;
+            }
+            if room.take_place() {
+                if room.admit.send((stream, addr)).is_err() {
+                    // The listener is gone (shutting down): no one to serve it.
+                    room.open.fetch_sub(1, Ordering::AcqRel);
+                }
+                return;
+            }
+        }
+        let read = tokio::time::timeout(HEAD_TIMEOUT, read_request(&mut stream, &mut request)).await;
+        let keep_open = match read {
+            Ok(Ok(whole)) => whole,
+            Ok(Err(_gone)) => return,
+            // Too slow: answered all the same, then closed.
+            Err(_elapsed) => false,
+        };
+        if stream.write_all(room.refusals.for_head(&request, keep_open)).await.is_err() {
+            return;
+        }
+        if !keep_open {
+            drain_and_close(stream).await;
+            return;
+        }
+        request.clear();
+        if request.capacity() > 4096 {
+            // Not kept while the connection waits.
+            request = Vec::new();
+        }
+        pause = true;
+    }
+}
+
+/// Reads one request into `request`, which may hold its start already.
+/// True: exactly one whole request, after which the connection can stay
+/// open; false: one not followed to its end (chunked, too long, another
+/// request behind it), to be refused and the connection closed.
+async fn read_request(stream: &mut TcpStream, request: &mut Vec<u8>) -> io::Result<bool> {
+    let mut chunk = [0u8; 2048];
+    loop {
+        match extent(request) {
+            Extent::Length(n) if n > HELD_REQUEST_LIMIT => return Ok(false),
+            Extent::Length(n) if request.len() == n => return Ok(true),
+            Extent::Length(n) if request.len() > n => return Ok(false),
+            Extent::Unsupported => return Ok(false),
+            Extent::NeedHead if request.len() >= HEAD_LIMIT => return Ok(false),
+            Extent::Length(_) | Extent::NeedHead => {}
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        request.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Refuses and closes a connection beyond the cap when no more can be held.
+async fn refuse(mut stream: TcpStream, room: Arc<Room>) {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let _ = tokio::time::timeout(HEAD_TIMEOUT, async {
@@ -322,12 +557,17 @@ async fn refuse(mut stream: TcpStream, refusals: Arc<Refusals>) {
         }
     })
     .await;
-    if stream.write_all(refusals.for_head(&head)).await.is_err() {
+    if stream.write_all(room.refusals.for_head(&head, false)).await.is_err() {
         return;
     }
+    drain_and_close(stream).await;
+}
+
+async fn drain_and_close(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
     // Whatever the client still sends (a request body) is read and dropped
     // for a moment, so the close does not reset the answer away.
+    let mut chunk = [0u8; 2048];
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {}
     })
@@ -424,7 +664,8 @@ mod tests {
     async fn beyond_the_cap_a_connection_gets_503_with_retry_after_in_its_language() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut capped = CappedListener::new(listener, 1);
+        // No connection held: a refused one is closed.
+        let mut capped = CappedListener::new(listener, 1).with_max_held(0);
         let first = TcpStream::connect(addr).await.unwrap();
         let (served, _) = capped.accept().await;
 
@@ -478,7 +719,7 @@ mod tests {
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(600), "only after the idle time: {waited:?}");
         drop(served);
-        assert_eq!(capped.open.load(Ordering::SeqCst), 0, "its place is given back");
+        assert_eq!(capped.room.open.load(Ordering::SeqCst), 0, "its place is given back");
     }
 
     #[test]
@@ -495,7 +736,7 @@ mod tests {
     async fn a_request_sent_in_pieces_is_refused_by_the_task_all_the_same() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut capped = CappedListener::new(listener, 1);
+        let mut capped = CappedListener::new(listener, 1).with_max_held(0);
         let _first = TcpStream::connect(addr).await.unwrap();
         let (_served, _) = capped.accept().await;
         let mut second = TcpStream::connect(addr).await.unwrap();
@@ -514,12 +755,16 @@ mod tests {
     #[test]
     fn the_refusal_is_in_chinese_unless_english_is_asked_for() {
         let refusals = Refusals::new();
-        let zh = String::from_utf8(refusals.for_head(b"GET / HTTP/1.1\r\n\r\n").to_vec()).unwrap();
-        let en = String::from_utf8(
-            refusals.for_head(b"GET / HTTP/1.1\r\naccept-language: en-US,en\r\n\r\n").to_vec(),
-        )
-        .unwrap();
+        let answer = |head: &[u8], keep_open| {
+            String::from_utf8(refusals.for_head(head, keep_open).to_vec()).unwrap()
+        };
+        let zh = answer(b"GET / HTTP/1.1\r\n\r\n", false);
+        let en = answer(b"GET / HTTP/1.1\r\naccept-language: en-US,en\r\n\r\n", false);
         assert_ne!(zh, en);
+        assert!(zh.contains("connection: close\r\n"), "{zh}");
+        let held = answer(b"GET / HTTP/1.1\r\n\r\n", true);
+        assert!(!held.contains("connection:"), "a held connection stays open: {held}");
+        assert_eq!(held.split("\r\n\r\n").nth(1), zh.split("\r\n\r\n").nth(1));
         let length = |s: &str| {
             s.lines()
                 .find_map(|l| l.strip_prefix("content-length: "))
@@ -529,5 +774,105 @@ mod tests {
         };
         assert_eq!(length(&zh), zh.split("\r\n\r\n").nth(1).unwrap().len());
         assert_eq!(length(&en), en.split("\r\n\r\n").nth(1).unwrap().len());
+        assert_eq!(length(&held), held.split("\r\n\r\n").nth(1).unwrap().len());
+    }
+
+    #[test]
+    fn a_request_reaches_to_the_end_of_its_body() {
+        assert_eq!(extent(b"GET / HTTP/1.1\r\nHost: x\r\n"), Extent::NeedHead);
+        assert_eq!(extent(b"GET / HTTP/1.1\r\n\r\nGET"), Extent::Length(18));
+        assert_eq!(extent(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{"), Extent::Length(40));
+        assert_eq!(extent(b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), Extent::Unsupported);
+    }
+
+    /// One answer, read to the end of its body (the connection stays open).
+    async fn one_answer(stream: &mut TcpStream) -> String {
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !matches!(extent(&answer), Extent::Length(n) if answer.len() >= n) {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before a whole answer: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8(answer).unwrap()
+    }
+
+    const SUBMISSION: &[u8] =
+        b"POST /api/v1/public/health-reports HTTP/1.1\r\nHost: x\r\ncontent-length: 2\r\n\r\n{}";
+
+    #[tokio::test]
+    async fn a_held_connection_is_refused_again_only_after_a_pause_then_served_when_a_place_frees() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut capped = CappedListener::new(listener, 1);
+        let first = TcpStream::connect(addr).await.unwrap();
+        let (served, _) = capped.accept().await;
+        let room = capped.room.clone();
+        let accepting = tokio::spawn(async move {
+            let (admitted, _) = capped.accept().await;
+            admitted
+        });
+
+        // Beyond the cap: refused at once, and the connection stays open.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        let asked = Instant::now();
+        second.write_all(SUBMISSION).await.unwrap();
+        let answer = one_answer(&mut second).await;
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(answer.contains("retry-after: "), "{answer}");
+        assert!(!answer.contains("connection: close"), "held, not closed: {answer}");
+        assert!(asked.elapsed() < HELD_PAUSE, "the first refusal is at once");
+        assert_eq!(room.held.load(Ordering::SeqCst), 1);
+
+        // A retry at once, ignoring Retry-After: refused after the pause.
+        let asked = Instant::now();
+        second.write_all(SUBMISSION).await.unwrap();
+        let answer = one_answer(&mut second).await;
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        let waited = asked.elapsed();
+        assert!(waited >= HELD_PAUSE - Duration::from_millis(20), "only after the pause: {waited:?}");
+
+        // Once the served connection closes, the held one's next request
+        // goes to the server, unread and whole.
+        drop(served);
+        drop(first);
+        tokio::time::sleep(HELD_PAUSE).await;
+        second.write_all(SUBMISSION).await.unwrap();
+        let mut admitted =
+            tokio::time::timeout(Duration::from_secs(5), accepting).await.unwrap().unwrap();
+        let mut request = vec![0u8; SUBMISSION.len()];
+        admitted.read_exact(&mut request).await.unwrap();
+        assert_eq!(request, SUBMISSION);
+        assert_eq!(room.open.load(Ordering::SeqCst), 1, "it holds the place");
+        assert_eq!(room.held.load(Ordering::SeqCst), 0, "no longer held");
+        drop(admitted);
+        assert_eq!(room.open.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_held_connection_closes_with_its_client() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut capped = CappedListener::new(listener, 1);
+        let _first = TcpStream::connect(addr).await.unwrap();
+        let (_served, _) = capped.accept().await;
+        let room = capped.room.clone();
+        let accepting = tokio::spawn(async move { capped.accept().await });
+        // The request in pieces: the task reads the rest and answers.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        second.write_all(&SUBMISSION[..20]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        second.write_all(&SUBMISSION[20..]).await.unwrap();
+        let answer = one_answer(&mut second).await;
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(answer.contains("系统繁忙"), "Chinese by default: {answer}");
+        assert_eq!(room.held.load(Ordering::SeqCst), 1);
+        drop(second);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while room.held.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(room.held.load(Ordering::SeqCst), 0, "its task ends with the client");
+        accepting.abort();
     }
 }
