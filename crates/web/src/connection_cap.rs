@@ -486,19 +486,24 @@ async fn hold(
             if !matches!(tokio::time::timeout(room.idle, stream.readable()).await, Ok(Ok(()))) {
                 return;
             }
-            let mut first = [0u8; 1];
-            if !matches!(stream.peek(&mut first).await, Ok(n) if n > 0) {
-                return;
-            }
-            if room.take_place() {
-                if room.admit.send((stream, addr)).is_err() {
-                    // The listener is gone (shutting down): no one to serve it.
-                    room.open.fetch_sub(1, Ordering::AcqRel);
+            // Under a storm no place is free: the request is read at once,
+            // without a look first (a system call per refusal).
+            if room.open.load(Ordering::Acquire) < room.max {
+                let mut first = [0u8; 1];
+                if !matches!(stream.peek(&mut first).await, Ok(n) if n > 0) {
+                    return;
                 }
-                return;
+                if room.take_place() {
+                    if room.admit.send((stream, addr)).is_err() {
+                        // The listener is gone (shutting down): no one to serve it.
+                        room.open.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    return;
+                }
             }
         }
-        let read = tokio::time::timeout(HEAD_TIMEOUT, read_request(&mut stream, &mut request)).await;
+        let read =
+            tokio::time::timeout(HEAD_TIMEOUT, read_request(&mut stream, &mut request)).await;
         let keep_open = match read {
             Ok(Ok(whole)) => whole,
             Ok(Err(_gone)) => return,
@@ -801,7 +806,8 @@ mod tests {
         b"POST /api/v1/public/health-reports HTTP/1.1\r\nHost: x\r\ncontent-length: 2\r\n\r\n{}";
 
     #[tokio::test]
-    async fn a_held_connection_is_refused_again_only_after_a_pause_then_served_when_a_place_frees() {
+    async fn a_held_connection_is_refused_again_only_after_a_pause_then_served_when_a_place_frees()
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut capped = CappedListener::new(listener, 1);
@@ -830,7 +836,10 @@ mod tests {
         let answer = one_answer(&mut second).await;
         assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
         let waited = asked.elapsed();
-        assert!(waited >= HELD_PAUSE - Duration::from_millis(20), "only after the pause: {waited:?}");
+        assert!(
+            waited >= HELD_PAUSE - Duration::from_millis(20),
+            "only after the pause: {waited:?}"
+        );
 
         // Once the served connection closes, the held one's next request
         // goes to the server, unread and whole.
