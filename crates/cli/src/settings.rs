@@ -47,8 +47,9 @@ pub struct FileSettings {
     /// and most photos on one step (default 3).
     pub photo_max_bytes: Option<usize>,
     pub photo_max_per_step: Option<usize>,
-    /// Open connections at most; beyond, a new one is answered 503 with
-    /// `Retry-After` and closed (plain HTTP; behind TLS, the proxy's limit).
+    /// Served connections at most; beyond, a new one is answered 503 with
+    /// `Retry-After`, then held (plain HTTP) or closed (TLS) as
+    /// `epigrid_web::connection_cap` describes.
     pub max_connections: Option<usize>,
     /// PEM certificate chain and private key: `serve` then speaks HTTPS itself.
     pub tls_cert: Option<PathBuf>,

@@ -189,8 +189,9 @@ pub async fn bind(address: &str) -> std::io::Result<tokio::net::TcpListener> {
 
 /// Serves `router` on `listener` until `shutdown` resolves.
 ///
-/// At most `max_connections` are open at once; beyond, a new connection is
-/// answered 503 with `Retry-After` and closed (`connection_cap`).
+/// At most `max_connections` are served at once; beyond, a new connection
+/// is answered 503 with `Retry-After` and held until a place frees, its
+/// retries refused at a slow pace (`connection_cap`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
