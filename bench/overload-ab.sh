@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Two epigrid binaries side by side under the overload of issue #6: each
+# round starts each binary on a fresh 2,000-resident demo on SQLite, takes
+# its peak (64 connections, 3 s), then sends 2,560 connections for 5 s, and
+# prints the useful rate and its share of the peak, the 503s, the refusals'
+# p99 and the memory (RSS, steady → highest, sampled every 0.2 s). A and B
+# take turns, so the machine's drift falls on both alike.
+#
+#   bench/overload-ab.sh BIN_A BIN_B [ROUNDS] [LOADGEN FLAGS…]
+#
+# e.g. `bench/overload-ab.sh /tmp/epi-a target/release/epigrid 3` for
+# clients that retry at once, or with `--honour-retry-after` for clients
+# that wait as the self-service page does. loadgen and bench-pass come from
+# target/release (`cargo build --release -p epigrid-bench`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=$1; B=$2; rounds=${3:-3}; shift $(( $# < 3 ? $# : 3 ))
+bin=target/release
+port=18390
+work=$(mktemp -d)
+pid=
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+. bench/lib.sh
+field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
+rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+one() { # label binary [loadgen flags…]
+  local label=$1 exe=$2; shift 2
+  rm -rf "$work/data" "$work/data.pass.db"
+  "$exe" demo --no-serve --residents 2000 --data-dir "$work/data" >/dev/null 2>&1
+  EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$exe" serve --data-dir "$work/data" \
+      --config "$work/none.toml" --listen "127.0.0.1:$port" 2>/dev/null & pid=$!
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  local pass resident
+  read -r pass _ resident < <(mint_pass "$bin" "$work/data")
+  local body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
+  load() { # connections seconds [flags…]
+    local c=$1 s=$2; shift 2
+    "$bin/loadgen" --url "http://127.0.0.1:$port/api/v1/public/health-reports" --connections "$c" \
+        --seconds "$s" --max-requests 20000000 --body "$body" --header "Authorization: Bearer $pass" "$@"
+  }
+  load 64 1 >/dev/null
+  local peak steady highest out
+  peak=$(load 64 3 | field ok_rps)
+  steady=$(rss "$pid"); highest=$steady
+  load 2560 5 "$@" > "$work/storm" & local generator=$!
+  while kill -0 "$generator" 2>/dev/null; do
+    local now; now=$(rss "$pid"); [ "$now" -gt "$highest" ] && highest=$now; sleep 0.2
+  done
+  out=$(cat "$work/storm")
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  local useful; useful=$(echo "$out" | field ok_rps)
+  awk -v n="$label" -v p="$peak" -v u="$useful" -v r="$(echo "$out" | field s503)" \
+      -v q="$(echo "$out" | field refused_p99_ms)" -v s="$steady" -v h="$highest" 'BEGIN {
+    printf "%s peak(64)=%6d useful=%6d share=%.2f 503=%6d refused_p99=%7.1f ms rss=%d->%d kB (%.2fx)\n",
+      n, p, u, u / p, r, q, s, h, h / s }'
+}
+echo "== overload side by side: $(nproc) cores, $rounds round(s), loadgen flags: ${*:-none (clients retry at once)}"
+for _ in $(seq 1 "$rounds"); do
+  one A "$A" "$@"
+  one B "$B" "$@"
+done
