@@ -186,8 +186,9 @@ impl axum::serve::Listener for CappedListener {
                     }
                     AtOnce::Gone => {}
                 }
-            } else if let AtOnce::Later(_) = answer_at_once(&stream, &self.room.refusals, false) {
-                tokio::spawn(refuse(stream, self.room.clone()));
+            } else if let AtOnce::Later(start) = answer_at_once(&stream, &self.room.refusals, false)
+            {
+                tokio::spawn(refuse(stream, self.room.clone(), start));
             }
         }
     }
@@ -547,20 +548,12 @@ async fn read_request(stream: &mut TcpStream, request: &mut Vec<u8>) -> io::Resu
     }
 }
 
-/// Refuses and closes a connection beyond the cap when no more can be held.
-async fn refuse(mut stream: TcpStream, room: Arc<Room>) {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    let _ = tokio::time::timeout(HEAD_TIMEOUT, async {
-        while head.len() < HEAD_LIMIT && !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => head.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    if stream.write_all(room.refusals.for_head(&head, false)).await.is_err() {
+/// Refuses and closes a connection beyond the cap when no more can be
+/// held; `request` is what was read of its request already.
+async fn refuse(mut stream: TcpStream, room: Arc<Room>, mut request: Vec<u8>) {
+    // Answered however the read ends: whole, too slow, or cut short.
+    let _ = tokio::time::timeout(HEAD_TIMEOUT, read_request(&mut stream, &mut request)).await;
+    if stream.write_all(room.refusals.for_head(&request, false)).await.is_err() {
         return;
     }
     drain_and_close(stream).await;
@@ -665,12 +658,8 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_the_cap_a_connection_gets_503_with_retry_after_in_its_language() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         // No connection held: a refused one is closed.
-        let mut capped = CappedListener::new(listener, 1).with_max_held(0);
-        let first = TcpStream::connect(addr).await.unwrap();
-        let (served, _) = capped.accept().await;
+        let (mut capped, addr, first, served) = at_the_cap(0).await;
 
         // The second connection is refused while the first is open.
         let mut second = TcpStream::connect(addr).await.unwrap();
@@ -737,11 +726,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_sent_in_pieces_is_refused_by_the_task_all_the_same() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut capped = CappedListener::new(listener, 1).with_max_held(0);
-        let _first = TcpStream::connect(addr).await.unwrap();
-        let (_served, _) = capped.accept().await;
+        let (mut capped, addr, _first, _served) = at_the_cap(0).await;
         let mut second = TcpStream::connect(addr).await.unwrap();
         // Only half the head before the listener sees the connection.
         second.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
@@ -788,6 +773,17 @@ mod tests {
         assert_eq!(extent(b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), Extent::Unsupported);
     }
 
+    /// A listener capped at one connection, that one served: the listener,
+    /// its address, and both ends of the served connection.
+    async fn at_the_cap(max_held: usize) -> (CappedListener, SocketAddr, TcpStream, CountedStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut capped = CappedListener::new(listener, 1).with_max_held(max_held);
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (served, _) = capped.accept().await;
+        (capped, addr, client, served)
+    }
+
     /// One answer, read to the end of its body (the connection stays open).
     async fn one_answer(stream: &mut TcpStream) -> String {
         let mut answer = Vec::new();
@@ -806,11 +802,7 @@ mod tests {
     #[tokio::test]
     async fn a_held_connection_is_refused_again_only_after_a_pause_then_served_when_a_place_frees()
     {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut capped = CappedListener::new(listener, 1);
-        let first = TcpStream::connect(addr).await.unwrap();
-        let (served, _) = capped.accept().await;
+        let (mut capped, addr, first, served) = at_the_cap(HELD_PER_SERVED).await;
         let room = capped.room.clone();
         let accepting = tokio::spawn(async move {
             let (admitted, _) = capped.accept().await;
@@ -873,11 +865,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_held_connection_closes_with_its_client() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut capped = CappedListener::new(listener, 1);
-        let _first = TcpStream::connect(addr).await.unwrap();
-        let (_served, _) = capped.accept().await;
+        let (mut capped, addr, _first, _served) = at_the_cap(HELD_PER_SERVED).await;
         let room = capped.room.clone();
         let accepting = tokio::spawn(async move { capped.accept().await });
         // The request in pieces: the task reads the rest and answers.
