@@ -51,6 +51,9 @@ pub struct FileSettings {
     /// `Retry-After`, then held (plain HTTP) or closed (TLS) as
     /// `epigrid_web::connection_cap` describes.
     pub max_connections: Option<usize>,
+    /// The bearer token the Prometheus scraper sends for `/metrics`; unset,
+    /// `/metrics` answers 404. Prefer the environment variable.
+    pub metrics_token: Option<SecretString>,
     /// PEM certificate chain and private key: `serve` then speaks HTTPS itself.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,

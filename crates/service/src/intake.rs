@@ -540,6 +540,17 @@ impl Service {
         self.intake_engine().sender.get().is_none_or(|sender| sender.capacity() > 0)
     }
 
+    /// Submissions waiting for the writer now, and the most the queue holds.
+    pub(crate) fn intake_queue_fill(&self) -> (usize, usize) {
+        let capacity = self.settings().intake.queue_capacity.max(1);
+        let waiting = self
+            .intake_engine()
+            .sender
+            .get()
+            .map_or(0, |sender| sender.max_capacity() - sender.capacity());
+        (waiting, capacity)
+    }
+
     /// Starts the writer now rather than at the first submission (`serve`
     /// calls this so the first resident does not pay for it).
     pub fn start_intake(&self) {
@@ -881,6 +892,7 @@ impl Service {
 }
 
 fn metrics_full() {
+    crate::metrics::figures().intake_refused.inc();
     tracing::debug!("intake queue full: refused");
 }
 
@@ -1040,6 +1052,8 @@ async fn commit(
     today: &mut ReportedToday,
     audit: &mut AuditKeeper,
 ) {
+    let figures = crate::metrics::figures();
+    let started = std::time::Instant::now();
     let summary = audit.next(writes, service.now());
     let written =
         service.store().write_intake_batch(writes, Some(summary.audit(audit.writer))).await;
@@ -1047,10 +1061,13 @@ async fn commit(
         Ok(outcomes) => {
             audit.committed(summary);
             today.remember(writes, &outcomes);
+            let size = writes.len();
             answer(service, writes.drain(..), replies.drain(..), outcomes, serving);
+            figures.batch_committed(size, started.elapsed());
         }
         Err(StoreError::Unavailable(detail)) => {
             tracing::warn!(%detail, size = writes.len(), "intake batch: store unavailable");
+            figures.intake_failed.inc_by(writes.len() as u64);
             writes.clear();
             for reply in replies.drain(..) {
                 let _ = reply.send(Err(ServiceError::Unavailable));
@@ -1069,12 +1086,14 @@ async fn commit(
                         answer(service, one.into_iter(), std::iter::once(reply), outcomes, serving);
                     }
                     Err(error) => {
+                        figures.intake_failed.inc();
                         let _ = reply.send(Err(error.into()));
                     }
                 }
             }
         }
         Err(error) => {
+            figures.intake_failed.inc_by(writes.len() as u64);
             writes.clear();
             for reply in replies.drain(..) {
                 let _ = reply.send(Err(ServiceError::from(StoreError::Other(error.to_string()))));
@@ -1092,12 +1111,19 @@ fn answer(
 ) {
     let mut needing_tasks = Vec::new();
     let mut answers = Vec::with_capacity(outcomes.len());
+    let mut stored = 0;
     for ((write, reply), outcome) in writes.zip(replies).zip(outcomes) {
-        if matches!(outcome, IntakeOutcome::Stored { .. }) && write.report.tasks_pending {
-            needing_tasks.push(write.report);
+        if matches!(outcome, IntakeOutcome::Stored { .. }) {
+            stored += 1;
+            if write.report.tasks_pending {
+                needing_tasks.push(write.report);
+            }
         }
         answers.push((reply, outcome));
     }
+    let figures = crate::metrics::figures();
+    figures.intake_stored.inc_by(stored);
+    figures.intake_duplicates.inc_by(answers.len() as u64 - stored);
     // The answers are sent from one task on the serving runtime rather than
     // from this thread: a wake from outside the runtime goes through its
     // shared queue and may rouse a sleeping worker each time, while a wake

@@ -14,6 +14,7 @@ pub mod import;
 pub mod intake;
 mod intake_audit;
 pub mod matching;
+pub mod metrics;
 pub mod navigation;
 pub mod photos;
 pub mod privacy;

@@ -125,7 +125,7 @@ fn build() -> Fixture {
         let token = service.building_token(building);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = epigrid_web::AppState { service, secure_cookies: false };
+        let state = epigrid_web::AppState { service, secure_cookies: false, metrics_token: None };
         tokio::spawn(epigrid_web::serve(
             listener,
             state,

@@ -44,6 +44,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use epigrid_service::metrics::figures;
+
 use crate::error::ApiError;
 use crate::i18n::Lang;
 
@@ -176,6 +178,7 @@ impl axum::serve::Listener for CappedListener {
             // connections' (that wait was most of a refusal's latency
             // under a storm).
             if self.room.held.load(Ordering::Acquire) < self.max_held {
+                figures().connections_refused_held.inc();
                 let held = HeldSlot::new(&self.room.held);
                 match answer_at_once(&stream, &self.room.refusals, true) {
                     AtOnce::Answered => {
@@ -186,9 +189,11 @@ impl axum::serve::Listener for CappedListener {
                     }
                     AtOnce::Gone => {}
                 }
-            } else if let AtOnce::Later(start) = answer_at_once(&stream, &self.room.refusals, false)
-            {
-                tokio::spawn(refuse(stream, self.room.clone(), start));
+            } else {
+                figures().connections_refused_closed.inc();
+                if let AtOnce::Later(start) = answer_at_once(&stream, &self.room.refusals, false) {
+                    tokio::spawn(refuse(stream, self.room.clone(), start));
+                }
             }
         }
     }
@@ -205,6 +210,7 @@ struct HeldSlot(Arc<AtomicUsize>);
 impl HeldSlot {
     fn new(held: &Arc<AtomicUsize>) -> Self {
         held.fetch_add(1, Ordering::AcqRel);
+        figures().connections_held.inc();
         Self(held.clone())
     }
 }
@@ -212,6 +218,7 @@ impl HeldSlot {
 impl Drop for HeldSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        figures().connections_held.dec();
     }
 }
 
@@ -222,6 +229,7 @@ struct OpenSlot(Arc<AtomicUsize>);
 impl Drop for OpenSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        figures().connections_open.dec();
     }
 }
 
@@ -242,6 +250,7 @@ pub struct CountedStream {
 impl CountedStream {
     /// A connection already counted in `open`, given back when dropped.
     fn new(stream: TcpStream, open: &Arc<AtomicUsize>, idle: Duration) -> Self {
+        figures().connections_open.inc();
         Self {
             stream,
             _slot: OpenSlot(open.clone()),
@@ -599,6 +608,7 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
         // TLS state until the refusal is written.
         let refused = self.open.fetch_add(1, Ordering::AcqRel) >= self.max;
         if refused {
+            figures().connections_refused_closed.inc();
             tracing::debug!(open = self.max, "TLS connection refused: at the cap");
         }
         // HTTP/2 has no `Connection: close`: a refused connection reads as

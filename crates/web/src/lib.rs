@@ -41,6 +41,31 @@ pub struct AppState {
     pub service: Service,
     /// Mark cookies `Secure` (when served over TLS, directly or behind a proxy).
     pub secure_cookies: bool,
+    /// The bearer token `/metrics` asks for; without one it is not served.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The operations figures' token: shown nowhere, compared in constant time.
+#[derive(Clone)]
+pub struct MetricsToken(std::sync::Arc<str>);
+
+impl MetricsToken {
+    /// `None` for an empty token: an empty `Bearer` must not open the figures.
+    pub fn new(token: &str) -> Option<Self> {
+        let token = token.trim();
+        (!token.is_empty()).then(|| Self(token.into()))
+    }
+
+    fn admits(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.0.as_bytes().ct_eq(given.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(…)")
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -52,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/docs", get(pages::api_docs::show))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         // One layer made of all of them, so each route is wrapped (and its
         // service cloned per request) once rather than once per layer. The
         // first listed is the outermost.
@@ -130,6 +156,42 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
     }
+}
+
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    summary = "Operations figures",
+    description = "The intake's submissions, batches, commit times and queue, the resident \
+        routes' refusals and the connections, in the Prometheus text format (OpenMetrics). \
+        Served only when the `metrics_token` setting is set, to callers that send it as \
+        `Authorization: Bearer`. No figure names a resident, a household or an address.",
+    security(("metrics_token" = [])),
+    responses(
+        (status = 200, description = "The figures", body = String, content_type = "application/openmetrics-text"),
+        (status = 401, description = "No token, or not the configured one"),
+        (status = 404, description = "No `metrics_token` is configured"),
+    )
+)]
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let Some(token) = &state.metrics_token else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !token.admits(given.trim()) {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        state.service.metrics_text(),
+    )
+        .into_response()
 }
 
 /// The process's tokio runtime: one worker thread fewer than the machine

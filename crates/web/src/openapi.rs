@@ -95,6 +95,7 @@ pub const DOCUMENT_PATH: &str = "/api/openapi.json";
         crate::public_api::reporting,
         crate::healthz,
         crate::readyz,
+        crate::metrics,
         openapi_json,
     ),
     modifiers(&Conventions),
@@ -268,6 +269,19 @@ impl Modify for Conventions {
             ),
         );
 
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The `metrics_token` setting (`EPIGRID_METRICS_TOKEN`), for the \
+                         Prometheus scraper; not an account.",
+                    ))
+                    .build(),
+            ),
+        );
+
         for (path, item) in doc.paths.paths.iter_mut() {
             let operations = [
                 ("get", &mut item.get),
@@ -361,7 +375,7 @@ fn apply(path: &str, method: &str, operation: &mut Operation) {
     if has_query {
         add_error(operation, "422", "A query parameter is invalid; `field` names it");
     }
-    if !matches!(path, "/healthz" | "/readyz" | DOCUMENT_PATH) {
+    if !matches!(path, "/healthz" | "/readyz" | "/metrics" | DOCUMENT_PATH) {
         add_error(
             operation,
             "503",

@@ -122,8 +122,12 @@ pub fn staff_routes() -> Router<AppState> {
 
 /// The answer to a shed or timed-out public request.
 async fn overloaded(error: BoxError) -> Response {
-    let timed_out = error.is::<tower::timeout::error::Elapsed>();
-    if !timed_out && !error.is::<tower::load_shed::error::Overloaded>() {
+    let figures = epigrid_service::metrics::figures();
+    if error.is::<tower::timeout::error::Elapsed>() {
+        figures.public_timed_out.inc();
+    } else if error.is::<tower::load_shed::error::Overloaded>() {
+        figures.public_shed.inc();
+    } else {
         tracing::error!(%error, "public route failed");
     }
     busy(Lang::ZhCn)
@@ -167,6 +171,7 @@ impl FromRequestParts<AppState> for IntakeRoom {
         if state.service.intake_has_room() {
             Ok(IntakeRoom)
         } else {
+            epigrid_service::metrics::figures().intake_refused.inc();
             let lang = Lang::from_request_parts(parts, state).await.unwrap_or(Lang::ZhCn);
             Err(busy(lang))
         }
@@ -227,6 +232,7 @@ async fn rate_limit(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip());
     if let Some(wait) = client.and_then(|ip| limiter.check(ip)) {
+        epigrid_service::metrics::figures().public_rate_limited.inc();
         let lang = Lang::from_accept_language(
             request
                 .headers()

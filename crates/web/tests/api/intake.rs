@@ -568,3 +568,68 @@ async fn a_batch_window_gathers_a_burst_into_few_commits() {
     assert_eq!(submissions, 20);
     assert!(batches <= 4, "20 submissions within a 200 ms window took {batches} commits");
 }
+
+/// A figure of `/metrics` (the first sample line starting with `name`).
+fn figure(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+}
+
+#[tokio::test]
+async fn the_operations_figures_are_served_behind_their_token_and_count_the_intake() {
+    const TOKEN: &str = "scrape-9f2c41d7e0";
+    let app = App::spawn_with_metrics(TOKEN).await;
+    let client = app.anonymous();
+    let scrape = || async {
+        let response = client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let kind = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+        response.text().await.unwrap()
+    };
+    // Without the token, or with another, nothing is shown.
+    let bare = client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(bare.headers()[reqwest::header::WWW_AUTHENTICATE], "Bearer");
+    let wrong = client.get(app.url("/metrics")).bearer_auth("scrape-9f2c41d7e1").send().await;
+    assert_eq!(wrong.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    // The figures are the process's: other tests may add to them at once,
+    // so each is checked to have grown by at least this test's share.
+    let before = scrape().await;
+    let stored = r#"epigrid_intake_submissions_total{outcome="stored"}"#;
+    let duplicate = r#"epigrid_intake_submissions_total{outcome="duplicate"}"#;
+    let batches = "epigrid_intake_batch_size_count";
+    let pass = pass_b(&app).await;
+    let body = health(&app, "metrics-counted-key", json!("36.6"));
+    for expected in [StatusCode::CREATED, StatusCode::OK] {
+        let response = post(&app, &pass, "/api/v1/public/health-reports", body.clone()).await;
+        assert_eq!(response.status(), expected);
+    }
+    let after = scrape().await;
+    assert!(figure(&after, stored) >= figure(&before, stored) + 1.0, "{after}");
+    assert!(figure(&after, duplicate) >= figure(&before, duplicate) + 1.0, "{after}");
+    assert!(figure(&after, batches) >= figure(&before, batches) + 2.0, "{after}");
+    assert!(figure(&after, "epigrid_intake_commit_seconds_sum") > 0.0, "{after}");
+    // This scrape's own connection is served, and the queue's size is shown.
+    assert!(figure(&after, "epigrid_connections_open") >= 1.0, "{after}");
+    let capacity = app.service.settings().intake.queue_capacity as f64;
+    assert_eq!(figure(&after, "epigrid_intake_queue_capacity"), capacity);
+    assert!(figure(&after, "epigrid_intake_queue_depth") >= 0.0);
+    // No figure names a resident, a household or a reference.
+    let reference = post(&app, &pass, "/api/v1/public/health-reports", body).await;
+    let reference: Value = reference.json().await.unwrap();
+    let reference = reference["reference"].as_str().unwrap();
+    for private in [app.seed.household_b.to_string(), reference.to_owned()] {
+        assert!(!after.contains(&private), "{private} in the figures");
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_set_the_figures_are_not_served() {
+    let app = App::spawn().await;
+    let response = app.anonymous().get(app.url("/metrics")).bearer_auth("").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

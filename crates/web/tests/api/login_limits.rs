@@ -48,7 +48,7 @@ async fn server(limits: LoginLimits) -> (String, epigrid_testkit::TempGuard) {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = epigrid_web::AppState { service, secure_cookies: false };
+    let state = epigrid_web::AppState { service, secure_cookies: false, metrics_token: None };
     tokio::spawn(epigrid_web::serve(
         listener,
         state,

@@ -162,7 +162,7 @@ async fn every_route_of_the_api_routers_is_documented_and_nothing_else() {
     assert!(served.len() >= 45, "the route scan found {} routes", served.len());
     assert!(served.contains(&("POST".into(), "/api/v1/tasks/{id}/transitions".into())));
     assert!(served.contains(&("POST".into(), "/api/v1/exports/residents".into())));
-    for probe in ["/healthz", "/readyz", "/api/openapi.json"] {
+    for probe in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
         served.insert(("GET".into(), probe.into()));
     }
     let documented = documented(&doc);

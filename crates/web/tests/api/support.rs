@@ -76,17 +76,23 @@ impl App {
     /// The seeded app with other service settings (short sessions…).
     pub async fn spawn_with(settings: Settings) -> App {
         let (store, guard) = epigrid_testkit::fresh_sqlite().await;
-        Self::start(store, Some(guard), true, settings).await
+        Self::start(store, Some(guard), true, settings, None).await
+    }
+
+    /// The seeded app serving `/metrics` to callers with `token`.
+    pub async fn spawn_with_metrics(token: &str) -> App {
+        let (store, guard) = epigrid_testkit::fresh_sqlite().await;
+        Self::start(store, Some(guard), true, Settings::default(), Some(token)).await
     }
 
     /// The app over an empty store (for the demo generator).
     pub async fn spawn_empty() -> App {
         let (store, guard) = epigrid_testkit::fresh_sqlite().await;
-        Self::start(store, Some(guard), false, Settings::default()).await
+        Self::start(store, Some(guard), false, Settings::default(), None).await
     }
 
     pub async fn spawn_on(store: Arc<dyn Store>, guard: Option<epigrid_testkit::TempGuard>) -> App {
-        Self::start(store, guard, true, Settings::default()).await
+        Self::start(store, guard, true, Settings::default(), None).await
     }
 
     async fn start(
@@ -94,6 +100,7 @@ impl App {
         guard: Option<epigrid_testkit::TempGuard>,
         with_seed: bool,
         settings: Settings,
+        metrics_token: Option<&str>,
     ) -> App {
         let key = SecretKey::from_hex(&SecretKey::generate_hex()).unwrap();
         let service = Service::new(store, FieldCipher::new(&key), settings);
@@ -101,7 +108,11 @@ impl App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false };
+        let state = epigrid_web::AppState {
+            service: service.clone(),
+            secure_cookies: false,
+            metrics_token: metrics_token.and_then(epigrid_web::MetricsToken::new),
+        };
         tokio::spawn(async move {
             epigrid_web::serve(
                 listener,

@@ -73,7 +73,7 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     service.create_user(&system, new_admin).await.unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let state = epigrid_web::AppState { service, secure_cookies: false };
+    let state = epigrid_web::AppState { service, secure_cookies: false, metrics_token: None };
     let (cert_path, key_path) = (cert.clone(), key.clone());
     let capped_state = state.clone();
     tokio::spawn(async move {

@@ -62,7 +62,7 @@ pub fn serve(
     service: Service,
 ) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = epigrid_web::AppState { service, secure_cookies: false };
+    let state = epigrid_web::AppState { service, secure_cookies: false, metrics_token: None };
     let task = tokio::spawn(async move {
         epigrid_web::serve(
             listener,
