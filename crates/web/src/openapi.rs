@@ -107,7 +107,7 @@ pub const DOCUMENT_PATH: &str = "/api/openapi.json";
         (name = "intake", description = "Health reports given by staff and who has not reported today."),
         (name = "exports", description = "Residents, tasks and the daily report as files."),
         (name = "public", description = "Residents' self-service, reached by a building's QR code: no account."),
-        (name = "operations", description = "Probes and this document."),
+        (name = "operations", description = "Probes, the operations figures and this document."),
     )
 )]
 pub struct ApiDoc;
