@@ -425,11 +425,9 @@ async fn serve(settings: &Resolved, service: Service) -> anyhow::Result<()> {
     let state = epigrid_web::AppState {
         service: service.clone(),
         secure_cookies: settings.file.secure_cookies,
-        metrics_token: settings
-            .file
-            .metrics_token
-            .as_ref()
-            .and_then(|token| epigrid_web::MetricsToken::new(secrecy::ExposeSecret::expose_secret(token))),
+        metrics_token: settings.file.metrics_token.as_ref().and_then(|token| {
+            epigrid_web::MetricsToken::new(secrecy::ExposeSecret::expose_secret(token))
+        }),
     };
     match (&settings.file.tls_cert, &settings.file.tls_key) {
         (Some(cert), Some(key)) => {

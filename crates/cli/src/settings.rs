@@ -455,6 +455,15 @@ mod tests {
             FileSettings::load_from(missing, env(&[("EPIGRID_SECRET_KEY", &"ab".repeat(32))]))
                 .unwrap();
         assert!(!format!("{file:?}").contains("abab"));
+        // Nor does the metrics token, read from the environment.
+        let file = FileSettings::load_from(
+            missing,
+            env(&[("EPIGRID_METRICS_TOKEN", "scrape-token-5d1e")]),
+        )
+        .unwrap();
+        assert!(!format!("{file:?}").contains("scrape-token"));
+        let token = file.metrics_token.as_ref().map(ExposeSecret::expose_secret);
+        assert_eq!(token, Some("scrape-token-5d1e"));
     }
 
     #[test]

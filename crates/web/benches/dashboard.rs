@@ -104,7 +104,11 @@ fn build(backend: &'static str) -> Option<Fixture> {
         let grids = store.list_areas(&first(AreaKind::Grid)).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = epigrid_web::AppState { service: service.clone(), secure_cookies: false, metrics_token: None };
+        let state = epigrid_web::AppState {
+            service: service.clone(),
+            secure_cookies: false,
+            metrics_token: None,
+        };
         tokio::spawn(epigrid_web::serve(
             listener,
             state,

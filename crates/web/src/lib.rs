@@ -172,7 +172,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         (status = 404, description = "No `metrics_token` is configured"),
     )
 )]
-async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
     let Some(token) = &state.metrics_token else {
         return StatusCode::NOT_FOUND.into_response();
     };
