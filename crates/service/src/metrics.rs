@@ -44,7 +44,8 @@ pub struct Figures {
     pub public_shed: Counter,
     pub public_timed_out: Counter,
     pub public_rate_limited: Counter,
-    /// Connections served now (plain HTTP and TLS).
+    /// Connections counted against the cap now: those served, and over TLS
+    /// also those refused at the cap until they close.
     pub connections_open: Gauge,
     /// Connections beyond the cap held open and refused at a slow pace.
     pub connections_held: Gauge,
@@ -119,7 +120,11 @@ impl Figures {
             public_refused.clone(),
         );
         let connections_open = Gauge::default();
-        registry.register("connections_open", "Connections served now", connections_open.clone());
+        registry.register(
+            "connections_open",
+            "Connections counted against the cap (served; over TLS also refused, until closed)",
+            connections_open.clone(),
+        );
         let connections_held = Gauge::default();
         registry.register(
             "connections_held",
