@@ -198,10 +198,15 @@ epigrid_testkit::store_contract_tests! {
     }
 
     async fn a_batch_mixing_new_and_stored_keys_answers_each_and_counts_only_the_new(store: Arc<dyn Store>) {
-        // On PostgreSQL the batch is one statement, and its keys are looked
-        // up only when fewer rows went in than were sent; on SQLite each
+        // On PostgreSQL a batch that keeps its audit summary pending is one
+        // statement, rolled back when fewer reports went in than were sent,
+        // and then written step by step, its keys looked up; on SQLite each
         // insert says whether it stored its row. Both backends take this
-        // path here.
+        // path here, and nothing of the rolled-back statement may remain.
+        let writer = Uuid::now_v7();
+        let entry = audit_entry();
+        let pending = |n: u32| AuditRecord { detail: format!(r#"{{"submissions":{n}}}"#), ..entry.clone() };
+        let (first_summary, mixed_summary) = (pending(1), pending(5));
         let chain = Chain::insert(&*store, "Mixed").await;
         let h = household(&chain.unit, "303");
         store.insert_household(&h).await.unwrap();
@@ -210,14 +215,18 @@ epigrid_testkit::store_contract_tests! {
             store.insert_resident(r).await.unwrap();
         }
         let earlier = write(&h, "health", "key-2000", &[a.id], 1);
-        store.write_intake_batch(std::slice::from_ref(&earlier), None).await.unwrap();
+        let kept = Some(BatchAudit { writer, summary: &first_summary, append: false });
+        store.write_intake_batch(std::slice::from_ref(&earlier), kept).await.unwrap();
+        let counters = store.grid_day_counters(&[chain.grid.id], day()).await.unwrap()[0];
+        assert_eq!((counters.residents_reported, counters.health_reports, counters.flagged), (1, 1, 1));
 
         let fresh_b = write(&h, "health", "key-2001", &[b.id], 0);
         let retry_a = write(&h, "health", "key-2000", &[a.id], 1);
         let fresh_c = write(&h, "help", "key-2002", &[], 0);
         let twice_b = write(&h, "health", "key-2001", &[b.id, c.id], 1);
+        let kept = Some(BatchAudit { writer, summary: &mixed_summary, append: false });
         let outcomes = store
-            .write_intake_batch(&[fresh_b.clone(), retry_a, fresh_c.clone(), twice_b], None)
+            .write_intake_batch(&[fresh_b.clone(), retry_a, fresh_c.clone(), twice_b], kept)
             .await
             .unwrap();
         assert_eq!(
@@ -242,6 +251,9 @@ epigrid_testkit::store_contract_tests! {
         );
         let left = store.unreported_residents(chain.grid.id, day(), None, 10).await.unwrap();
         assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), vec![c.id]);
+        // The writer's pending summary is the mixed batch's, kept once.
+        let kept: Vec<_> = store.pending_audit().await.unwrap().into_iter().map(|(w, e)| (w, e.detail)).collect();
+        assert_eq!(kept, vec![(writer, mixed_summary.detail.clone())]);
     }
 
     async fn the_unreported_list_and_the_task_catch_up_flag(store: Arc<dyn Store>) {
