@@ -1,8 +1,9 @@
-//! The intake batch on PostgreSQL (issue #6): a handful of statements per
-//! batch, whatever its size, and none that answers a row per report: an
-//! insert of the reports checked by its count, a lookup of the keys only
-//! when some were already stored, one insert of the day's residents, one
-//! upsert of the grids' days, the audit summary, the commit. The rows go as
+//! The intake batch on PostgreSQL (issue #6): one statement per batch in
+//! the common case (`ONE_STATEMENT_SQL`), else a handful, whatever its size,
+//! and none that answers a row per report: an insert of the reports checked
+//! by its count, a lookup of the keys only when some were already stored,
+//! one insert of the day's residents, one upsert of the grids' days, the
+//! audit summary, the commit. The rows go as
 //! one array per column (`UNNEST`), so each statement has one text whatever
 //! the batch's size: prepared once per connection, where a multi-row
 //! `VALUES` list was a new statement for every size, each parsed, planned and
