@@ -40,6 +40,11 @@ pub struct Figures {
     pub intake_commit_seconds: Histogram,
     intake_queue_depth: Gauge,
     intake_queue_capacity: Gauge,
+    /// The process, read at the scrape (Linux): memory, and the file
+    /// descriptors that served and held connections take.
+    resident_memory_bytes: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
     /// Public requests refused before their handler, by reason.
     pub public_shed: Counter,
     pub public_timed_out: Counter,
@@ -76,7 +81,23 @@ fn labelled(family: &Family<Labels, Counter>, key: &'static str, value: &'static
 
 impl Figures {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("epigrid");
+        let mut root = Registry::default();
+        // The process's figures by the names Prometheus's other clients give
+        // them (no prefix of ours), so dashboards made for those work here.
+        let resident_memory_bytes = Gauge::default();
+        let open_fds = Gauge::default();
+        let max_fds = Gauge::default();
+        {
+            let process = root.sub_registry_with_prefix("process");
+            process.register(
+                "resident_memory_bytes",
+                "Resident memory of the process",
+                resident_memory_bytes.clone(),
+            );
+            process.register("open_fds", "Open file descriptors", open_fds.clone());
+            process.register("max_fds", "The most file descriptors allowed", max_fds.clone());
+        }
+        let registry = root.sub_registry_with_prefix("epigrid");
         let submissions = Family::<Labels, Counter>::default();
         registry.register(
             "intake_submissions",
@@ -146,6 +167,9 @@ impl Figures {
             intake_commit_seconds,
             intake_queue_depth,
             intake_queue_capacity,
+            resident_memory_bytes,
+            open_fds,
+            max_fds,
             public_shed: labelled(&public_refused, "reason", "shed"),
             public_timed_out: labelled(&public_refused, "reason", "timed_out"),
             public_rate_limited: labelled(&public_refused, "reason", "rate_limited"),
@@ -153,7 +177,7 @@ impl Figures {
             connections_held,
             connections_refused_held: labelled(&connections_refused, "then", "held"),
             connections_refused_closed: labelled(&connections_refused, "then", "closed"),
-            registry,
+            registry: root,
         }
     }
 
@@ -168,6 +192,26 @@ fn gauge_value(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Resident memory, open and allowed file descriptors, from `/proc`
+/// (`None` where there is none).
+fn process_figures() -> Option<(u64, usize, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let resident_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())?;
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let max = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse().ok())
+        .unwrap_or(0);
+    Some((resident_kib * 1024, open, max))
+}
+
 impl Service {
     /// The figures as Prometheus scrapes them, with the intake queue's
     /// depth read now.
@@ -176,6 +220,11 @@ impl Service {
         let (depth, capacity) = self.intake_queue_fill();
         figures.intake_queue_depth.set(gauge_value(depth));
         figures.intake_queue_capacity.set(gauge_value(capacity));
+        if let Some((memory, open, max)) = process_figures() {
+            figures.resident_memory_bytes.set(i64::try_from(memory).unwrap_or(i64::MAX));
+            figures.open_fds.set(gauge_value(open));
+            figures.max_fds.set(i64::try_from(max).unwrap_or(i64::MAX));
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &figures.registry);

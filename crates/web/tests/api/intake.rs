@@ -618,6 +618,10 @@ async fn the_operations_figures_are_served_behind_their_token_and_count_the_inta
     let capacity = app.service.settings().intake.queue_capacity as f64;
     assert_eq!(figure(&after, "epigrid_intake_queue_capacity"), capacity);
     assert!(figure(&after, "epigrid_intake_queue_depth") >= 0.0);
+    // The process: memory and file descriptors (the held connections').
+    assert!(figure(&after, "process_resident_memory_bytes") > 1e6, "{after}");
+    let (open, max) = (figure(&after, "process_open_fds"), figure(&after, "process_max_fds"));
+    assert!(open >= 3.0 && max >= open, "{open} of {max}");
     // No figure names a resident, a household or a reference.
     let reference = post(&app, &pass, "/api/v1/public/health-reports", body).await;
     let reference: Value = reference.json().await.unwrap();
