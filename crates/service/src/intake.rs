@@ -1077,6 +1077,7 @@ async fn commit(
             tracing::warn!(%error, size = writes.len(), "intake batch failed; retrying one by one");
             for (write, reply) in writes.drain(..).zip(replies.drain(..)) {
                 let one = [write];
+                let started = std::time::Instant::now();
                 let summary = audit.next(&one, service.now());
                 let audited = Some(summary.audit(audit.writer));
                 match service.store().write_intake_batch(&one, audited).await {
@@ -1084,6 +1085,7 @@ async fn commit(
                         audit.committed(summary);
                         today.remember(&one, &outcomes);
                         answer(service, one.into_iter(), std::iter::once(reply), outcomes, serving);
+                        figures.batch_committed(1, started.elapsed());
                     }
                     Err(error) => {
                         figures.intake_failed.inc();
