@@ -10,11 +10,14 @@
 //! cached on its own (docs/PERFORMANCE.md, session 9). The logic shared with
 //! SQLite is `epigrid_store::BatchPlan`.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
+
+use chrono::NaiveDate;
 
 use epigrid_store::{
     AuditRecord, BatchAudit, BatchPlan, GridDayDelta, IntakeOutcome, IntakeWrite, ReportRecord,
-    StoreResult, StoredKeys,
+    ReportedRow, StoreResult, StoredKeys,
 };
 use uuid::Uuid;
 
@@ -105,6 +108,35 @@ fn bind_reports<'q>(sql: &'static str, rows: &'q [&ReportRecord]) -> DbQuery<'q>
         .bind(column(rows, |r| r.tasks_pending))
 }
 
+/// Binds the day's reporting residents (grid, day, resident, community),
+/// as four arrays, to the next four parameters.
+fn bind_reported<'q>(query: DbQuery<'q>, rows: &[ReportedRow]) -> DbQuery<'q> {
+    query
+        .bind(column(rows, |r| r.0))
+        .bind(column(rows, |r| r.1))
+        .bind(column(rows, |r| r.2))
+        .bind(column(rows, |r| r.3))
+}
+
+/// Binds the grids' days (grid, community, day, then the six counts), as
+/// nine arrays, to the next nine parameters.
+fn bind_grid_days<'q>(
+    query: DbQuery<'q>,
+    deltas: &BTreeMap<(Uuid, NaiveDate), GridDayDelta>,
+) -> DbQuery<'q> {
+    let counts = |f: fn(&GridDayDelta) -> i64| deltas.values().map(f).collect::<Vec<_>>();
+    query
+        .bind(deltas.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(deltas.values().map(|d| d.community_id).collect::<Vec<_>>())
+        .bind(deltas.keys().map(|k| k.1).collect::<Vec<_>>())
+        .bind(counts(|d| d.residents_reported))
+        .bind(counts(|d| d.health_reports))
+        .bind(counts(|d| d.flagged))
+        .bind(counts(|d| d.arrivals))
+        .bind(counts(|d| d.help_requests))
+        .bind(counts(|d| d.volunteer_offers))
+}
+
 /// Inserts `rows` (new reports, distinct keys) in one statement; answers
 /// how many were inserted (a key stored before is skipped, not an error).
 async fn insert_reports(
@@ -167,23 +199,8 @@ async fn write_in_one_statement(
 ) -> StoreResult<Option<Vec<IntakeOutcome>>> {
     let settled = plan.settle(writes, &StoredKeys::new())?;
     let fresh: Vec<&ReportRecord> = plan.fresh.iter().map(|&i| &writes[i].report).collect();
-    let reported = &settled.reported;
-    let deltas = &settled.deltas;
-    let counts = |f: fn(&GridDayDelta) -> i64| deltas.values().map(f).collect::<Vec<_>>();
-    let query = bind_reports(ONE_STATEMENT_SQL.as_str(), &fresh)
-        .bind(column(reported, |r| r.0))
-        .bind(column(reported, |r| r.1))
-        .bind(column(reported, |r| r.2))
-        .bind(column(reported, |r| r.3))
-        .bind(deltas.keys().map(|k| k.0).collect::<Vec<_>>())
-        .bind(deltas.values().map(|d| d.community_id).collect::<Vec<_>>())
-        .bind(deltas.keys().map(|k| k.1).collect::<Vec<_>>())
-        .bind(counts(|d| d.residents_reported))
-        .bind(counts(|d| d.health_reports))
-        .bind(counts(|d| d.flagged))
-        .bind(counts(|d| d.arrivals))
-        .bind(counts(|d| d.help_requests))
-        .bind(counts(|d| d.volunteer_offers));
+    let query = bind_reports(ONE_STATEMENT_SQL.as_str(), &fresh);
+    let query = bind_grid_days(bind_reported(query, &settled.reported), &settled.deltas);
     let query = bind_audit(query.bind(writer), summary);
     let mut tx = store.writer.begin_with(AUDIT_BEGIN_SQL).await.map_err(map_error)?;
     let row = query.fetch_one(&mut *tx).await.map_err(map_error)?;
@@ -236,11 +253,7 @@ pub(crate) async fn write(
     // so in the steady state this sends nothing.
     if !settled.reported.is_empty() {
         let rows = &settled.reported;
-        let inserted = sqlx::query(INSERT_REPORTED_SQL)
-            .bind(column(rows, |r| r.0))
-            .bind(column(rows, |r| r.1))
-            .bind(column(rows, |r| r.2))
-            .bind(column(rows, |r| r.3))
+        let inserted = bind_reported(sqlx::query(INSERT_REPORTED_SQL), rows)
             .fetch_all(&mut *tx)
             .await
             .map_err(map_error)?;
@@ -254,18 +267,7 @@ pub(crate) async fn write(
     // One upsert for every grid and day of the batch (each appears once, as
     // one statement requires).
     if !settled.deltas.is_empty() {
-        let deltas = &settled.deltas;
-        let counts = |f: fn(&GridDayDelta) -> i64| deltas.values().map(f).collect::<Vec<_>>();
-        sqlx::query(UPSERT_GRID_DAYS_SQL.as_str())
-            .bind(deltas.keys().map(|k| k.0).collect::<Vec<_>>())
-            .bind(deltas.values().map(|d| d.community_id).collect::<Vec<_>>())
-            .bind(deltas.keys().map(|k| k.1).collect::<Vec<_>>())
-            .bind(counts(|d| d.residents_reported))
-            .bind(counts(|d| d.health_reports))
-            .bind(counts(|d| d.flagged))
-            .bind(counts(|d| d.arrivals))
-            .bind(counts(|d| d.help_requests))
-            .bind(counts(|d| d.volunteer_offers))
+        bind_grid_days(sqlx::query(UPSERT_GRID_DAYS_SQL.as_str()), &settled.deltas)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
