@@ -35,8 +35,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -108,11 +108,7 @@ struct Room {
 impl Room {
     /// Takes a place among the served connections, if one is free.
     fn take_place(&self) -> bool {
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < self.max).then_some(open + 1)
-            })
-            .is_ok()
+        take_place(&self.open, self.max)
     }
 }
 
@@ -233,12 +229,21 @@ impl Drop for OpenSlot {
     }
 }
 
+/// A served connection's place: among the open connections of a
+/// `CappedListener`, or a TLS connection's own (served or held).
+#[derive(Debug)]
+#[expect(dead_code, reason = "a slot is kept for what its drop gives back")]
+enum Slot {
+    Open(OpenSlot),
+    Tls(TlsSlot),
+}
+
 /// A served connection, counted while it is open, that reads as closed
 /// once idle for too long.
 #[derive(Debug)]
 pub struct CountedStream {
     stream: TcpStream,
-    _slot: OpenSlot,
+    _slot: Slot,
     idle: Duration,
     last_active: Instant,
     /// Armed while a read waits; when it fires, the connection is closed
@@ -251,13 +256,12 @@ impl CountedStream {
     /// A connection already counted in `open`, given back when dropped.
     fn new(stream: TcpStream, open: &Arc<AtomicUsize>, idle: Duration) -> Self {
         figures().connections_open.inc();
-        Self {
-            stream,
-            _slot: OpenSlot(open.clone()),
-            idle,
-            last_active: Instant::now(),
-            idle_timer: None,
-        }
+        Self::with_slot(stream, Slot::Open(OpenSlot(open.clone())), idle)
+    }
+
+    /// A connection whose place is already counted, given back when dropped.
+    fn with_slot(stream: TcpStream, slot: Slot, idle: Duration) -> Self {
+        Self { stream, _slot: slot, idle, last_active: Instant::now(), idle_timer: None }
     }
 
     fn active(&mut self) {
@@ -582,19 +586,116 @@ async fn drain_and_close(mut stream: TcpStream) {
 /// The same cap for `serve_tls`, whose accept loop is axum-server's: an
 /// acceptor, under the TLS one, that counts connections and times them out
 /// as `CappedListener` does. Beyond the cap a connection still gets its TLS
-/// handshake (a refusal has to be readable), then its requests the same 503
-/// with `Retry-After` and, over HTTP/1.1, `Connection: close`, after which
+/// handshake (a refusal has to be readable), and is then held as a plain
+/// one is: its requests are answered 503 with `Retry-After`, the first at
+/// once and each next one looked at only `HELD_PAUSE` after the last, until
+/// a place is free; from then on it is served. Closing it would cost more
+/// here than over plain TCP: a client that retries at once would make a new
+/// handshake, the costliest thing a TLS server does, for every refusal.
+/// Beyond `HELD_PER_SERVED` times the cap a connection is refused and
+/// closed: over HTTP/1.1 its answer says `Connection: close`, after which
 /// hyper closes it; over HTTP/2 it closes once idle for two seconds.
 #[derive(Debug, Clone)]
 pub struct CappedAcceptor {
     open: Arc<AtomicUsize>,
+    held: Arc<AtomicUsize>,
     max: usize,
+    max_held: usize,
     idle: Duration,
 }
 
 impl CappedAcceptor {
     pub fn new(max: usize) -> Self {
-        Self { open: Arc::default(), max: max.max(1), idle: IDLE_TIMEOUT }
+        let max = max.max(1);
+        Self {
+            open: Arc::default(),
+            held: Arc::default(),
+            max,
+            max_held: max.saturating_mul(HELD_PER_SERVED),
+            idle: IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Takes one of `max` places counted by `count`, if one is free.
+fn take_place(count: &AtomicUsize, max: usize) -> bool {
+    count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+}
+
+/// A TLS connection's standing: served, held at the cap, refused (to be
+/// closed after its answer), or closed.
+const SERVED: u8 = 0;
+const HELD: u8 = 1;
+const REFUSED: u8 = 2;
+const CLOSED: u8 = 3;
+
+/// A TLS connection's place, shared by its stream (which gives it back when
+/// the connection closes) and its service (which admits a held connection
+/// once a place is free). A served or refused connection counts among the
+/// open ones (a refused one holds its TLS state until its refusal is
+/// written), a held one among the held.
+#[derive(Debug)]
+struct TlsPlace {
+    standing: AtomicU8,
+    open: Arc<AtomicUsize>,
+    held: Arc<AtomicUsize>,
+    max: usize,
+    /// When a held connection's last request was, or will be, looked at.
+    last_turn: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl TlsPlace {
+    /// Serves a held connection from now on, if a place is free.
+    fn admit(&self) -> bool {
+        if !take_place(&self.open, self.max) {
+            return false;
+        }
+        if self.standing.compare_exchange(HELD, SERVED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            figures().connections_held.dec();
+            figures().connections_open.inc();
+            return true;
+        }
+        // Closed meanwhile, or admitted by another of its requests (HTTP/2).
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        self.standing.load(Ordering::Acquire) == SERVED
+    }
+
+    /// When a held connection's next request is looked at: at once after a
+    /// pause since the last, else when the pause ends, and never more than
+    /// one pause from now (HTTP/2 requests arriving together wait one pause,
+    /// not one each).
+    fn next_turn(&self) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let mut last = self.last_turn.lock().unwrap_or_else(PoisonError::into_inner);
+        let turn = match *last {
+            Some(previous) => (previous + HELD_PAUSE).clamp(now, now + HELD_PAUSE),
+            None => now,
+        };
+        *last = Some(turn);
+        turn
+    }
+}
+
+/// Gives a TLS connection's place back when its stream is dropped.
+#[derive(Debug)]
+struct TlsSlot(Arc<TlsPlace>);
+
+impl Drop for TlsSlot {
+    fn drop(&mut self) {
+        let place = &self.0;
+        match place.standing.swap(CLOSED, Ordering::AcqRel) {
+            HELD => {
+                place.held.fetch_sub(1, Ordering::AcqRel);
+                figures().connections_held.dec();
+            }
+            CLOSED => {}
+            _ => {
+                place.open.fetch_sub(1, Ordering::AcqRel);
+                figures().connections_open.dec();
+            }
+        }
     }
 }
 
@@ -604,18 +705,33 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
     type Future = std::future::Ready<io::Result<(CountedStream, CapService<S>)>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        // Counted whether served or refused: a refused connection holds its
-        // TLS state until the refusal is written.
-        let refused = self.open.fetch_add(1, Ordering::AcqRel) >= self.max;
-        if refused {
+        let standing = if take_place(&self.open, self.max) {
+            figures().connections_open.inc();
+            SERVED
+        } else if take_place(&self.held, self.max_held) {
+            figures().connections_held.inc();
+            figures().connections_refused_held.inc();
+            tracing::debug!(open = self.max, "TLS connection held: at the cap");
+            HELD
+        } else {
+            self.open.fetch_add(1, Ordering::AcqRel);
+            figures().connections_open.inc();
             figures().connections_refused_closed.inc();
             tracing::debug!(open = self.max, "TLS connection refused: at the cap");
-        }
+            REFUSED
+        };
+        let place = Arc::new(TlsPlace {
+            standing: AtomicU8::new(standing),
+            open: self.open.clone(),
+            held: self.held.clone(),
+            max: self.max,
+            last_turn: Mutex::new(None),
+        });
         // HTTP/2 has no `Connection: close`: a refused connection reads as
         // closed once idle for a moment after its refusal.
-        let idle = if refused { HEAD_TIMEOUT } else { self.idle };
-        let stream = CountedStream::new(stream, &self.open, idle);
-        std::future::ready(Ok((stream, CapService { inner: service, refused })))
+        let idle = if standing == REFUSED { HEAD_TIMEOUT } else { self.idle };
+        let stream = CountedStream::with_slot(stream, Slot::Tls(TlsSlot(place.clone())), idle);
+        std::future::ready(Ok((stream, CapService { inner: service, place })))
     }
 }
 
@@ -623,42 +739,74 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
 #[derive(Debug, Clone)]
 pub struct CapService<S> {
     inner: S,
-    refused: bool,
+    place: Arc<TlsPlace>,
 }
+
+/// A held connection's answer: after its pause, the app's or a refusal.
+type HeldAnswer<E> = Pin<Box<dyn Future<Output = Result<axum::response::Response, E>> + Send>>;
 
 impl<S, B> tower::Service<axum::http::Request<B>> for CapService<S>
 where
-    S: tower::Service<axum::http::Request<B>, Response = axum::response::Response>,
+    S: tower::Service<axum::http::Request<B>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Send + 'static,
 {
     type Response = axum::response::Response;
     type Error = S::Error;
-    type Future = futures_util::future::Either<
-        S::Future,
-        std::future::Ready<Result<axum::response::Response, S::Error>>,
-    >;
+    type Future = futures_util::future::Either<S::Future, HeldAnswer<S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.refused { Poll::Ready(Ok(())) } else { self.inner.poll_ready(cx) }
+        if self.place.standing.load(Ordering::Acquire) == REFUSED {
+            Poll::Ready(Ok(()))
+        } else {
+            self.inner.poll_ready(cx)
+        }
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        use axum::http::{HeaderValue, header};
-        use axum::response::IntoResponse;
-        if !self.refused {
-            return futures_util::future::Either::Left(self.inner.call(request));
+        use futures_util::future::Either;
+        let standing = self.place.standing.load(Ordering::Acquire);
+        if standing == SERVED {
+            return Either::Left(self.inner.call(request));
         }
         let lang = request
             .headers()
-            .get(header::ACCEPT_LANGUAGE)
+            .get(axum::http::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .map_or(Lang::ZhCn, Lang::from_accept_language);
-        let mut response = ApiError::from_service(epigrid_service::ServiceError::Unavailable, lang)
-            .into_response();
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        futures_util::future::Either::Right(std::future::ready(Ok(crate::security_headers(
-            response,
-        ))))
+        if standing != HELD {
+            return Either::Right(Box::pin(std::future::ready(Ok(tls_refusal(lang, false)))));
+        }
+        let (place, mut inner) = (self.place.clone(), self.inner.clone());
+        let turn = place.next_turn();
+        Either::Right(Box::pin(async move {
+            if turn > tokio::time::Instant::now() {
+                tokio::time::sleep_until(turn).await;
+            }
+            if place.admit() {
+                std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
+                return inner.call(request).await;
+            }
+            Ok(tls_refusal(lang, true))
+        }))
     }
+}
+
+/// The API's own 503 with `Retry-After`, and `Connection: close` unless the
+/// connection is held.
+fn tls_refusal(lang: Lang, held: bool) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let mut response =
+        ApiError::from_service(epigrid_service::ServiceError::Unavailable, lang).into_response();
+    if !held {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    crate::security_headers(response)
 }
 
 #[cfg(test)]

@@ -124,8 +124,7 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
 
     // The connection cap holds over TLS too: with one connection allowed
     // and a client holding it (connected, no handshake yet), the next one
-    // is answered 503 with Retry-After over TLS, then served once the slot
-    // is free.
+    // is held: answered 503 with Retry-After over TLS, and kept open.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (cert_path, key_path) = (cert.clone(), key.clone());
@@ -149,7 +148,7 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     let text = String::from_utf8_lossy(&refused.stdout).to_lowercase();
     assert!(text.starts_with("http/1.1 503"), "{text}");
     assert!(text.contains("retry-after: 5"), "{text}");
-    assert!(text.contains("connection: close"), "{text}");
+    assert!(!text.contains("connection: close"), "a held connection stays open: {text}");
     assert!(text.contains("x-frame-options: deny"), "{text}");
     // The API's own refusal, in the language asked for.
     assert!(text.contains("\"code\":\"unavailable\""), "{text}");
@@ -159,6 +158,67 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     let text = String::from_utf8_lossy(&refused.stdout).to_lowercase();
     assert!(text.starts_with("http/2 503"), "{text}");
     assert!(text.contains("retry-after: 5"), "{text}");
+
+    // A held connection is served once a place is free, without a new
+    // handshake: its second request, looked at a pause after its first
+    // refusal, finds the holder gone.
+    let (first_refused, refusal_seen) = tokio::sync::oneshot::channel();
+    let mut two = std::process::Command::new("curl");
+    two.args(["-s", "-v", "--http1.1", "--max-time", "10", "--cacert"])
+        .arg(&cert)
+        .args(["-w", "\n== %{http_code} %{num_connects} %{time_total}\n", &url, &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let two = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut child = two.spawn().unwrap();
+        // curl's trace (stderr, unbuffered) tells when the first answer came.
+        let mut trace = child.stderr.take().unwrap();
+        let (mut seen, mut chunk, mut first_refused) =
+            (Vec::new(), [0u8; 1024], Some(first_refused));
+        loop {
+            let n = trace.read(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&chunk[..n]);
+            if String::from_utf8_lossy(&seen).contains("< HTTP/1.1 503")
+                && let Some(refused) = first_refused.take()
+            {
+                let _ = refused.send(());
+            }
+        }
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child.wait().unwrap();
+        out
+    });
+    refusal_seen.await.expect("the first request refused");
+    drop(holder);
+    let text = two.await.unwrap();
+    let transfers: Vec<&str> = text.lines().filter(|l| l.starts_with("== ")).collect();
+    assert_eq!(transfers.len(), 2, "{text}");
+    assert!(transfers[0].starts_with("== 503 1 "), "refused on a new connection: {text}");
+    assert!(transfers[1].starts_with("== 200 0 "), "served on the same one: {text}");
+    assert!(text.contains("ok\n== 200"), "{text}");
+    let waited: f64 = transfers[1].rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(waited >= 0.2, "looked at only after the pause: {text}");
+
+    // Beyond three held connections for each one served, a connection is
+    // refused and closed. The holder takes the place again and three
+    // connections are held (connected, no handshake yet).
+    let holder = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let refused = curl(&["-i", "--http1.1", &url]).await;
+    let text = String::from_utf8_lossy(&refused.stdout).to_lowercase();
+    assert!(text.starts_with("http/1.1 503"), "{text}");
+    assert!(text.contains("connection: close"), "closed beyond the held: {text}");
+    drop(held);
     drop(holder);
     let mut served = curl(&[&url]).await;
     for _ in 0..50 {
