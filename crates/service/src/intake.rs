@@ -498,12 +498,16 @@ impl Service {
     async fn enqueue(&self, write: IntakeWrite) -> ServiceResult<IntakeOutcome> {
         let sender = self.intake_engine().sender.get_or_init(|| self.start_writer());
         let (reply, answer) = oneshot::channel();
-        sender.try_send(Job::Submit { write, reply }).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => {
-                metrics_full();
-                ServiceError::Unavailable
-            }
-            mpsc::error::TrySendError::Closed(_) => ServiceError::Unavailable,
+        sender.try_send(Job::Submit { write, reply }).map_err(|error| {
+            // Full at a peak, or closed because the writer has stopped (its
+            // thread failed): either way the caller is told to try again,
+            // and the refusal is counted.
+            let why = match error {
+                mpsc::error::TrySendError::Full(_) => "full",
+                mpsc::error::TrySendError::Closed(_) => "closed",
+            };
+            count_refusal(why);
+            ServiceError::Unavailable
         })?;
         answer.await.map_err(|_| ServiceError::Unavailable)?
     }
@@ -891,9 +895,9 @@ impl Service {
     }
 }
 
-fn metrics_full() {
+fn count_refusal(queue: &str) {
     crate::metrics::figures().intake_refused.inc();
-    tracing::debug!("intake queue full: refused");
+    tracing::debug!(queue, "intake submission refused");
 }
 
 /// Residents known to have their "reported today" row, so the writer sends
