@@ -12,6 +12,9 @@
 # clients that retry at once, or with `--honour-retry-after` for clients
 # that wait as the self-service page does. loadgen and bench-pass come from
 # target/release (`cargo build --release -p epigrid-bench`).
+# EPIGRID_BENCH_TLS=1 serves both over TLS (`tls_cert`, `tls_key`: a
+# self-signed certificate made with openssl) and drives them over https; the
+# line then also gives the storm's connections made (handshakes) a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1; B=$2; rounds=${3:-3}; shift $(( $# < 3 ? $# : 3 ))
@@ -21,21 +24,34 @@ work=$(mktemp -d)
 pid=
 trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 . bench/lib.sh
+scheme=http; tls_env=(); ca=()
+if [ -n "${EPIGRID_BENCH_TLS:-}" ]; then
+  # Not a CA: rustls (webpki) refuses a CA certificate as the server's own.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+      -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
+      -addext basicConstraints=critical,CA:FALSE \
+      -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  scheme=https; tls_env=(EPIGRID_TLS_CERT="$work/cert.pem" EPIGRID_TLS_KEY="$work/key.pem")
+  ca=(--ca "$work/cert.pem")
+fi
+url="$scheme://127.0.0.1:$port"
 field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 one() { # label binary [loadgen flags…]
   local label=$1 exe=$2; shift 2
   rm -rf "$work/data" "$work/data.pass.db"
   "$exe" demo --no-serve --residents 2000 --data-dir "$work/data" >/dev/null 2>&1
-  EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$exe" serve --data-dir "$work/data" \
+  env "${tls_env[@]}" EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$exe" serve --data-dir "$work/data" \
       --config "$work/none.toml" --listen "127.0.0.1:$port" 2>/dev/null & pid=$!
-  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  for _ in $(seq 1 200); do
+    curl -sf ${ca:+--cacert "$work/cert.pem"} "$url/healthz" >/dev/null && break; sleep 0.05
+  done
   local pass resident
   read -r pass _ resident < <(mint_pass "$bin" "$work/data")
   local body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
   load() { # connections seconds [flags…]
     local c=$1 s=$2; shift 2
-    "$bin/loadgen" --url "http://127.0.0.1:$port/api/v1/public/health-reports" --connections "$c" \
+    "$bin/loadgen" --url "$url/api/v1/public/health-reports" "${ca[@]}" --connections "$c" \
         --seconds "$s" --max-requests 20000000 --body "$body" --header "Authorization: Bearer $pass" "$@"
   }
   load 64 1 >/dev/null
@@ -50,11 +66,12 @@ one() { # label binary [loadgen flags…]
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   local useful; useful=$(echo "$out" | field ok_rps)
   awk -v n="$label" -v p="$peak" -v u="$useful" -v r="$(echo "$out" | field s503)" \
-      -v q="$(echo "$out" | field refused_p99_ms)" -v s="$steady" -v h="$highest" 'BEGIN {
-    printf "%s peak(64)=%6d useful=%6d share=%.2f 503=%6d refused_p99=%7.1f ms rss=%d->%d kB (%.2fx)\n",
-      n, p, u, u / p, r, q, s, h, h / s }'
+      -v q="$(echo "$out" | field refused_p99_ms)" -v s="$steady" -v h="$highest" \
+      -v c="$(echo "$out" | field connects)" -v t="$(echo "$out" | field seconds)" 'BEGIN {
+    printf "%s peak(64)=%6d useful=%6d share=%.2f 503=%6d refused_p99=%7.1f ms rss=%d->%d kB (%.2fx) connects/s=%d\n",
+      n, p, u, u / p, r, q, s, h, h / s, c / t }'
 }
-echo "== overload side by side: $(nproc) cores, $rounds round(s), loadgen flags: ${*:-none (clients retry at once)}"
+echo "== overload side by side over $scheme: $(nproc) cores, $rounds round(s), loadgen flags: ${*:-none (clients retry at once)}"
 for _ in $(seq 1 "$rounds"); do
   one A "$A" "$@"
   one B "$B" "$@"

@@ -19,13 +19,21 @@
 //! many households, one pass each (`bench-pass … COUNT`). Prints one line of
 //! `key=value` figures: requests, rps, p50/p99/max (ms) of all answers,
 //! counts by status class, and p99 of the 503 refusals alone.
+//!
+//! An `https://` URL speaks TLS (rustls, as the server does), trusting the
+//! certificate in `--ca FILE` (PEM) only; `connects=` then counts the
+//! handshakes, each a new connection.
 
 use std::io::{Error, ErrorKind};
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// Hard caps, whatever the arguments say: this tool must not be usable to
 /// flood anything for long.
@@ -51,6 +59,22 @@ struct Args {
     /// (`--vars FILE`); connection `i` takes line `i` modulo their number,
     /// so the load comes from as many households as there are lines.
     vars: Vec<Vec<String>>,
+    /// For an `https://` URL: the connector trusting `--ca`.
+    tls: Option<TlsConnector>,
+}
+
+/// A connector that trusts only the certificates in the PEM file `ca`.
+fn tls_connector(ca: &str) -> Result<TlsConnector, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{ca}: {e}"))? {
+        let cert = cert.map_err(|e| format!("{ca}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("{ca}: {e}"))?;
+    }
+    let config =
+        rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    Ok(TlsConnector::from(std::sync::Arc::new(config)))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -58,7 +82,7 @@ fn parse_args() -> Result<Args, String> {
     let (mut connections, mut seconds, mut max_requests) = (64usize, 10u64, 1_000_000u64);
     let (mut body, mut headers, mut honour_retry_after) = (None, Vec::new(), false);
     let mut spread_keys = false;
-    let mut vars = Vec::new();
+    let (mut vars, mut ca) = (Vec::new(), None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -73,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
             "--header" => headers.push(value()?),
             "--honour-retry-after" => honour_retry_after = true,
             "--spread-keys" => spread_keys = true,
+            "--ca" => ca = Some(value()?),
             "--vars" => {
                 let file = value()?;
                 let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
@@ -86,7 +111,14 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let url = url.ok_or("--url is required")?;
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    let (rest, tls) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (rest, None),
+        (_, Some(rest)) => {
+            let ca = ca.ok_or("an https:// URL needs --ca FILE")?;
+            (rest, Some(tls_connector(&ca)?))
+        }
+        _ => return Err("only http:// and https:// URLs".into()),
+    };
     let (authority, path) =
         rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
     let addr: SocketAddr = authority
@@ -108,7 +140,68 @@ fn parse_args() -> Result<Args, String> {
         honour_retry_after,
         spread_keys,
         vars,
+        tls,
     })
+}
+
+/// A connection to the server, plain or over TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    async fn open(args: &Args) -> std::io::Result<Self> {
+        let tcp = TcpStream::connect(args.addr).await?;
+        let _ = tcp.set_nodelay(true);
+        match &args.tls {
+            None => Ok(Self::Plain(tcp)),
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::IpAddress(args.addr.ip().into());
+                Ok(Self::Tls(Box::new(connector.connect(name, tcp).await?)))
+            }
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -120,6 +213,8 @@ struct Tally {
     unavailable: u64,
     other: u64,
     errors: u64,
+    /// Connections made (with TLS, handshakes).
+    connects: u64,
 }
 
 /// One response: its status, `Retry-After` (0 if none), and whether the
@@ -132,7 +227,7 @@ struct Answer {
 
 /// Reads one response. Handles `Content-Length` bodies (what axum sends for
 /// JSON and text).
-async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Answer> {
+async fn read_response(stream: &mut Conn, buf: &mut Vec<u8>) -> std::io::Result<Answer> {
     buf.clear();
     let mut chunk = [0u8; 8192];
     loop {
@@ -246,9 +341,9 @@ async fn connection(
             break;
         }
         if stream.is_none() {
-            match TcpStream::connect(args.addr).await {
+            match Conn::open(&args).await {
                 Ok(s) => {
-                    let _ = s.set_nodelay(true);
+                    tally.connects += 1;
                     stream = Some(s);
                 }
                 Err(_) => {
@@ -349,6 +444,7 @@ async fn main() {
             total.unavailable += t.unavailable;
             total.other += t.other;
             total.errors += t.errors;
+            total.connects += t.connects;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -357,7 +453,7 @@ async fn main() {
     let answered = total.all.len() as f64;
     println!(
         "connections={} seconds={:.1} requests={} rps={:.0} ok_rps={:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} \
-         ok={} s503={} other={} errors={} refused_p99_ms={:.2}",
+         ok={} s503={} other={} errors={} refused_p99_ms={:.2} connects={}",
         args.connections,
         elapsed,
         total.all.len(),
@@ -371,5 +467,6 @@ async fn main() {
         total.other,
         total.errors,
         percentile(&total.refused, 0.99),
+        total.connects,
     );
 }
