@@ -35,8 +35,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -383,14 +383,21 @@ impl Refusals {
 fn refusal(lang: Lang, keep_open: bool) -> Vec<u8> {
     let error = ApiError::from_service(epigrid_service::ServiceError::Unavailable, lang);
     let body = serde_json::to_vec(&error.body()).unwrap_or_default();
-    let mut response = format!(
+    let mut head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nretry-after: {}\r\n{}\r\n",
+         content-length: {}\r\nretry-after: {}\r\n{}",
         body.len(),
         error.retry_after.unwrap_or(5),
         if keep_open { "" } else { "connection: close\r\n" },
-    )
-    .into_bytes();
+    );
+    // The same security headers as every answer the app writes.
+    for (name, value) in crate::security_headers(axum::http::Response::new(())).headers() {
+        if let Ok(value) = value.to_str() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    let mut response = head.into_bytes();
     response.extend_from_slice(&body);
     response
 }
@@ -542,7 +549,10 @@ async fn hold(
 /// True: exactly one whole request, after which the connection can stay
 /// open; false: one not followed to its end (chunked, too long, another
 /// request behind it), to be refused and the connection closed.
-async fn read_request(stream: &mut TcpStream, request: &mut Vec<u8>) -> io::Result<bool> {
+async fn read_request(
+    stream: &mut (impl AsyncRead + Unpin),
+    request: &mut Vec<u8>,
+) -> io::Result<bool> {
     // Read straight into `request`: a buffer on this future's stack would
     // take room in every held task, reading or not.
     loop {
@@ -584,35 +594,51 @@ async fn drain_and_close(mut stream: TcpStream) {
 }
 
 /// The same cap for `serve_tls`, whose accept loop is axum-server's: an
-/// acceptor, under the TLS one, that counts connections and times them out
-/// as `CappedListener` does. Beyond the cap a connection still gets its TLS
-/// handshake (a refusal has to be readable), and is then held as a plain
-/// one is: its requests are answered 503 with `Retry-After`, the first at
-/// once and each next one looked at only `HELD_PAUSE` after the last, until
-/// a place is free; from then on it is served. Closing it would cost more
-/// here than over plain TCP: a client that retries at once would make a new
-/// handshake, the costliest thing a TLS server does, for every refusal.
-/// Beyond `HELD_PER_SERVED` times the cap a connection is refused and
-/// closed: over HTTP/1.1 its answer says `Connection: close`, after which
-/// hyper closes it; over HTTP/2 it closes once idle for two seconds.
+/// acceptor that makes the TLS handshake itself, and counts connections and
+/// times them out as `CappedListener` does. Beyond the cap a connection
+/// still gets its handshake (a refusal has to be readable), and is then held
+/// as a plain one is, within its accept: each request is answered 503 with
+/// `Retry-After` and the next read only `HELD_PAUSE` after, until a place
+/// is free; the accept then ends, and axum-server serves the connection
+/// from its next request on. Closing it would cost more here than over
+/// plain TCP: a client that retries at once would make a new handshake, the
+/// costliest thing a TLS server does, for every refusal. A held connection
+/// has no hyper buffers, only its TLS state; it speaks HTTP/1.1 (its
+/// handshake offers no HTTP/2), which a refusal loop can read. Beyond
+/// `HELD_PER_SERVED` times the cap, a connection is refused: hyper answers
+/// its requests 503 with `Connection: close` and closes it (over HTTP/2,
+/// which has none, once idle for two seconds).
 #[derive(Debug, Clone)]
 pub struct CappedAcceptor {
+    /// The TLS set-up for served connections, and for held ones (HTTP/1.1
+    /// only).
+    served_tls: Arc<rustls::ServerConfig>,
+    held_tls: Arc<rustls::ServerConfig>,
     open: Arc<AtomicUsize>,
     held: Arc<AtomicUsize>,
     max: usize,
     max_held: usize,
     idle: Duration,
+    refusals: Arc<Refusals>,
 }
 
+/// How long a TLS handshake may take (axum-server's own default).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl CappedAcceptor {
-    pub fn new(max: usize) -> Self {
+    pub fn new(config: Arc<rustls::ServerConfig>, max: usize) -> Self {
         let max = max.max(1);
+        let mut held_config = (*config).clone();
+        held_config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Self {
+            served_tls: config,
+            held_tls: Arc::new(held_config),
             open: Arc::default(),
             held: Arc::default(),
             max,
             max_held: max.saturating_mul(HELD_PER_SERVED),
             idle: IDLE_TIMEOUT,
+            refusals: Arc::new(Refusals::new()),
         }
     }
 }
@@ -630,18 +656,16 @@ const REFUSED: u8 = 2;
 const CLOSED: u8 = 3;
 
 /// A TLS connection's place, shared by its stream (which gives it back when
-/// the connection closes) and its service (which admits a held connection
-/// once a place is free). A served or refused connection counts among the
-/// open ones (a refused one holds its TLS state until its refusal is
-/// written), a held one among the held.
+/// the connection closes) and its hold (which takes a served place for it
+/// once one is free). A served or refused connection counts among the open
+/// ones (a refused one holds its TLS state until its refusal is written), a
+/// held one among the held.
 #[derive(Debug)]
 struct TlsPlace {
     standing: AtomicU8,
     open: Arc<AtomicUsize>,
     held: Arc<AtomicUsize>,
     max: usize,
-    /// When a held connection's last request was, or will be, looked at.
-    last_turn: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl TlsPlace {
@@ -657,24 +681,9 @@ impl TlsPlace {
             figures().connections_open.inc();
             return true;
         }
-        // Closed meanwhile, or admitted by another of its requests (HTTP/2).
+        // Closed meanwhile.
         self.open.fetch_sub(1, Ordering::AcqRel);
-        self.standing.load(Ordering::Acquire) == SERVED
-    }
-
-    /// When a held connection's next request is looked at: at once after a
-    /// pause since the last, else when the pause ends, and never more than
-    /// one pause from now (HTTP/2 requests arriving together wait one pause,
-    /// not one each).
-    fn next_turn(&self) -> tokio::time::Instant {
-        let now = tokio::time::Instant::now();
-        let mut last = self.last_turn.lock().unwrap_or_else(PoisonError::into_inner);
-        let turn = match *last {
-            Some(previous) => (previous + HELD_PAUSE).clamp(now, now + HELD_PAUSE),
-            None => now,
-        };
-        *last = Some(turn);
-        turn
+        false
     }
 }
 
@@ -699,10 +708,13 @@ impl Drop for TlsSlot {
     }
 }
 
-impl<S> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
-    type Stream = CountedStream;
+/// A TLS connection as axum-server serves it.
+pub type TlsConnection = tokio_rustls::server::TlsStream<CountedStream>;
+
+impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
+    type Stream = TlsConnection;
     type Service = CapService<S>;
-    type Future = std::future::Ready<io::Result<(CountedStream, CapService<S>)>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(TlsConnection, CapService<S>)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let standing = if take_place(&self.open, self.max) {
@@ -725,13 +737,70 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
             open: self.open.clone(),
             held: self.held.clone(),
             max: self.max,
-            last_turn: Mutex::new(None),
         });
         // HTTP/2 has no `Connection: close`: a refused connection reads as
         // closed once idle for a moment after its refusal.
         let idle = if standing == REFUSED { HEAD_TIMEOUT } else { self.idle };
         let stream = CountedStream::with_slot(stream, Slot::Tls(TlsSlot(place.clone())), idle);
-        std::future::ready(Ok((stream, CapService { inner: service, place })))
+        let tls = tokio_rustls::TlsAcceptor::from(if standing == HELD {
+            self.held_tls.clone()
+        } else {
+            self.served_tls.clone()
+        });
+        let refusals = self.refusals.clone();
+        Box::pin(async move {
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await;
+            let mut connection =
+                handshake.map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+            if standing == HELD {
+                hold_tls(&place, &mut connection, &refusals).await?;
+            }
+            let refused = standing == REFUSED;
+            Ok((connection, CapService { inner: service, refused }))
+        })
+    }
+}
+
+/// A held TLS connection (see `CappedAcceptor`): refuses each request, the
+/// next read only `HELD_PAUSE` after a refusal, until a place is free; then
+/// returns, its next request unread. An error ends the connection.
+async fn hold_tls(
+    place: &TlsPlace,
+    connection: &mut TlsConnection,
+    refusals: &Refusals,
+) -> io::Result<()> {
+    // Its first request may have come with the handshake, already read
+    // into the TLS state: it is read without waiting for the socket.
+    let mut first = true;
+    loop {
+        if !first {
+            tokio::time::sleep(HELD_PAUSE).await;
+            // The next request, or the end of the connection.
+            let tcp = connection.get_ref().0;
+            match tokio::time::timeout(tcp.idle, tcp.stream.readable()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_idle) => return Err(io::ErrorKind::TimedOut.into()),
+            }
+        }
+        if place.admit() {
+            return Ok(());
+        }
+        first = false;
+        let mut request = Vec::new();
+        let read = tokio::time::timeout(HEAD_TIMEOUT, read_request(connection, &mut request)).await;
+        let keep_open = match read {
+            Ok(Ok(whole)) => whole,
+            Ok(Err(gone)) => return Err(gone),
+            // Too slow: answered all the same, then closed.
+            Err(_elapsed) => false,
+        };
+        connection.write_all(refusals.for_head(&request, keep_open)).await?;
+        connection.flush().await?;
+        if !keep_open {
+            let _ = connection.shutdown().await;
+            return Err(io::ErrorKind::ConnectionAborted.into());
+        }
     }
 }
 
@@ -739,74 +808,42 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
 #[derive(Debug, Clone)]
 pub struct CapService<S> {
     inner: S,
-    place: Arc<TlsPlace>,
+    refused: bool,
 }
-
-/// A held connection's answer: after its pause, the app's or a refusal.
-type HeldAnswer<E> = Pin<Box<dyn Future<Output = Result<axum::response::Response, E>> + Send>>;
 
 impl<S, B> tower::Service<axum::http::Request<B>> for CapService<S>
 where
-    S: tower::Service<axum::http::Request<B>, Response = axum::response::Response>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    B: Send + 'static,
+    S: tower::Service<axum::http::Request<B>, Response = axum::response::Response>,
 {
     type Response = axum::response::Response;
     type Error = S::Error;
-    type Future = futures_util::future::Either<S::Future, HeldAnswer<S::Error>>;
+    type Future = futures_util::future::Either<
+        S::Future,
+        std::future::Ready<Result<axum::response::Response, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.place.standing.load(Ordering::Acquire) == REFUSED {
-            Poll::Ready(Ok(()))
-        } else {
-            self.inner.poll_ready(cx)
-        }
+        if self.refused { Poll::Ready(Ok(())) } else { self.inner.poll_ready(cx) }
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        use futures_util::future::Either;
-        let standing = self.place.standing.load(Ordering::Acquire);
-        if standing == SERVED {
-            return Either::Left(self.inner.call(request));
+        use axum::http::{HeaderValue, header};
+        use axum::response::IntoResponse;
+        if !self.refused {
+            return futures_util::future::Either::Left(self.inner.call(request));
         }
         let lang = request
             .headers()
-            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .map_or(Lang::ZhCn, Lang::from_accept_language);
-        if standing != HELD {
-            return Either::Right(Box::pin(std::future::ready(Ok(tls_refusal(lang, false)))));
-        }
-        let (place, mut inner) = (self.place.clone(), self.inner.clone());
-        let turn = place.next_turn();
-        Either::Right(Box::pin(async move {
-            if turn > tokio::time::Instant::now() {
-                tokio::time::sleep_until(turn).await;
-            }
-            if place.admit() {
-                std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
-                return inner.call(request).await;
-            }
-            Ok(tls_refusal(lang, true))
-        }))
-    }
-}
-
-/// The API's own 503 with `Retry-After`, and `Connection: close` unless the
-/// connection is held.
-fn tls_refusal(lang: Lang, held: bool) -> axum::response::Response {
-    use axum::http::{HeaderValue, header};
-    use axum::response::IntoResponse;
-    let mut response =
-        ApiError::from_service(epigrid_service::ServiceError::Unavailable, lang).into_response();
-    if !held {
+        let mut response = ApiError::from_service(epigrid_service::ServiceError::Unavailable, lang)
+            .into_response();
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        futures_util::future::Either::Right(std::future::ready(Ok(crate::security_headers(
+            response,
+        ))))
     }
-    crate::security_headers(response)
 }
 
 #[cfg(test)]

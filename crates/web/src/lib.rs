@@ -291,8 +291,7 @@ pub async fn serve_tls(
         stopper.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
-        .acceptor(connection_cap::CappedAcceptor::new(max_connections));
+    let acceptor = connection_cap::CappedAcceptor::new(config.get_inner(), max_connections);
     axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle).serve(app).await
 }
 
