@@ -769,16 +769,27 @@ async fn hold_tls(
     connection: &mut TlsConnection,
     refusals: &Refusals,
 ) -> io::Result<()> {
-    // Its first request may have come with the handshake, already read
-    // into the TLS state: it is read without waiting for the socket.
-    let mut first = true;
+    let mut pause = false;
     loop {
-        if !first {
+        if pause {
             tokio::time::sleep(HELD_PAUSE).await;
-            // The next request, or the end of the connection.
+        }
+        // The next request, or the end of the connection. Its start may
+        // have come with the handshake, already read into the TLS state;
+        // else it is waited for on the socket, as long as an idle
+        // connection may wait.
+        let buffered = connection
+            .get_mut()
+            .1
+            .process_new_packets()
+            .map_err(io::Error::other)?
+            .plaintext_bytes_to_read();
+        if buffered == 0 {
             let tcp = connection.get_ref().0;
-            match tokio::time::timeout(tcp.idle, tcp.stream.readable()).await {
-                Ok(Ok(())) => {}
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(tcp.idle, tcp.stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(Ok(_)) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(Err(error)) => return Err(error),
                 Err(_idle) => return Err(io::ErrorKind::TimedOut.into()),
             }
@@ -786,7 +797,6 @@ async fn hold_tls(
         if place.admit() {
             return Ok(());
         }
-        first = false;
         let mut request = Vec::new();
         let read = tokio::time::timeout(HEAD_TIMEOUT, read_request(connection, &mut request)).await;
         let keep_open = match read {
@@ -801,6 +811,7 @@ async fn hold_tls(
             let _ = connection.shutdown().await;
             return Err(io::ErrorKind::ConnectionAborted.into());
         }
+        pause = true;
     }
 }
 

@@ -32,6 +32,8 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
             "1",
         ])
         .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
+        // Not a CA: rustls, the client below, refuses a CA as a server.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -205,6 +207,22 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     let waited: f64 = transfers[1].rsplit(' ').next().unwrap().parse().unwrap();
     assert!(waited >= 0.2, "looked at only after the pause: {text}");
 
+    // A held connection waits for its first request as long as an idle one
+    // may (a browser connects ahead of its requests): asked after three
+    // seconds, it is refused and kept open, then served once a place is free.
+    let holder = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut held = tls_client(&cert, port).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let answer = get_healthz(&mut held).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(!answer.to_lowercase().contains("connection: close"), "{answer}");
+    drop(holder);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let answer = get_healthz(&mut held).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+    drop(held);
+
     // Beyond three held connections for each one served, a connection is
     // refused and closed. The holder takes the place again and three
     // connections are held (connected, no handshake yet).
@@ -230,4 +248,51 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
         served = curl(&[&url]).await;
     }
     assert_eq!(String::from_utf8_lossy(&served.stdout), "ok");
+}
+
+/// A TLS connection to the test server, trusting its certificate only.
+async fn tls_client(
+    cert: &std::path::Path,
+    port: u16,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(cert).unwrap()).unwrap();
+    let config =
+        rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap()
+}
+
+/// `GET /healthz` on a kept-open connection: the answer's head and body.
+async fn get_healthz(
+    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("an answer within five seconds")
+            .unwrap();
+        assert!(n > 0, "closed before answering: {text}");
+        answer.extend_from_slice(&chunk[..n]);
+    }
 }
