@@ -29,7 +29,8 @@ pub struct Figures {
     /// Submissions whose idempotency key was stored before: the original
     /// answer was given again.
     pub intake_duplicates: Counter,
-    /// Submissions refused with 503 because the intake queue was full.
+    /// Submissions refused with 503: the intake queue was full, or its
+    /// writer had stopped.
     pub intake_refused: Counter,
     /// Submissions answered with an error by the writer (store unavailable
     /// or a failed write).
@@ -50,13 +51,13 @@ pub struct Figures {
     pub public_timed_out: Counter,
     pub public_rate_limited: Counter,
     /// Connections counted against the cap now: those served, and over TLS
-    /// also those refused at the cap until they close.
+    /// also those refused and closed at the cap, until they close.
     pub connections_open: Gauge,
     /// Connections beyond the cap held open and refused at a slow pace.
     pub connections_held: Gauge,
-    /// Connections refused at the cap, then held (plain HTTP) …
+    /// Connections refused at the cap, then held …
     pub connections_refused_held: Counter,
-    /// … or closed (no room to hold them, or TLS).
+    /// … or closed (no room to hold them).
     pub connections_refused_closed: Counter,
 }
 
@@ -73,6 +74,16 @@ pub fn figures() -> &'static Figures {
     &FIGURES
 }
 
+/// Registers `metric` under `name` and gives back the handle to record
+/// with.
+fn registered<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 /// A counter of `family` with one label, kept as a handle so that recording
 /// needs no lookup.
 fn labelled(family: &Family<Labels, Counter>, key: &'static str, value: &'static str) -> Counter {
@@ -84,79 +95,75 @@ impl Figures {
         let mut root = Registry::default();
         // The process's figures by the names Prometheus's other clients give
         // them (no prefix of ours), so dashboards made for those work here.
-        let resident_memory_bytes = Gauge::default();
-        let open_fds = Gauge::default();
-        let max_fds = Gauge::default();
-        {
-            let process = root.sub_registry_with_prefix("process");
-            process.register(
-                "resident_memory_bytes",
-                "Resident memory of the process",
-                resident_memory_bytes.clone(),
-            );
-            process.register("open_fds", "Open file descriptors", open_fds.clone());
-            process.register("max_fds", "The most file descriptors allowed", max_fds.clone());
-        }
+        let process = root.sub_registry_with_prefix("process");
+        let resident_memory_bytes = registered(
+            process,
+            "resident_memory_bytes",
+            "Resident memory of the process",
+            Gauge::default(),
+        );
+        let open_fds = registered(process, "open_fds", "Open file descriptors", Gauge::default());
+        let max_fds =
+            registered(process, "max_fds", "The most file descriptors allowed", Gauge::default());
         let registry = root.sub_registry_with_prefix("epigrid");
-        let submissions = Family::<Labels, Counter>::default();
-        registry.register(
+        let submissions = registered(
+            registry,
             "intake_submissions",
             "Submissions the intake answered, by outcome",
-            submissions.clone(),
+            Family::<Labels, Counter>::default(),
         );
         // One submission to thousands a batch: powers of two.
-        let intake_batch_size =
-            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]);
-        registry.register(
+        let intake_batch_size = registered(
+            registry,
             "intake_batch_size",
             "Submissions per committed intake batch",
-            intake_batch_size.clone(),
+            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]),
         );
         // A commit is a fraction of a millisecond on a quiet disk and
         // seconds on a failing one.
-        let intake_commit_seconds = Histogram::new([
-            0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-        ]);
-        registry.register(
+        let intake_commit_seconds = registered(
+            registry,
             "intake_commit_seconds",
             "Time to commit an intake batch and hand out its answers",
-            intake_commit_seconds.clone(),
+            Histogram::new([
+                0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
         );
-        let intake_queue_depth = Gauge::default();
-        registry.register(
+        let intake_queue_depth = registered(
+            registry,
             "intake_queue_depth",
             "Submissions waiting for the intake writer",
-            intake_queue_depth.clone(),
+            Gauge::default(),
         );
-        let intake_queue_capacity = Gauge::default();
-        registry.register(
+        let intake_queue_capacity = registered(
+            registry,
             "intake_queue_capacity",
             "Submissions the intake queue holds at most (beyond, 503)",
-            intake_queue_capacity.clone(),
+            Gauge::default(),
         );
-        let public_refused = Family::<Labels, Counter>::default();
-        registry.register(
+        let public_refused = registered(
+            registry,
             "public_refused",
             "Resident requests refused before their handler, by reason",
-            public_refused.clone(),
+            Family::<Labels, Counter>::default(),
         );
-        let connections_open = Gauge::default();
-        registry.register(
+        let connections_open = registered(
+            registry,
             "connections_open",
             "Connections counted against the cap (served; over TLS also refused, until closed)",
-            connections_open.clone(),
+            Gauge::default(),
         );
-        let connections_held = Gauge::default();
-        registry.register(
+        let connections_held = registered(
+            registry,
             "connections_held",
             "Connections beyond the cap, held and refused at a slow pace",
-            connections_held.clone(),
+            Gauge::default(),
         );
-        let connections_refused = Family::<Labels, Counter>::default();
-        registry.register(
+        let connections_refused = registered(
+            registry,
             "connections_refused",
             "Connections refused at the cap, by what happened to them next",
-            connections_refused.clone(),
+            Family::<Labels, Counter>::default(),
         );
         Self {
             intake_stored: labelled(&submissions, "outcome", "stored"),
@@ -188,8 +195,9 @@ impl Figures {
     }
 }
 
-fn gauge_value(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+/// A count as a gauge's value, the largest one past its range.
+fn gauge_value(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
 }
 
 /// Resident memory, open and allowed file descriptors, from `/proc`
@@ -221,9 +229,9 @@ impl Service {
         figures.intake_queue_depth.set(gauge_value(depth));
         figures.intake_queue_capacity.set(gauge_value(capacity));
         if let Some((memory, open, max)) = process_figures() {
-            figures.resident_memory_bytes.set(i64::try_from(memory).unwrap_or(i64::MAX));
+            figures.resident_memory_bytes.set(gauge_value(memory));
             figures.open_fds.set(gauge_value(open));
-            figures.max_fds.set(i64::try_from(max).unwrap_or(i64::MAX));
+            figures.max_fds.set(gauge_value(max));
         }
         let mut text = String::new();
         // Writing to a String cannot fail.

@@ -523,14 +523,7 @@ async fn hold(
                 }
             }
         }
-        let read =
-            tokio::time::timeout(HEAD_TIMEOUT, read_request(&mut stream, &mut request)).await;
-        let keep_open = match read {
-            Ok(Ok(whole)) => whole,
-            Ok(Err(_gone)) => return,
-            // Too slow: answered all the same, then closed.
-            Err(_elapsed) => false,
-        };
+        let Ok(keep_open) = read_held_request(&mut stream, &mut request).await else { return };
         if stream.write_all(room.refusals.for_head(&request, keep_open)).await.is_err() {
             return;
         }
@@ -542,6 +535,20 @@ async fn hold(
         // Nothing is kept while the connection waits.
         request = Vec::new();
         pause = true;
+    }
+}
+
+/// Reads a held connection's request for its refusal, within
+/// `HEAD_TIMEOUT`. True: it can stay open after the refusal; false: it is
+/// to be closed (see `read_request`), as is one too slow, answered all the
+/// same. An error: the client has gone.
+async fn read_held_request(
+    stream: &mut (impl AsyncRead + Unpin),
+    request: &mut Vec<u8>,
+) -> io::Result<bool> {
+    match tokio::time::timeout(HEAD_TIMEOUT, read_request(stream, request)).await {
+        Ok(read) => read,
+        Err(_elapsed) => Ok(false),
     }
 }
 
@@ -798,13 +805,7 @@ async fn hold_tls(
             return Ok(());
         }
         let mut request = Vec::new();
-        let read = tokio::time::timeout(HEAD_TIMEOUT, read_request(connection, &mut request)).await;
-        let keep_open = match read {
-            Ok(Ok(whole)) => whole,
-            Ok(Err(gone)) => return Err(gone),
-            // Too slow: answered all the same, then closed.
-            Err(_elapsed) => false,
-        };
+        let keep_open = read_held_request(connection, &mut request).await?;
         connection.write_all(refusals.for_head(&request, keep_open)).await?;
         connection.flush().await?;
         if !keep_open {
