@@ -1,5 +1,6 @@
-//! The intake batch on PostgreSQL (issue #6): one statement per batch in
-//! the common case (`ONE_STATEMENT_SQL`), else a handful, whatever its size,
+//! The intake batch on PostgreSQL (issue #6): one statement, and so one
+//! round trip, per batch in the common case (`ONE_STATEMENT_SQL`), else a
+//! handful in a transaction, whatever its size,
 //! and none that answers a row per report: an insert of the reports checked
 //! by its count, a lookup of the keys only when some were already stored,
 //! one insert of the day's residents, one upsert of the grids' days, the
@@ -17,7 +18,7 @@ use chrono::NaiveDate;
 
 use epigrid_store::{
     AuditRecord, BatchAudit, BatchPlan, GridDayDelta, IntakeOutcome, IntakeWrite, ReportRecord,
-    ReportedRow, StoreResult, StoredKeys,
+    ReportedRow, StoreError, StoreResult, StoredKeys,
 };
 use uuid::Uuid;
 
@@ -62,13 +63,20 @@ async fn stored_keys(
 /// the same whatever the batch's size. A multi-row `VALUES` list is a new
 /// statement for each size: parsed, planned and cached per connection and
 /// per size, with 17 parameters a row for PostgreSQL to bind and plan.
-static INSERT_REPORTS_SQL: LazyLock<String> = LazyLock::new(|| {
+static INSERT_REPORTS_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("{}{SKIP_STORED_KEYS}", INSERT_NEW_REPORTS_SQL.as_str()));
+
+/// How `INSERT_REPORTS_SQL` skips a key stored before.
+const SKIP_STORED_KEYS: &str = " ON CONFLICT (idempotency_key, household_id) DO NOTHING";
+
+/// The reports' insert, failing on a key stored before rather than
+/// skipping it (see `ONE_STATEMENT_SQL`).
+static INSERT_NEW_REPORTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO intake_reports ({REPORT_COLUMNS}) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], \
              $6::uuid[], $7::uuid[], $8::uuid[], $9::date[], $10::timestamptz[], $11::text[], \
-             $12::text[], $13::text[], $14::uuid[], $15::text[], $16::int4[], $17::bool[]) \
-         ON CONFLICT (idempotency_key, household_id) DO NOTHING"
+             $12::text[], $13::text[], $14::uuid[], $15::text[], $16::int4[], $17::bool[])"
     )
 });
 
@@ -157,11 +165,17 @@ async fn insert_reports(
 /// summary pending (all but one a second under load): the reports, the
 /// day's new reporting residents, the grids' days (raised by the residents
 /// new to the table, counted from the insert's own answer) and the pending
-/// summary, each a data-modifying `WITH` of one statement. With `BEGIN` and
-/// `COMMIT` that is three round trips to the server a batch instead of five
-/// or six. The grids' days assume every report is new; the statement
-/// answers how many were, and when a key was stored before (a retry) the
-/// transaction is rolled back and the batch written step by step.
+/// summary, each a data-modifying `WITH` of one statement. One statement is
+/// a transaction of its own, so the batch is one round trip to the server,
+/// where `BEGIN`, the statement and `COMMIT` were three (and the batch
+/// written step by step five or six).
+///
+/// The grids' days and the summary assume every report is new, so this
+/// insert has no `ON CONFLICT`: a key stored before (a retry, or another
+/// server's batch meanwhile) fails the whole statement with a unique
+/// violation on `KEY_INDEX`, nothing of it is written, and the batch is
+/// written step by step, where stored keys are skipped and answered with
+/// their original references.
 static ONE_STATEMENT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH inserted AS ({} RETURNING 1), \
@@ -184,9 +198,12 @@ static ONE_STATEMENT_SQL: LazyLock<String> = LazyLock::new(|| {
              VALUES ($31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43)\
              {UPSERT_PENDING_AUDIT_TAIL}) \
          SELECT count(*) AS inserted FROM inserted",
-        INSERT_REPORTS_SQL.as_str()
+        INSERT_NEW_REPORTS_SQL.as_str()
     )
 });
+
+/// The unique index on a report's key, which a stored key violates.
+const KEY_INDEX: &str = "intake_reports_key_household";
 
 /// Writes the batch with `ONE_STATEMENT_SQL`; `None` (nothing written)
 /// when some key was stored before.
@@ -202,14 +219,24 @@ async fn write_in_one_statement(
     let query = bind_reports(ONE_STATEMENT_SQL.as_str(), &fresh);
     let query = bind_grid_days(bind_reported(query, &settled.reported), &settled.deltas);
     let query = bind_audit(query.bind(writer), summary);
-    let mut tx = store.writer.begin_with(AUDIT_BEGIN_SQL).await.map_err(map_error)?;
-    let row = query.fetch_one(&mut *tx).await.map_err(map_error)?;
-    let inserted: i64 = get(&row, "inserted")?;
+    let inserted: i64 = match query.fetch_one(&store.writer).await {
+        Ok(row) => get(&row, "inserted")?,
+        Err(sqlx::Error::Database(error))
+            if error.code().as_deref() == Some("23505")
+                && error.constraint() == Some(KEY_INDEX) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(map_error(error)),
+    };
+    // Every report went in, or the statement failed: anything else would
+    // mean the grids' days were raised for reports not stored.
     if usize::try_from(inserted).ok() != Some(fresh.len()) {
-        tx.rollback().await.map_err(map_error)?;
-        return Ok(None);
+        return Err(StoreError::Other(format!(
+            "intake batch: {inserted} of {} reports inserted",
+            fresh.len()
+        )));
     }
-    tx.commit().await.map_err(map_error)?;
     Ok(Some(settled.outcomes))
 }
 

@@ -199,10 +199,10 @@ epigrid_testkit::store_contract_tests! {
 
     async fn a_batch_mixing_new_and_stored_keys_answers_each_and_counts_only_the_new(store: Arc<dyn Store>) {
         // On PostgreSQL a batch that keeps its audit summary pending is one
-        // statement, rolled back when fewer reports went in than were sent,
-        // and then written step by step, its keys looked up; on SQLite each
+        // statement, which fails as a whole on a key stored before and is
+        // then written step by step, its keys looked up; on SQLite each
         // insert says whether it stored its row. Both backends take this
-        // path here, and nothing of the rolled-back statement may remain.
+        // path here, and nothing of the failed statement may remain.
         let writer = Uuid::now_v7();
         let entry = audit_entry();
         let pending = |n: u32| AuditRecord { detail: format!(r#"{{"submissions":{n}}}"#), ..entry.clone() };
