@@ -1065,9 +1065,10 @@ async fn commit(
         Ok(outcomes) => {
             audit.committed(summary);
             today.remember(writes, &outcomes);
-            let size = writes.len();
+            // Counted before the answers go out, so a caller who has its
+            // answer finds its batch in the figures.
+            figures.batch_committed(writes.len(), started.elapsed());
             answer(service, writes.drain(..), replies.drain(..), outcomes, serving);
-            figures.batch_committed(size, started.elapsed());
         }
         Err(StoreError::Unavailable(detail)) => {
             tracing::warn!(%detail, size = writes.len(), "intake batch: store unavailable");
@@ -1088,8 +1089,8 @@ async fn commit(
                     Ok(outcomes) => {
                         audit.committed(summary);
                         today.remember(&one, &outcomes);
-                        answer(service, one.into_iter(), std::iter::once(reply), outcomes, serving);
                         figures.batch_committed(1, started.elapsed());
+                        answer(service, one.into_iter(), std::iter::once(reply), outcomes, serving);
                     }
                     Err(error) => {
                         figures.intake_failed.inc();

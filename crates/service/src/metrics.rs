@@ -124,7 +124,7 @@ impl Figures {
         let intake_commit_seconds = registered(
             registry,
             "intake_commit_seconds",
-            "Time to commit an intake batch and hand out its answers",
+            "Time to commit an intake batch",
             Histogram::new([
                 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ]),
