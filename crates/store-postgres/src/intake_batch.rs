@@ -233,7 +233,8 @@ async fn write_in_one_statement(
     // mean the grids' days were raised for reports not stored.
     if usize::try_from(inserted).ok() != Some(fresh.len()) {
         return Err(StoreError::Other(format!(
-            "intake batch: {inserted} of {} reports inserted",
+            "intake batch on PostgreSQL: the one-statement insert stored {inserted} of {} \
+             reports without failing, so the grids' day counters may count reports not stored",
             fresh.len()
         )));
     }

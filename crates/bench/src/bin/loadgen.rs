@@ -26,14 +26,13 @@
 
 use std::io::{Error, ErrorKind};
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 /// Hard caps, whatever the arguments say: this tool must not be usable to
 /// flood anything for long.
@@ -145,61 +144,17 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// A connection to the server, plain or over TLS.
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
+type Conn = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
-impl Conn {
-    async fn open(args: &Args) -> std::io::Result<Self> {
-        let tcp = TcpStream::connect(args.addr).await?;
-        let _ = tcp.set_nodelay(true);
-        match &args.tls {
-            None => Ok(Self::Plain(tcp)),
-            Some(connector) => {
-                let name = rustls::pki_types::ServerName::IpAddress(args.addr.ip().into());
-                Ok(Self::Tls(Box::new(connector.connect(name, tcp).await?)))
-            }
-        }
-    }
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
+/// Connects to the server, with a TLS handshake for an `https://` URL.
+async fn open(args: &Args) -> std::io::Result<Conn> {
+    let tcp = TcpStream::connect(args.addr).await?;
+    let _ = tcp.set_nodelay(true);
+    match &args.tls {
+        None => Ok(Either::Left(tcp)),
+        Some(connector) => {
+            let name = rustls::pki_types::ServerName::IpAddress(args.addr.ip().into());
+            Ok(Either::Right(Box::new(connector.connect(name, tcp).await?)))
         }
     }
 }
@@ -341,7 +296,7 @@ async fn connection(
             break;
         }
         if stream.is_none() {
-            match Conn::open(&args).await {
+            match open(&args).await {
                 Ok(s) => {
                     tally.connects += 1;
                     stream = Some(s);
