@@ -2,6 +2,7 @@
 //! store the database URL names, and hands over to the service and web
 //! crates.
 
+mod backup;
 mod export;
 mod import;
 mod matching;
@@ -78,6 +79,13 @@ enum Command {
     Audit(AuditCommand),
     /// Print a new random secret key (64 hex characters)
     Keygen,
+    /// Copy the database to TARGET while the server goes on serving (SQLite's
+    /// online backup, or pg_dump's custom format on PostgreSQL); the secret
+    /// key is not in the copy: keep it apart
+    Backup {
+        /// The copy to write; an existing file is never overwritten
+        target: PathBuf,
+    },
     /// Delete personal health, arrival and help records older than
     /// `retention_days` (serve also does this daily); counts are kept
     Purge {
@@ -211,6 +219,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen => {
             println!("{}", epigrid_service::SecretKey::generate_hex());
             Ok(())
+        }
+        Command::Backup { target } => {
+            // Opened as every command opens it (migrated), for the audit entry.
+            let store = open_store(&settings).await?;
+            backup::run(store.as_ref(), &settings.database, target, settings.key_location()).await
         }
         Command::Defaults { which } => {
             let json = match which {

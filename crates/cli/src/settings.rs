@@ -174,6 +174,16 @@ impl Resolved {
         Self { database, listen, data_dir, file }
     }
 
+    /// Where the secret key is kept, for an operator to find (the key itself
+    /// is never printed).
+    pub fn key_location(&self) -> String {
+        if self.file.secret_key.is_some() {
+            "EPIGRID_SECRET_KEY / secret_key".into()
+        } else {
+            self.data_dir.join(KEY_FILE).display().to_string()
+        }
+    }
+
     /// The secret key: configured, or kept in the data dir. With
     /// `create_if_missing` (the demo) a new key is written there on first run.
     pub fn secret_key(

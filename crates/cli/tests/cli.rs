@@ -209,35 +209,142 @@ fn audit_verify_detects_an_edited_row_on_sqlite() {
     audit_verify_names_an_edited_row(&dir.0, &database);
 }
 
-#[test]
-fn audit_verify_detects_an_edited_row_on_postgres() {
-    let Some(url) = std::env::var("EPIGRID_TEST_PG").ok().filter(|u| !u.trim().is_empty()) else {
-        eprintln!("skipped: EPIGRID_TEST_PG is not set");
-        return;
-    };
-    use sqlx::AssertSqlSafe;
-    let schema = format!("t_cli_{}", uuid::Uuid::now_v7().simple());
-    let admin = |sql: String| {
-        let url = url.clone();
-        tokio::runtime::Runtime::new().unwrap().block_on(async move {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+/// A schema of its own in the database `EPIGRID_TEST_PG` names, dropped at
+/// the end; `url` puts epigrid in it.
+struct PgSchema {
+    admin_url: String,
+    schema: String,
+    url: String,
+}
+
+impl PgSchema {
+    fn new() -> Option<Self> {
+        let Some(admin_url) =
+            std::env::var("EPIGRID_TEST_PG").ok().filter(|u| !u.trim().is_empty())
+        else {
+            eprintln!("skipped: EPIGRID_TEST_PG is not set");
+            return None;
+        };
+        let schema = format!("t_cli_{}", uuid::Uuid::now_v7().simple());
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options[search_path]={schema}");
+        let created = Self { admin_url, schema, url };
+        created.run(format!("CREATE SCHEMA {}", created.schema));
+        Some(created)
+    }
+
+    fn run(&self, sql: String) {
+        use sqlx::AssertSqlSafe;
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let pool = sqlx::PgPool::connect(&self.admin_url).await.unwrap();
             sqlx::query(AssertSqlSafe(sql)).execute(&pool).await.unwrap();
             pool.close().await;
         });
-    };
-    admin(format!("CREATE SCHEMA {schema}"));
-    struct DropSchema<F: Fn()>(F);
-    impl<F: Fn()> Drop for DropSchema<F> {
-        fn drop(&mut self) {
-            (self.0)();
-        }
     }
-    let _drop = DropSchema(|| admin(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")));
-    // Every table of this run lives in its own schema.
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let database = format!("{url}{separator}options[search_path]={schema}");
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        self.run(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+    }
+}
+
+#[test]
+fn audit_verify_detects_an_edited_row_on_postgres() {
+    let Some(schema) = PgSchema::new() else { return };
     let dir = temp_dir();
-    audit_verify_names_an_edited_row(&dir.0, &database);
+    audit_verify_names_an_edited_row(&dir.0, &schema.url);
+}
+
+/// The `backup.taken` entries in the audit log: (outcome, detail).
+fn backup_entries(database: &str) -> Vec<(String, String)> {
+    let sql = "SELECT outcome, detail FROM audit_log WHERE action = 'backup.taken' ORDER BY seq";
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        if let Some(path) = database.strip_prefix("sqlite://") {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
+        } else {
+            let pool = sqlx::PgPool::connect(database).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
+        }
+    })
+}
+
+/// A backup of the demo: the copy is written and audited, the key is named
+/// and not copied, and a second backup to the same name is refused in
+/// Chinese, leaving the first untouched.
+fn backup_then_refuse_the_same_target(dir: &Path, database: &str) -> PathBuf {
+    let db = ["--database", database];
+    let out =
+        epigrid(dir, &[&db[..], &["demo", "--no-serve", "--residents", "200"]].concat(), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let target = dir.join("backups").join("office.backup");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let target_text = target.to_str().unwrap();
+    let out = epigrid(dir, &[&db[..], &["backup", target_text]].concat(), None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with(&format!("备份完成: {target_text} (")), "{stdout}");
+    let key = dir.join("secret.key");
+    assert!(stdout.contains(&format!("密钥在： {}", key.display())), "{stdout}");
+    let size = std::fs::metadata(&target).unwrap().len();
+    assert!(size > 100_000, "a copy of 200 residents and their households: {size} bytes");
+    let backups = std::fs::read_dir(target.parent().unwrap()).unwrap().count();
+    assert_eq!(backups, 1, "nothing but the copy is left beside it");
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let copy = std::fs::read(&target).unwrap();
+    assert!(
+        !copy.windows(key_text.trim().len()).any(|w| w == key_text.trim().as_bytes()),
+        "the key is not in the copy"
+    );
+
+    let out = epigrid(dir, &[&db[..], &["backup", target_text]].concat(), None);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("目标文件已存在"), "{stderr}");
+    assert_eq!(std::fs::read(&target).unwrap(), copy, "the first copy is untouched");
+
+    let entries = backup_entries(database);
+    assert_eq!(entries.len(), 1, "the refused one did no work: {entries:?}");
+    assert_eq!(entries[0].0, "ok");
+    let detail: serde_json::Value = serde_json::from_str(&entries[0].1).unwrap();
+    assert_eq!(detail["to"], target_text);
+    assert_eq!(detail["bytes"], size);
+    let out = epigrid(dir, &[&db[..], &["audit", "verify"]].concat(), None);
+    assert!(out.status.success(), "the backup's entry is chained: {}", text(&out.stdout));
+    target
+}
+
+#[test]
+fn a_backup_on_sqlite_is_a_database_that_opens_with_every_resident() {
+    let dir = temp_dir();
+    let database = format!("sqlite://{}", dir.0.join("epigrid.db").display());
+    let target = backup_then_refuse_the_same_target(&dir.0, &database);
+    // The copy, opened as a store of its own (with the same key), holds the
+    // whole demo.
+    let copy = format!("sqlite://{}", target.display());
+    let out = epigrid(&dir.0, &["--database", &copy, "stats"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["residents"], 200);
+}
+
+#[test]
+fn a_backup_on_postgres_is_an_archive_of_epigrids_schema() {
+    let Some(schema) = PgSchema::new() else { return };
+    let dir = temp_dir();
+    let target = backup_then_refuse_the_same_target(&dir.0, &schema.url);
+    let listed = Command::new("pg_restore").arg("--list").arg(&target).output().unwrap();
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let contents = text(&listed.stdout);
+    let residents = format!("TABLE DATA {} residents ", schema.schema);
+    assert!(contents.contains(&residents), "{contents}");
+    assert!(
+        contents.lines().filter(|l| l.contains(" TABLE DATA ")).all(|l| l.contains(&schema.schema)),
+        "only epigrid's schema: {contents}"
+    );
 }
 
 #[test]

@@ -156,5 +156,6 @@ include!("../../store/shared/import_sql.rs");
 include!("../../store/shared/matching_sql.rs");
 include!("../../store/shared/counters_sql.rs");
 
+pub mod backup;
 mod import_bulk;
 mod intake_batch;

@@ -8,6 +8,7 @@
 
 pub mod audit_chain;
 pub mod audited;
+pub mod backup;
 pub mod import;
 pub mod intake;
 pub mod matching;
@@ -18,6 +19,7 @@ pub mod tasks;
 
 pub use audit_chain::{AuditLink, ChainBreak, ChainVerdict, ChainVerifier};
 pub use audited::{AuditedWrites, RegistryWrite};
+pub use backup::BackupSummary;
 pub use import::{ImportChunk, ImportJobRecord, ImportStore};
 pub use intake::{
     BatchAudit, BatchPlan, GridDayCounter, GridDayDelta, IntakeOutcome, IntakeStore, IntakeWrite,
