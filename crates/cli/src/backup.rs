@@ -2,6 +2,7 @@
 //! the server goes on serving (SQLite's online backup, or `pg_dump` on
 //! PostgreSQL), audited as `backup.taken` whether it succeeds or fails.
 //! The secret key is not in the copy, and the command says where it is.
+//! Messages are Chinese unless `--lang en`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,8 +17,9 @@ pub async fn run(
     database: &str,
     target: PathBuf,
     key_location: String,
+    lang: Lang,
 ) -> anyhow::Result<()> {
-    let tr = |key: &str| t(Lang::ZhCn, key);
+    let tr = |key: &str| t(lang, key);
     let shown = target.display().to_string();
     if check_target_free(&target).is_err() {
         bail!("{shown}: {}", tr("backup.target_exists"));

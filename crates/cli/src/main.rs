@@ -85,6 +85,9 @@ enum Command {
     Backup {
         /// The copy to write; an existing file is never overwritten
         target: PathBuf,
+        /// Language of messages: zh-CN or en
+        #[arg(long, default_value = "zh-CN")]
+        lang: String,
     },
     /// Delete personal health, arrival and help records older than
     /// `retention_days` (serve also does this daily); counts are kept
@@ -220,10 +223,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", epigrid_service::SecretKey::generate_hex());
             Ok(())
         }
-        Command::Backup { target } => {
+        Command::Backup { target, lang } => {
+            let lang = epigrid_web::i18n::Lang::parse(&lang)
+                .with_context(|| format!("unknown language {lang:?}"))?;
             // Opened as every command opens it (migrated), for the audit entry.
             let store = open_store(&settings).await?;
-            backup::run(store.as_ref(), &settings.database, target, settings.key_location()).await
+            let key = settings.key_location();
+            backup::run(store.as_ref(), &settings.database, target, key, lang).await
         }
         Command::Defaults { which } => {
             let json = match which {

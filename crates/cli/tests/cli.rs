@@ -304,6 +304,10 @@ fn backup_then_refuse_the_same_target(dir: &Path, database: &str) -> PathBuf {
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("目标文件已存在"), "{stderr}");
+    let out = epigrid(dir, &[&db[..], &["backup", target_text, "--lang", "en"]].concat(), None);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("The target exists, and a backup never overwrites it"), "{stderr}");
     assert_eq!(std::fs::read(&target).unwrap(), copy, "the first copy is untouched");
 
     let entries = backup_entries(database);
