@@ -570,6 +570,132 @@ impl Submission {
     }
 }
 
+/// One line of what a report said, for the people who act on it (the task
+/// made from the report): a label and a value, each a translation key or
+/// the text as the resident wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLine {
+    /// The label's translation key (`task.reported.…`).
+    pub label: &'static str,
+    pub value: ReportValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportValue {
+    /// Translation keys of coded answers (symptoms, kind of help…), to be
+    /// listed in the reader's language.
+    Codes(Vec<String>),
+    /// Shown as it is: a temperature, a date, a resident's note.
+    Text(String),
+}
+
+impl ReportLine {
+    fn codes<T: Copy>(
+        label: &'static str,
+        prefix: &str,
+        all: &[T],
+        code: fn(T) -> &'static str,
+    ) -> Self {
+        let keys = all.iter().map(|c| format!("{prefix}.{}", code(*c))).collect();
+        Self { label, value: ReportValue::Codes(keys) }
+    }
+
+    fn text(label: &'static str, text: impl Into<String>) -> Self {
+        Self { label, value: ReportValue::Text(text.into()) }
+    }
+}
+
+impl Submission {
+    /// What this submission said about `subject`: a health form's entry of
+    /// that member only (the others are not the task's business), an
+    /// arrival, a request for help, an offer.
+    pub fn lines_about(&self, subject: WorkSubject) -> Vec<ReportLine> {
+        let note = |note: &Option<String>| {
+            note.iter().map(|n| ReportLine::text("task.reported.note", n)).collect::<Vec<_>>()
+        };
+        match self {
+            Submission::Health { entries } => {
+                let WorkSubject::Resident(resident) = subject else { return Vec::new() };
+                let Some(entry) = entries.iter().find(|e| e.resident_id == resident) else {
+                    return Vec::new();
+                };
+                let mut lines = vec![ReportLine::text(
+                    "task.reported.temperature",
+                    format!("{} °C", entry.temperature),
+                )];
+                if !entry.symptoms.is_empty() {
+                    lines.push(ReportLine::codes(
+                        "task.reported.symptoms",
+                        "intake.symptom",
+                        &entry.symptoms,
+                        Symptom::as_str,
+                    ));
+                }
+                lines.push(ReportLine::codes(
+                    "task.reported.whereabouts",
+                    "intake.whereabouts",
+                    &[entry.whereabouts],
+                    Whereabouts::as_str,
+                ));
+                lines
+            }
+            Submission::Arrival(a) => {
+                let mut lines = vec![
+                    ReportLine::text("task.reported.origin", a.origin.name_zh()),
+                    ReportLine::text(
+                        "task.reported.arrived_on",
+                        a.arrived_on.format("%Y-%m-%d").to_string(),
+                    ),
+                    ReportLine::codes(
+                        "task.reported.travel",
+                        "intake.travel",
+                        &[a.travel],
+                        TravelMeans::as_str,
+                    ),
+                ];
+                lines.extend(note(&a.note));
+                lines
+            }
+            Submission::Help(h) => {
+                let mut lines = vec![
+                    ReportLine::codes(
+                        "task.reported.help_kind",
+                        "intake.help_kind",
+                        &[h.kind],
+                        HelpKind::as_str,
+                    ),
+                    ReportLine::codes(
+                        "task.reported.urgency",
+                        "intake.urgency",
+                        &[h.urgency],
+                        Urgency::as_str,
+                    ),
+                ];
+                lines.extend(note(&h.note));
+                lines
+            }
+            Submission::Volunteer(v) => {
+                let mut lines = vec![
+                    ReportLine::codes(
+                        "task.reported.skills",
+                        "intake.skill",
+                        &v.skills,
+                        Skill::as_str,
+                    ),
+                    ReportLine::codes(
+                        "task.reported.availability",
+                        "intake.availability",
+                        &v.availability,
+                        Availability::as_str,
+                    ),
+                ];
+                lines.extend(note(&v.note));
+                lines
+            }
+        }
+    }
+}
+
 /// A task a submission calls for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkItem {
@@ -777,5 +903,49 @@ mod tests {
             check_idempotency_key("has space inside").unwrap_err().code,
             "intake.idempotency_key_invalid"
         );
+    }
+
+    #[test]
+    fn a_task_shows_what_its_report_said_about_its_subject_only() {
+        let rules = IntakeRules::default();
+        let (ill, well) = (Uuid::now_v7(), Uuid::now_v7());
+        let symptoms = ["fatigue".to_owned(), "cough".to_owned()];
+        let health = Submission::Health {
+            entries: vec![
+                HealthEntry::new(ill, "38.46", &symptoms, "at_home", &rules).unwrap(),
+                HealthEntry::normal(well),
+            ],
+        };
+        let lines = health.lines_about(WorkSubject::Resident(ill));
+        assert_eq!(
+            lines,
+            vec![
+                ReportLine::text("task.reported.temperature", "38.5 °C"),
+                ReportLine {
+                    label: "task.reported.symptoms",
+                    value: ReportValue::Codes(vec![
+                        "intake.symptom.cough".into(),
+                        "intake.symptom.fatigue".into()
+                    ]),
+                },
+                ReportLine {
+                    label: "task.reported.whereabouts",
+                    value: ReportValue::Codes(vec!["intake.whereabouts.at_home".into()]),
+                },
+            ]
+        );
+        assert!(health.lines_about(WorkSubject::Household(Uuid::now_v7())).is_empty());
+        assert!(health.lines_about(WorkSubject::Resident(Uuid::now_v7())).is_empty());
+        let well_lines = health.lines_about(WorkSubject::Resident(well));
+        assert_eq!(well_lines[0], ReportLine::text("task.reported.temperature", "36.5 °C"));
+
+        let help = Submission::Help(
+            HelpRequest::new(None, "medicine", "urgent", Some("降压药，明早前"), &rules).unwrap(),
+        );
+        let lines = help.lines_about(WorkSubject::Household(Uuid::now_v7()));
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].value, ReportValue::Codes(vec!["intake.help_kind.medicine".into()]));
+        assert_eq!(lines[1].value, ReportValue::Codes(vec!["intake.urgency.urgent".into()]));
+        assert_eq!(lines[2], ReportLine::text("task.reported.note", "降压药，明早前"));
     }
 }

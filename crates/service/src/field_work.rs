@@ -46,6 +46,10 @@ pub struct FieldTask {
     /// The household the task concerns, for recording a visit to it.
     pub household_id: Option<Uuid>,
     pub contact: Option<ContactPreview>,
+    /// On the task's own page: what the report it was made from said (the
+    /// list leaves it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::tasks::TaskReport>,
 }
 
 /// A task's contact with the phone in clear, for a `tel:` link.
@@ -94,7 +98,7 @@ impl Service {
                     name: r.name.as_str().to_owned(),
                     phone_masked: self.resident_view(&r).phone,
                 });
-                FieldTask { task, address, household_id, contact }
+                FieldTask { task, address, household_id, contact, report: None }
             })
             .collect())
     }
@@ -106,14 +110,14 @@ impl Service {
         actor: &Actor,
         task_id: Uuid,
     ) -> ServiceResult<(FieldTask, Vec<HistoryView>)> {
-        let TaskDetail { task, history } = self.task_detail(actor, task_id).await?;
+        let TaskDetail { task, history, report } = self.task_detail(actor, task_id).await?;
         let (address, household_id, contact) = self.whereabouts(&task.subject).await?;
         let contact = contact.map(|r| ContactPreview {
             resident_id: r.id,
             name: r.name.as_str().to_owned(),
             phone_masked: self.resident_view(&r).phone,
         });
-        Ok((FieldTask { task, address, household_id, contact }, history))
+        Ok((FieldTask { task, address, household_id, contact, report }, history))
     }
 
     /// Address, household and contact person of a task's subject. The

@@ -602,7 +602,7 @@ impl Service {
             WorkSubject::Resident(id) => (Subject::Resident(id), id),
             WorkSubject::Household(id) => (Subject::Household(id), id),
         };
-        let key = format!("intake:{}:{}", report.id, subject_id);
+        let key = intake_task_key(report.id, subject_id);
         if let Some(existing) = self.store().get_task_by_idempotency_key(&key).await? {
             // A crash may have come between the task and its dispatch.
             self.advance_rule_task(existing).await?;
@@ -1151,4 +1151,16 @@ fn answer(
             }
         });
     }
+}
+
+/// The idempotency key of the task made from report `report_id` about
+/// `subject_id`: a report makes a task once per subject, whatever the retries.
+fn intake_task_key(report_id: Uuid, subject_id: Uuid) -> String {
+    format!("intake:{report_id}:{subject_id}")
+}
+
+/// The report a task was made from, read back from its key.
+pub(crate) fn report_of_task_key(key: &str) -> Option<Uuid> {
+    let (report, _subject) = key.strip_prefix("intake:")?.split_once(':')?;
+    Uuid::parse_str(report).ok()
 }

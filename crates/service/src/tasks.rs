@@ -111,6 +111,32 @@ pub struct HistoryView {
 pub struct TaskDetail {
     pub task: TaskView,
     pub history: Vec<HistoryView>,
+    /// For a task made from a resident's report (or a worker's report for
+    /// them): what that report said about the task's subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<TaskReport>,
+}
+
+/// The report a task was made from: its reference (the resident's receipt),
+/// when it was made, and what it said about the task's subject.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskReport {
+    pub reference: String,
+    pub at: DateTime<Utc>,
+    pub lines: Vec<ReportedLine>,
+}
+
+/// One line of a report: `label` is a translation key (`task.reported.…`);
+/// the value is either `codes`, translation keys of coded answers
+/// (`intake.symptom.cough`…), or `text` as written (a temperature, a date,
+/// a note).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportedLine {
+    pub label: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// What a transition did. `replayed` is true when the idempotency key had
@@ -423,10 +449,44 @@ impl Service {
     pub async fn task_detail(&self, actor: &Actor, id: Uuid) -> ServiceResult<TaskDetail> {
         let task = self.visible_task(actor, id).await?;
         let history = self.store().list_task_history(id).await?;
+        // Volunteers see areas, never personal records (`visible_task`).
+        let report =
+            if actor.role == Role::Volunteer { None } else { self.report_of(&task).await? };
         Ok(TaskDetail {
             task: task_view(&task, self.now()),
             history: history.iter().map(history_view).collect(),
+            report,
         })
+    }
+
+    /// What the report a task was made from said about the task's subject;
+    /// none for other tasks, or once the retention purge removed the report.
+    async fn report_of(&self, task: &TaskRecord) -> ServiceResult<Option<TaskReport>> {
+        use epigrid_domain::intake::{ReportValue, Submission, WorkSubject};
+        let key = task.idempotency_key.as_deref();
+        let Some(report_id) = key.and_then(crate::intake::report_of_task_key) else {
+            return Ok(None);
+        };
+        let Some(report) = self.store().get_report(report_id).await? else { return Ok(None) };
+        let submission: Submission = serde_json::from_str(&report.payload)
+            .map_err(|e| ServiceError::Internal(format!("stored submission: {e}")))?;
+        let subject = match subject_of(task) {
+            Subject::Resident(id) => WorkSubject::Resident(id),
+            Subject::Household(id) => WorkSubject::Household(id),
+            _ => return Ok(None),
+        };
+        let lines = submission
+            .lines_about(subject)
+            .into_iter()
+            .map(|line| {
+                let (codes, text) = match line.value {
+                    ReportValue::Codes(codes) => (codes, None),
+                    ReportValue::Text(text) => (Vec::new(), Some(text)),
+                };
+                ReportedLine { label: line.label.to_owned(), codes, text }
+            })
+            .collect();
+        Ok(Some(TaskReport { reference: report.reference, at: report.created_at, lines }))
     }
 
     /// Checks that a named assignee may hold the task: a worker account of

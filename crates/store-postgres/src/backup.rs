@@ -57,7 +57,8 @@ fn connect_to(command: &mut Command, options: &PgConnectOptions, url: &str) {
         command.arg("--dbname").arg(database);
     }
     if let Some(schema) = options.get_options().and_then(search_path_schema) {
-        command.arg("--schema").arg(schema);
+        // `--schema` takes a pattern: quoted, the name matches only itself.
+        command.arg("--schema").arg(format!("\"{}\"", schema.replace('"', "\"\"")));
     }
     if let Some(password) = password(url) {
         command.env("PGPASSWORD", password);
@@ -73,11 +74,16 @@ fn connect_to(command: &mut Command, options: &PgConnectOptions, url: &str) {
     command.env("PGSSLMODE", ssl_mode);
 }
 
-/// The first schema of a `-c search_path=…` in the connection's options.
+/// The first schema of a `-c search_path=…` in the connection's options,
+/// as PostgreSQL reads it: folded to lower case unless double-quoted.
 fn search_path_schema(options: &str) -> Option<String> {
     let value = options.split("search_path=").nth(1)?;
-    let first = value.split([' ', ',']).next()?.trim_matches('"');
-    (!first.is_empty()).then(|| first.to_owned())
+    let first = value.split([' ', ',']).next()?;
+    let schema = match first.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+        Some(quoted) => quoted.to_owned(),
+        None => first.to_lowercase(),
+    };
+    (!schema.is_empty()).then_some(schema)
 }
 
 /// The password in `postgres://user:password@host/…`, percent-decoded.
@@ -136,6 +142,8 @@ mod tests {
             search_path_schema("-c statement_timeout=5s -c search_path=office,public").as_deref(),
             Some("office")
         );
+        assert_eq!(search_path_schema("-c search_path=Office").as_deref(), Some("office"));
+        assert_eq!(search_path_schema("-c search_path=\"Office\"").as_deref(), Some("Office"));
         assert_eq!(search_path_schema("-c statement_timeout=5s"), None);
     }
 }

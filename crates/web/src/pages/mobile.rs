@@ -170,6 +170,7 @@ struct TaskPage {
     steps: Vec<StepRow>,
     photo_hint: String,
     visit_key: Uuid,
+    reported: Option<super::tasks::ReportRows>,
 }
 
 pub async fn task_page(
@@ -209,7 +210,12 @@ pub async fn task_page(
             ("mb", (limits.max_bytes / (1024 * 1024)).max(1).to_string()),
         ],
     );
+    let reported = task.report.as_ref().map(|r| {
+        let at = r.at.with_timezone(&offset).format("%m-%d %H:%M").to_string();
+        super::tasks::ReportRows::new(&tr, r, at)
+    });
     Ok(private(render(&TaskPage {
+        reported,
         task: card(&task, &tr, offset),
         chrome: phone.chrome.clone(),
         phone,

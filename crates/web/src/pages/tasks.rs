@@ -20,7 +20,9 @@ use epigrid_domain::tasks::{
 };
 use epigrid_domain::{AreaKind, Role};
 use epigrid_service::ServiceError;
-use epigrid_service::tasks::{BoardFilter, ReportEvent, TaskDetail, TaskView, TransitionRequest};
+use epigrid_service::tasks::{
+    BoardFilter, ReportEvent, TaskDetail, TaskReport, TaskView, TransitionRequest,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -66,6 +68,33 @@ fn local_time(state: &AppState, at: DateTime<Utc>) -> String {
     at.with_timezone(&state.service.settings().time_zone_offset)
         .format("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+/// What the report a task was made from said, in the reader's language:
+/// its reference and time, then label and value rows (`_reported.html`).
+#[derive(Debug)]
+pub(crate) struct ReportRows {
+    pub reference: String,
+    pub at: String,
+    pub rows: Vec<(String, String)>,
+}
+
+impl ReportRows {
+    pub(crate) fn new(tr: &Tr, report: &TaskReport, at: String) -> Self {
+        let separator = tr.t("task.reported.separator");
+        let rows = report
+            .lines
+            .iter()
+            .map(|line| {
+                let value = match &line.text {
+                    Some(text) => text.clone(),
+                    None => line.codes.iter().map(|k| tr.t(k)).collect::<Vec<_>>().join(&separator),
+                };
+                (tr.t(&line.label), value)
+            })
+            .collect();
+        Self { reference: report.reference.clone(), at, rows }
+    }
 }
 
 fn assignee_label(tr: &Tr, assignee: Option<&Assignee>, names: &HashMap<Uuid, String>) -> String {
@@ -356,6 +385,7 @@ struct TaskPage {
     history: Vec<HistoryRow>,
     forms: Vec<StepForm>,
     notice: Option<String>,
+    reported: Option<ReportRows>,
 }
 
 /// A submitted step form, as typed.
@@ -399,7 +429,8 @@ async fn task_page(
     let lang = page.lang;
     let service = &state.service;
     let actor = &page.actor;
-    let TaskDetail { task, history } = or_error_page(lang, service.task_detail(actor, id).await)?;
+    let TaskDetail { task, history, report } =
+        or_error_page(lang, service.task_detail(actor, id).await)?;
     let chrome = page.chrome("tasks");
     let tr = chrome.tr;
     let mut area_ids: Vec<Uuid> = [task.grid_id, task.community_id].into_iter().flatten().collect();
@@ -553,9 +584,18 @@ async fn task_page(
         notice = errors.general.clone().or_else(|| notice.take());
     }
     forms.sort_by_key(|f| f.needs_reason || f.needs_assignee || f.needs_score);
+    let reported = report.map(|r| ReportRows::new(&tr, &r, local_time(state, r.at)));
     Ok(with_status(
         status,
-        render(&TaskPage { task: info, subject, history: history_rows, forms, notice, chrome }),
+        render(&TaskPage {
+            task: info,
+            subject,
+            history: history_rows,
+            forms,
+            notice,
+            reported,
+            chrome,
+        }),
     ))
 }
 

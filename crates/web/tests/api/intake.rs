@@ -145,6 +145,24 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
         worker.get(app.url("/api/v1/my-tasks")).send().await.unwrap().json().await.unwrap();
     assert!(mine.to_string().contains("fever_follow_up"), "{mine}");
     assert!(mine.to_string().contains("\"dispatched\""), "{mine}");
+    // The task says what was reported, with the resident's reference, on
+    // the API and on the worker's phone page.
+    let task_id = mine["items"][0]["id"].as_str().unwrap().to_owned();
+    let detail: Value = worker
+        .get(app.url(&format!("/api/v1/tasks/{task_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["report"]["reference"], reference.as_str(), "{detail}");
+    assert_eq!(detail["report"]["lines"][0]["label"], "task.reported.temperature");
+    assert_eq!(detail["report"]["lines"][0]["text"], "38.5 °C");
+    let phone_page = worker.get(app.url(&format!("/m/tasks/{task_id}"))).send().await.unwrap();
+    let phone_page = phone_page.text().await.unwrap();
+    assert!(phone_page.contains("<dt>体温</dt><dd>38.5 °C</dd>"), "{phone_page}");
+    assert!(phone_page.contains(&reference), "the receipt's reference is on the page");
     let board: Value =
         worker.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
     assert!(board.to_string().contains("fever_follow_up"), "{board}");
