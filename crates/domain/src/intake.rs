@@ -564,8 +564,14 @@ impl Submission {
                     None => WorkSubject::Household(household_id),
                 },
             }],
-            // Volunteers join the workforce registry; an offer is not a task.
-            Submission::Volunteer(_) => Vec::new(),
+            // Someone has to call back: until volunteers have a registry of
+            // their own, an offer reaches the grid's worker as a task (the
+            // task's page shows the skills and times offered).
+            Submission::Volunteer(v) => vec![WorkItem {
+                category: "volunteer_offer_contact",
+                priority: Priority::Low,
+                subject: WorkSubject::Resident(v.resident_id),
+            }],
         }
     }
 }
@@ -830,7 +836,11 @@ mod tests {
         assert_eq!(work[0].category, "arrival_verification");
         let offer =
             VolunteerOffer::new(r, &["driving".into()], &["weekend".into()], None, &rules());
-        assert!(Submission::Volunteer(offer.unwrap()).work(hh, &rules()).is_empty());
+        let work = Submission::Volunteer(offer.unwrap()).work(hh, &rules());
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].category, "volunteer_offer_contact");
+        assert_eq!(work[0].priority, Priority::Low);
+        assert_eq!(work[0].subject, WorkSubject::Resident(r));
     }
 
     #[test]

@@ -391,7 +391,7 @@ mod tests {
 
     /// The epidemic work RULES.md and the issue name, plus the ones residents
     /// and offices expect.
-    const EXPECTED_CODES: [&str; 13] = [
+    const EXPECTED_CODES: [&str; 14] = [
         "door_to_door_check",
         "arrival_verification",
         "fever_follow_up",
@@ -403,6 +403,7 @@ mod tests {
         "home_health_monitoring",
         "mass_testing_mobilisation",
         "vaccination_mobilisation",
+        "volunteer_offer_contact",
         "sanitation_report",
         "other",
     ];

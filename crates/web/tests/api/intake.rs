@@ -192,7 +192,8 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
         .unwrap();
     assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
 
-    // Help and arrival become tasks too; a volunteer offer does not.
+    // Help, arrival and a volunteer offer become tasks too, each showing
+    // what was reported.
     let help = json!({ "idempotency_key": Uuid::now_v7().to_string(), "kind": "medicine",
                        "urgency": "soon", "note": "降压药快吃完了" });
     assert_eq!(
@@ -214,7 +215,29 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     );
     assert_eq!(tasks_eventually(&app, "help_request", 1).await, 1);
     assert_eq!(tasks_eventually(&app, "arrival_verification", 1).await, 1);
+    assert_eq!(tasks_eventually(&app, "volunteer_offer_contact", 1).await, 1);
     assert_eq!(reports(&app).await, 4);
+    // The grid's board (an arrival waits for verification, not on a list).
+    let board: Value =
+        worker.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
+    let reported = |category: &'static str| {
+        let task = board["items"].as_array().unwrap().iter().find(|t| t["category"] == category);
+        let id = task.unwrap_or_else(|| panic!("no {category} in {board}"))["id"].clone();
+        let (worker, url) = (&worker, app.url(&format!("/api/v1/tasks/{}", id.as_str().unwrap())));
+        async move {
+            let detail: Value = worker.get(url).send().await.unwrap().json().await.unwrap();
+            detail["report"]["lines"].to_string()
+        }
+    };
+    let help_lines = reported("help_request").await;
+    assert!(help_lines.contains("intake.help_kind.medicine"), "{help_lines}");
+    assert!(help_lines.contains("降压药快吃完了"), "{help_lines}");
+    let arrival_lines = reported("arrival_verification").await;
+    assert!(arrival_lines.contains("广东省"), "{arrival_lines}");
+    assert!(arrival_lines.contains("intake.travel.train"), "{arrival_lines}");
+    let offer_lines = reported("volunteer_offer_contact").await;
+    assert!(offer_lines.contains("intake.skill.driving"), "{offer_lines}");
+    assert!(offer_lines.contains("intake.availability.weekend"), "{offer_lines}");
     let options: Value =
         client.get(app.url("/api/v1/public/options")).send().await.unwrap().json().await.unwrap();
     assert!(options["symptoms"].as_array().unwrap().contains(&json!("cough")));
