@@ -193,7 +193,7 @@ pub async fn task_page(
         .map(|h| StepRow {
             at: h.at.with_timezone(&offset).format("%m-%d %H:%M").to_string(),
             label: step_label(&tr, &h.transition),
-            actor: h.actor_name.clone(),
+            actor: super::tasks::step_actor_label(&tr, &h.actor_name),
             note: h.note.clone().unwrap_or_default(),
             photos: photos
                 .iter()

@@ -70,6 +70,19 @@ fn local_time(state: &AppState, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// Who took a step that no account took, in the reader's language: a
+/// resident through self-service (audited as their household, never by
+/// name) or the system's rules; anything else as recorded.
+pub(crate) fn step_actor_label(tr: &Tr, actor_name: &str) -> String {
+    if actor_name.starts_with("household:") {
+        tr.t("task.actor.resident")
+    } else if actor_name == "system" {
+        tr.t("task.actor.system")
+    } else {
+        actor_name.to_owned()
+    }
+}
+
 /// What the report a task was made from said, in the reader's language:
 /// its reference and time, then label and value rows (`_reported.html`).
 #[derive(Debug)]
@@ -497,7 +510,7 @@ async fn task_page(
             who: h
                 .actor_account_id
                 .and_then(|id| people.get(&id).cloned())
-                .unwrap_or_else(|| h.actor_name.clone()),
+                .unwrap_or_else(|| step_actor_label(&tr, &h.actor_name)),
             when: local_time(state, h.at),
             when_iso: h.at.to_rfc3339(),
             note: h.note.clone(),

@@ -163,6 +163,8 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     let phone_page = phone_page.text().await.unwrap();
     assert!(phone_page.contains("<dt>体温</dt><dd>38.5 °C</dd>"), "{phone_page}");
     assert!(phone_page.contains(&reference), "the receipt's reference is on the page");
+    // The step the resident took is theirs in words, not an internal id.
+    assert!(phone_page.contains("居民自助") && !phone_page.contains("household:"), "{phone_page}");
     let board: Value =
         worker.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
     assert!(board.to_string().contains("fever_follow_up"), "{board}");

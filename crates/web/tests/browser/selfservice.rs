@@ -215,6 +215,11 @@ async fn a_resident_reports_a_fever_by_qr_and_the_grid_worker_sees_the_task() {
         let text = card.text().await.unwrap();
         assert!(text.contains("发热人员跟进") && text.contains(ROOM), "the fever task card: {text}");
         browser.screenshot("m-fever-task-360").await;
+        // Its page says what the resident reported about that member.
+        browser.goto(&format!("/m/tasks/{}", task.id)).await;
+        let reported = browser.text("#task-reported").await;
+        assert!(reported.contains("体温") && reported.contains("38.2 °C"), "{reported}");
+        browser.screenshot("m-fever-task-page-360").await;
 
         // The door-to-door page of that household, for the next round.
         browser.goto(&format!("/m/households/{household}")).await;
