@@ -49,10 +49,13 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The name the system's own steps and writes are recorded under.
+    pub const SYSTEM_NAME: &'static str = "system";
+
     pub fn system() -> Self {
         Self {
             user_id: None,
-            username: "system".into(),
+            username: Self::SYSTEM_NAME.into(),
             role: Role::SubDistrictAdmin,
             scope: None,
             client_addr: None,

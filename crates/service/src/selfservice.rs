@@ -461,8 +461,15 @@ impl Service {
 
 /// The audit name of a self-service caller: the household, never a person.
 pub fn household_actor_name(household_id: Uuid) -> String {
-    format!("household:{household_id}")
+    format!("{HOUSEHOLD_ACTOR_PREFIX}{household_id}")
 }
+
+/// Whether a recorded actor name is a self-service caller's.
+pub fn is_household_actor_name(name: &str) -> bool {
+    name.starts_with(HOUSEHOLD_ACTOR_PREFIX)
+}
+
+const HOUSEHOLD_ACTOR_PREFIX: &str = "household:";
 
 /// The actor a self-service call is audited as.
 pub fn resident_actor(household_id: Uuid, client_addr: Option<String>) -> Actor {

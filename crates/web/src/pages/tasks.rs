@@ -74,9 +74,9 @@ fn local_time(state: &AppState, at: DateTime<Utc>) -> String {
 /// resident through self-service (audited as their household, never by
 /// name) or the system's rules; anything else as recorded.
 pub(crate) fn step_actor_label(tr: &Tr, actor_name: &str) -> String {
-    if actor_name.starts_with("household:") {
+    if epigrid_service::selfservice::is_household_actor_name(actor_name) {
         tr.t("task.actor.resident")
-    } else if actor_name == "system" {
+    } else if actor_name == epigrid_service::Actor::SYSTEM_NAME {
         tr.t("task.actor.system")
     } else {
         actor_name.to_owned()
