@@ -659,7 +659,9 @@ impl Service {
             actor_account_id: report.actor_account_id,
             actor_name: household_actor_name(report.household_id),
             at: now,
-            note: Some(format!("{} {}", report.kind, report.reference)),
+            // The reference alone: its letters say the kind (JK, FH, QZ, ZY),
+            // and the task's page shows the report itself.
+            note: Some(report.reference.clone()),
             idempotency_key: None,
         };
         match self.store().insert_task(&task, &first).await {

@@ -165,6 +165,9 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert!(phone_page.contains(&reference), "the receipt's reference is on the page");
     // The step the resident took is theirs in words, not an internal id.
     assert!(phone_page.contains("居民自助") && !phone_page.contains("household:"), "{phone_page}");
+    let history = &detail["history"][0];
+    assert_eq!(history["transition"], "report");
+    assert_eq!(history["note"], reference.as_str(), "the first step names the receipt: {detail}");
     let board: Value =
         worker.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
     assert!(board.to_string().contains("fever_follow_up"), "{board}");
