@@ -10,14 +10,16 @@ use epigrid_domain::tasks::{
     Assignee, EventState, Party, Priority, Subject, Transition, TransitionKind,
 };
 use epigrid_domain::{Action, Relation, Role};
-use epigrid_store::{HouseholdRecord, ResidentQuery, ResidentRecord};
+use epigrid_store::{HouseholdRecord, ReportRecord, ResidentQuery, ResidentRecord};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
-use crate::tasks::{HistoryView, ReportEvent, TaskDetail, TaskView, TransitionOutcome};
+use crate::tasks::{
+    HistoryView, ReportEvent, TaskDetail, TaskView, TransitionOutcome, task_report,
+};
 use crate::{Actor, Service, ServiceError, ServiceResult};
 
 /// The catalogue category of a door-to-door check (入户排查).
@@ -46,8 +48,7 @@ pub struct FieldTask {
     /// The household the task concerns, for recording a visit to it.
     pub household_id: Option<Uuid>,
     pub contact: Option<ContactPreview>,
-    /// On the task's own page: what the report it was made from said (the
-    /// list leaves it out).
+    /// What the report the task was made from said about its subject.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<crate::tasks::TaskReport>,
 }
@@ -89,7 +90,16 @@ impl Service {
         tasks.sort_by_key(urgency_key);
         let subjects: Vec<Subject> = tasks.iter().map(|t| t.subject).collect();
         let places = self.whereabouts_of(&subjects).await?;
-        Ok(tasks
+        // The reports the tasks were made from, in one read (volunteers see
+        // no personal records).
+        let report_ids: Vec<Uuid> = tasks.iter().filter_map(|t| t.report_id).collect();
+        let reports: HashMap<Uuid, ReportRecord> = if actor.role == Role::Volunteer {
+            HashMap::new()
+        } else {
+            let stored = self.store().get_reports(&report_ids).await?;
+            stored.into_iter().map(|r| (r.id, r)).collect()
+        };
+        tasks
             .into_iter()
             .zip(places)
             .map(|(task, (address, household_id, contact))| {
@@ -98,9 +108,11 @@ impl Service {
                     name: r.name.as_str().to_owned(),
                     phone_masked: self.resident_view(&r).phone,
                 });
-                FieldTask { task, address, household_id, contact, report: None }
+                let report = task.report_id.and_then(|id| reports.get(&id));
+                let report = report.map(|r| task_report(r, task.subject)).transpose()?;
+                Ok(FieldTask { task, address, household_id, contact, report })
             })
-            .collect())
+            .collect()
     }
 
     /// One task for the phone page: as in the list, with its history, from

@@ -20,7 +20,8 @@ use epigrid_domain::tasks::{
 use epigrid_domain::{AreaKind, AreaPath, ReasonCode, Role, Scope};
 use epigrid_store::tasks::AuditedTaskStep;
 use epigrid_store::{
-    EvaluationKey, TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, UserQuery, page_size,
+    EvaluationKey, ReportRecord, TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, UserQuery,
+    page_size,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -92,6 +93,9 @@ pub struct TaskView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// The resident's (or a worker's) report the task was made from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -220,7 +224,40 @@ fn task_view(t: &TaskRecord, now: DateTime<Utc>) -> TaskView {
         created_at: t.created_at,
         updated_at: t.updated_at,
         version: t.version,
+        report_id: t.idempotency_key.as_deref().and_then(crate::intake::report_of_task_key),
     }
+}
+
+/// What `report` said about `subject` (`Submission::lines_about`), for the
+/// task made from it.
+pub(crate) fn task_report(report: &ReportRecord, subject: Subject) -> ServiceResult<TaskReport> {
+    use epigrid_domain::intake::{ReportValue, Submission, WorkSubject};
+    let submission: Submission = serde_json::from_str(&report.payload)
+        .map_err(|e| ServiceError::Internal(format!("stored submission: {e}")))?;
+    let subject = match subject {
+        Subject::Resident(id) => WorkSubject::Resident(id),
+        Subject::Household(id) => WorkSubject::Household(id),
+        // Reports are about people and households only.
+        Subject::Building(_) | Subject::Area(_) => {
+            return Ok(TaskReport {
+                reference: report.reference.clone(),
+                at: report.created_at,
+                lines: Vec::new(),
+            });
+        }
+    };
+    let lines = submission
+        .lines_about(subject)
+        .into_iter()
+        .map(|line| {
+            let (codes, text) = match line.value {
+                ReportValue::Codes(codes) => (codes, None),
+                ReportValue::Text(text) => (Vec::new(), Some(text)),
+            };
+            ReportedLine { label: line.label.to_owned(), codes, text }
+        })
+        .collect();
+    Ok(TaskReport { reference: report.reference.clone(), at: report.created_at, lines })
 }
 
 fn history_view(h: &TaskHistoryRecord) -> HistoryView {
@@ -462,31 +499,12 @@ impl Service {
     /// What the report a task was made from said about the task's subject;
     /// none for other tasks, or once the retention purge removed the report.
     async fn report_of(&self, task: &TaskRecord) -> ServiceResult<Option<TaskReport>> {
-        use epigrid_domain::intake::{ReportValue, Submission, WorkSubject};
         let key = task.idempotency_key.as_deref();
         let Some(report_id) = key.and_then(crate::intake::report_of_task_key) else {
             return Ok(None);
         };
         let Some(report) = self.store().get_report(report_id).await? else { return Ok(None) };
-        let submission: Submission = serde_json::from_str(&report.payload)
-            .map_err(|e| ServiceError::Internal(format!("stored submission: {e}")))?;
-        let subject = match subject_of(task) {
-            Subject::Resident(id) => WorkSubject::Resident(id),
-            Subject::Household(id) => WorkSubject::Household(id),
-            _ => return Ok(None),
-        };
-        let lines = submission
-            .lines_about(subject)
-            .into_iter()
-            .map(|line| {
-                let (codes, text) = match line.value {
-                    ReportValue::Codes(codes) => (codes, None),
-                    ReportValue::Text(text) => (Vec::new(), Some(text)),
-                };
-                ReportedLine { label: line.label.to_owned(), codes, text }
-            })
-            .collect();
-        Ok(Some(TaskReport { reference: report.reference, at: report.created_at, lines }))
+        task_report(&report, subject_of(task)).map(Some)
     }
 
     /// Checks that a named assignee may hold the task: a worker account of

@@ -140,6 +140,11 @@ impl IntakeStore for SqlStore {
         fetch_optional_by(&self.reader, sql, id, report_from_row).await
     }
 
+    async fn get_reports(&self, ids: &[Uuid]) -> StoreResult<Vec<ReportRecord>> {
+        let select = format!("SELECT {REPORT_COLUMNS} FROM intake_reports WHERE id IN (");
+        fetch_by_ids(&self.reader, &select, ids, report_from_row).await
+    }
+
     async fn get_report_by_key(
         &self,
         household_id: Uuid,

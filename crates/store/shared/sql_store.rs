@@ -290,6 +290,26 @@ fn push_id_list(builder: &mut QueryBuilder<Db>, ids: &[Uuid]) {
     builder.push(")");
 }
 
+/// The rows of `select`, which ends in `WHERE id IN (`, for `ids`, a chunk
+/// of bound ids at a time; in no particular order.
+async fn fetch_by_ids<T>(
+    pool: &sqlx::Pool<Db>,
+    select: &str,
+    ids: &[Uuid],
+    decode: fn(&DbRow) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(BULK_CHUNK) {
+        let mut b = QueryBuilder::<Db>::new(select);
+        push_id_list(&mut b, chunk);
+        let rows = b.build().fetch_all(pool).await.map_err(map_error)?;
+        for row in &rows {
+            out.push(decode(row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Appends `AND <level column> = $n` for a scope filter.
 fn push_scope(builder: &mut QueryBuilder<Db>, within: Option<Scope>) {
     if let Some(scope) = within {
@@ -521,30 +541,13 @@ impl Store for SqlStore {
     }
 
     async fn get_areas(&self, ids: &[Uuid]) -> StoreResult<Vec<AreaRecord>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(BULK_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new(format!("SELECT {AREA_COLUMNS} FROM areas WHERE id IN ("));
-            push_id_list(&mut b, chunk);
-            let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
-            for row in &rows {
-                out.push(area_from_row(row)?);
-            }
-        }
-        Ok(out)
+        let select = format!("SELECT {AREA_COLUMNS} FROM areas WHERE id IN (");
+        fetch_by_ids(&self.reader, &select, ids, area_from_row).await
     }
 
     async fn get_households(&self, ids: &[Uuid]) -> StoreResult<Vec<HouseholdRecord>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(BULK_CHUNK) {
-            let mut b =
-                QueryBuilder::<Db>::new(format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id IN ("));
-            push_id_list(&mut b, chunk);
-            let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
-            for row in &rows {
-                out.push(household_from_row(row)?);
-            }
-        }
-        Ok(out)
+        let select = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id IN (");
+        fetch_by_ids(&self.reader, &select, ids, household_from_row).await
     }
 
     async fn get_area_by_code(&self, code: &str) -> StoreResult<Option<AreaRecord>> {
@@ -1197,16 +1200,8 @@ impl Store for SqlStore {
     }
 
     async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<UserRecord>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(BULK_CHUNK) {
-            let mut b = QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id IN ("));
-            push_id_list(&mut b, chunk);
-            let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
-            for row in &rows {
-                out.push(user_from_row(row)?);
-            }
-        }
-        Ok(out)
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE id IN (");
+        fetch_by_ids(&self.reader, &select, ids, user_from_row).await
     }
 
     async fn apply_task_steps_audited(

@@ -184,6 +184,9 @@ pub trait IntakeStore: Send + Sync {
     async fn pending_audit(&self) -> StoreResult<Vec<(Uuid, AuditRecord)>>;
 
     async fn get_report(&self, id: Uuid) -> StoreResult<Option<ReportRecord>>;
+    /// The reports of `ids` that exist (purged ones are left out), in no
+    /// particular order: a worker's list of tasks, each made from one.
+    async fn get_reports(&self, ids: &[Uuid]) -> StoreResult<Vec<ReportRecord>>;
     async fn get_report_by_key(
         &self,
         household_id: Uuid,

@@ -96,6 +96,14 @@ epigrid_testkit::store_contract_tests! {
 
         let stored = store.get_report(first.report.id).await.unwrap().unwrap();
         assert_eq!(stored, first.report);
+        // Several at once, as a worker's task list reads them; an unknown
+        // (or purged) id is left out.
+        let second_id = outcomes[2].id();
+        let mut many = store.get_reports(&[second_id, Uuid::now_v7(), first.report.id]).await.unwrap();
+        many.sort_by_key(|r| r.id);
+        assert_eq!(many.iter().map(|r| r.id).collect::<Vec<_>>(), vec![first.report.id, second_id]);
+        assert_eq!(many[0], first.report);
+        assert!(store.get_reports(&[]).await.unwrap().is_empty());
         assert_eq!(store.get_report_by_key(h.id, &first.report.idempotency_key).await.unwrap(), Some(first.report.clone()));
         // A key belongs to its household: the same key from another household is another report.
         let neighbour = household(&chain.unit, "102");

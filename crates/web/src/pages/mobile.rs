@@ -67,6 +67,9 @@ pub struct TaskCard {
     /// second press of the button is the same step.
     pub handle_key: String,
     pub handled: bool,
+    /// What was reported, in one line ("38.5 °C · 咳嗽、乏力 · 在家"), for
+    /// the list; the task's page shows it in full.
+    pub reported: String,
 }
 
 fn card(task: &FieldTask, tr: &Tr, offset: chrono::FixedOffset) -> TaskCard {
@@ -106,6 +109,14 @@ fn card(task: &FieldTask, tr: &Tr, offset: chrono::FixedOffset) -> TaskCard {
         accept_key: format!("accept-v{}", t.version),
         handle_key: format!("handled-v{}", t.version),
         handled: state == EventState::HandledReported,
+        reported: task
+            .report
+            .as_ref()
+            .map(|r| {
+                let rows = super::tasks::ReportRows::new(tr, r, String::new()).rows;
+                rows.into_iter().map(|(_, value)| value).collect::<Vec<_>>().join(" · ")
+            })
+            .unwrap_or_default(),
     }
 }
 

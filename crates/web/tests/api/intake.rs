@@ -165,6 +165,9 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert!(phone_page.contains(&reference), "the receipt's reference is on the page");
     // The step the resident took is theirs in words, not an internal id.
     assert!(phone_page.contains("居民自助") && !phone_page.contains("household:"), "{phone_page}");
+    // The phone's list gives it in one line.
+    let list = worker.get(app.url("/m/")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("<p class=\"m-reported\">38.5 °C · 在家</p>"), "{list}");
     let history = &detail["history"][0];
     assert_eq!(history["transition"], "report");
     assert_eq!(history["note"], reference.as_str(), "the first step names the receipt: {detail}");
