@@ -99,7 +99,7 @@ impl Service {
             let stored = self.store().get_reports(&report_ids).await?;
             stored.into_iter().map(|r| (r.id, r)).collect()
         };
-        tasks
+        Ok(tasks
             .into_iter()
             .zip(places)
             .map(|(task, (address, household_id, contact))| {
@@ -108,11 +108,19 @@ impl Service {
                     name: r.name.as_str().to_owned(),
                     phone_masked: self.resident_view(&r).phone,
                 });
+                // A report that cannot be read costs its line, not the
+                // worker's whole list (the task's page names the error).
                 let report = task.report_id.and_then(|id| reports.get(&id));
-                let report = report.map(|r| task_report(r, task.subject)).transpose()?;
-                Ok(FieldTask { task, address, household_id, contact, report })
+                let report = report.and_then(|r| match task_report(r, task.subject) {
+                    Ok(report) => Some(report),
+                    Err(error) => {
+                        tracing::warn!(%error, report = %r.id, "a task's report is unreadable");
+                        None
+                    }
+                });
+                FieldTask { task, address, household_id, contact, report }
             })
-            .collect()
+            .collect())
     }
 
     /// One task for the phone page: as in the list, with its history, from
