@@ -616,10 +616,7 @@ impl Submission {
     /// that member only (the others are not the task's business), an
     /// arrival, a request for help, an offer.
     pub fn lines_about(&self, subject: WorkSubject) -> Vec<ReportLine> {
-        let note = |note: &Option<String>| {
-            note.iter().map(|n| ReportLine::text("task.reported.note", n)).collect::<Vec<_>>()
-        };
-        match self {
+        let (mut lines, note) = match self {
             Submission::Health { entries } => {
                 let WorkSubject::Resident(resident) = subject else { return Vec::new() };
                 let Some(entry) = entries.iter().find(|e| e.resident_id == resident) else {
@@ -643,10 +640,10 @@ impl Submission {
                     &[entry.whereabouts],
                     Whereabouts::as_str,
                 ));
-                lines
+                (lines, None)
             }
-            Submission::Arrival(a) => {
-                let mut lines = vec![
+            Submission::Arrival(a) => (
+                vec![
                     ReportLine::text("task.reported.origin", a.origin.name_zh()),
                     ReportLine::text(
                         "task.reported.arrived_on",
@@ -658,12 +655,11 @@ impl Submission {
                         &[a.travel],
                         TravelMeans::as_str,
                     ),
-                ];
-                lines.extend(note(&a.note));
-                lines
-            }
-            Submission::Help(h) => {
-                let mut lines = vec![
+                ],
+                a.note.as_ref(),
+            ),
+            Submission::Help(h) => (
+                vec![
                     ReportLine::codes(
                         "task.reported.help_kind",
                         "intake.help_kind",
@@ -676,12 +672,11 @@ impl Submission {
                         &[h.urgency],
                         Urgency::as_str,
                     ),
-                ];
-                lines.extend(note(&h.note));
-                lines
-            }
-            Submission::Volunteer(v) => {
-                let mut lines = vec![
+                ],
+                h.note.as_ref(),
+            ),
+            Submission::Volunteer(v) => (
+                vec![
                     ReportLine::codes(
                         "task.reported.skills",
                         "intake.skill",
@@ -694,11 +689,13 @@ impl Submission {
                         &v.availability,
                         Availability::as_str,
                     ),
-                ];
-                lines.extend(note(&v.note));
-                lines
-            }
-        }
+                ],
+                v.note.as_ref(),
+            ),
+        };
+        // The resident's own words come last, whatever the form.
+        lines.extend(note.map(|n| ReportLine::text("task.reported.note", n.clone())));
+        lines
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::str::FromStr;
 
-use epigrid_store::backup::{BackupSummary, partial_path, publish};
+use epigrid_store::backup::{BackupSummary, write_then_publish};
 use epigrid_store::{StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
@@ -21,23 +21,14 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 pub fn dump_database(url: &str, target: &Path) -> StoreResult<BackupSummary> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Other(format!("the database URL: {e}")))?;
-    let partial = partial_path(target);
-    let _ = std::fs::remove_file(&partial);
-    let mut dump = Command::new("pg_dump");
-    dump.arg("--format=custom").arg("--no-password").arg("--file").arg(&partial);
-    connect_to(&mut dump, &options, url);
-    let dumped = run(&mut dump, "pg_dump").and_then(|_| {
+    write_then_publish(target, |partial| {
+        let mut dump = Command::new("pg_dump");
+        dump.arg("--format=custom").arg("--no-password").arg("--file").arg(partial);
+        connect_to(&mut dump, &options, url);
+        run(&mut dump, "pg_dump")?;
         // The archive reads back whole: its table of contents is at its end.
-        run(Command::new("pg_restore").arg("--list").arg(&partial), "pg_restore").map(drop)
-    });
-    let published = dumped.and_then(|()| {
-        publish(&partial, target)
-            .map_err(|e| StoreError::Other(format!("{}: {e}", target.display())))
-    });
-    if published.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    published
+        run(Command::new("pg_restore").arg("--list").arg(partial), "pg_restore").map(drop)
+    })
 }
 
 /// The connection's settings as `pg_dump`'s arguments and environment.

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use epigrid_store::backup::{BackupSummary, partial_path, publish};
+use epigrid_store::backup::{BackupSummary, write_then_publish};
 use epigrid_store::{StoreError, StoreResult};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
@@ -31,18 +31,7 @@ pub fn backup_database(
     target: &Path,
     mut progress: impl FnMut(u64, u64),
 ) -> StoreResult<BackupSummary> {
-    let partial = partial_path(target);
-    // Left by an interrupted backup to the same target: ours to replace.
-    let _ = std::fs::remove_file(&partial);
-    let copied = copy(source, &partial, &mut progress);
-    let published = copied.and_then(|()| {
-        publish(&partial, target)
-            .map_err(|e| StoreError::Other(format!("{}: {e}", target.display())))
-    });
-    if published.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    published
+    write_then_publish(target, |partial| copy(source, partial, &mut progress))
 }
 
 fn copy(source: &Path, partial: &Path, progress: &mut impl FnMut(u64, u64)) -> StoreResult<()> {
@@ -106,6 +95,7 @@ fn error(path: &Path, error: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use epigrid_store::backup::partial_path;
 
     fn temp_dir() -> std::path::PathBuf {
         let dir =

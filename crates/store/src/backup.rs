@@ -8,6 +8,8 @@ use std::fs::File;
 use std::io::{Error, ErrorKind};
 use std::path::{Path, PathBuf};
 
+use crate::{StoreError, StoreResult};
+
 /// A finished backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackupSummary {
@@ -22,6 +24,26 @@ pub fn partial_path(target: &Path) -> PathBuf {
     let mut name = target.file_name().unwrap_or_default().to_os_string();
     name.push(".partial");
     target.with_file_name(name)
+}
+
+/// The whole of a backup to `target`: `write` makes the copy at the
+/// temporary name (left by an interrupted backup to the same target, that
+/// name is ours to replace), then `publish` gives it the target's name. On
+/// any failure the temporary file is removed.
+pub fn write_then_publish(
+    target: &Path,
+    write: impl FnOnce(&Path) -> StoreResult<()>,
+) -> StoreResult<BackupSummary> {
+    let partial = partial_path(target);
+    let _ = std::fs::remove_file(&partial);
+    let published = write(&partial).and_then(|()| {
+        publish(&partial, target)
+            .map_err(|e| StoreError::Other(format!("{}: {e}", target.display())))
+    });
+    if published.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    published
 }
 
 /// Refuses a target that exists, before any work is done; `publish`

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{App, WORKER_A, WORKER_B};
+use crate::support::{App, WORKER_A, WORKER_B, get_json};
 
 /// The building of household B (李建国, ID …9973) and its QR token.
 fn token_b(app: &App) -> String {
@@ -88,14 +88,8 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     let app = App::spawn().await;
     let client = app.anonymous();
 
-    let building: Value = client
-        .get(app.url(&format!("/api/v1/public/buildings/{}", token_b(&app))))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let building: Value =
+        get_json(&client, app.url(&format!("/api/v1/public/buildings/{}", token_b(&app)))).await;
     assert_eq!(building["name"], "2号楼");
     let households = building["households"].as_array().unwrap();
     assert_eq!(households.len(), 1);
@@ -141,21 +135,13 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     // The grid worker of grid B has the fever task on their own list at
     // once: the system verified, filed and dispatched it (auto_dispatch).
     let worker = app.login(WORKER_B).await;
-    let mine: Value =
-        worker.get(app.url("/api/v1/my-tasks")).send().await.unwrap().json().await.unwrap();
+    let mine: Value = get_json(&worker, app.url("/api/v1/my-tasks")).await;
     assert!(mine.to_string().contains("fever_follow_up"), "{mine}");
     assert!(mine.to_string().contains("\"dispatched\""), "{mine}");
     // The task says what was reported, with the resident's reference, on
     // the API and on the worker's phone page.
     let task_id = mine["items"][0]["id"].as_str().unwrap().to_owned();
-    let detail: Value = worker
-        .get(app.url(&format!("/api/v1/tasks/{task_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(&worker, app.url(&format!("/api/v1/tasks/{task_id}"))).await;
     assert_eq!(detail["report"]["reference"], reference.as_str(), "{detail}");
     assert_eq!(detail["report"]["lines"][0]["label"], "task.reported.temperature");
     assert_eq!(detail["report"]["lines"][0]["text"], "38.5 °C");
@@ -171,23 +157,15 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     let history = &detail["history"][0];
     assert_eq!(history["transition"], "report");
     assert_eq!(history["note"], reference.as_str(), "the first step names the receipt: {detail}");
-    let board: Value =
-        worker.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
+    let board: Value = get_json(&worker, app.url("/api/v1/tasks")).await;
     assert!(board.to_string().contains("fever_follow_up"), "{board}");
-    let unreported: Value = worker
-        .get(app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_b)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unreported: Value =
+        get_json(&worker, app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_b))).await;
     assert_eq!(unreported["residents_reported"], 1);
     assert_eq!(unreported["residents_total"], 1);
     assert_eq!(unreported["reported_share"], 1.0);
     assert_eq!(unreported["residents"].as_array().unwrap().len(), 0);
-    let reporting: Value =
-        worker.get(app.url("/api/v1/intake/reporting")).send().await.unwrap().json().await.unwrap();
+    let reporting: Value = get_json(&worker, app.url("/api/v1/intake/reporting")).await;
     assert_eq!(reporting["grids"][0]["grid_id"], app.seed.grid_b.to_string());
     assert_eq!(reporting["grids"][0]["reported"], 1);
 
@@ -226,14 +204,13 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert_eq!(tasks_eventually(&app, "volunteer_offer_contact", 1).await, 1);
     assert_eq!(reports(&app).await, 4);
     // The grid's board (an arrival waits for verification, not on a list).
-    let board: Value =
-        worker.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
+    let board: Value = get_json(&worker, app.url("/api/v1/tasks")).await;
     let reported = |category: &'static str| {
         let task = board["items"].as_array().unwrap().iter().find(|t| t["category"] == category);
         let id = task.unwrap_or_else(|| panic!("no {category} in {board}"))["id"].clone();
         let (worker, url) = (&worker, app.url(&format!("/api/v1/tasks/{}", id.as_str().unwrap())));
         async move {
-            let detail: Value = worker.get(url).send().await.unwrap().json().await.unwrap();
+            let detail: Value = get_json(&worker, url).await;
             detail["report"]["lines"].to_string()
         }
     };
@@ -246,8 +223,7 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     let offer_lines = reported("volunteer_offer_contact").await;
     assert!(offer_lines.contains("intake.skill.driving"), "{offer_lines}");
     assert!(offer_lines.contains("intake.availability.weekend"), "{offer_lines}");
-    let options: Value =
-        client.get(app.url("/api/v1/public/options")).send().await.unwrap().json().await.unwrap();
+    let options: Value = get_json(&client, app.url("/api/v1/public/options")).await;
     assert!(options["symptoms"].as_array().unwrap().contains(&json!("cough")));
 }
 
@@ -477,14 +453,8 @@ async fn a_grid_worker_reports_a_whole_household_normal_in_one_call() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let replay = worker.post(app.url(&path)).json(&body).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::OK);
-    let unreported: Value = worker
-        .get(app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_a)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unreported: Value =
+        get_json(&worker, app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_a))).await;
     assert_eq!(unreported["residents_total"], 2);
     assert_eq!(unreported["residents_reported"], 2, "both members of the household");
     // Out of scope: household B is in grid B.
@@ -501,14 +471,9 @@ async fn a_grid_worker_reports_a_whole_household_normal_in_one_call() {
     assert_eq!(tasks_eventually(&app, "fever_follow_up", 1).await, 1);
     // The unreported list: grid B's one resident has not reported.
     let worker_b = app.login(WORKER_B).await;
-    let page: Value = worker_b
-        .get(app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_b)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value =
+        get_json(&worker_b, app.url(&format!("/api/v1/grids/{}/unreported", app.seed.grid_b)))
+            .await;
     assert_eq!(page["residents"][0]["masked_name"], "李*国");
     assert_eq!(page["reported_share"], 0.0);
 }

@@ -307,6 +307,11 @@ fn chrono_date(y: i32, m: u32, d: u32) -> epigrid_service::chrono::NaiveDate {
 }
 
 /// A URL-encoded form body, as a browser sends it.
+/// GETs `url` and returns its JSON body: a test's read of the API.
+pub async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub fn form_body(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
