@@ -210,7 +210,7 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
         let id = task.unwrap_or_else(|| panic!("no {category} in {board}"))["id"].clone();
         let (worker, url) = (&worker, app.url(&format!("/api/v1/tasks/{}", id.as_str().unwrap())));
         async move {
-            let detail: Value = get_json(&worker, url).await;
+            let detail: Value = get_json(worker, url).await;
             detail["report"]["lines"].to_string()
         }
     };
