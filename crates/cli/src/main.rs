@@ -95,6 +95,9 @@ enum Command {
         /// Only count what would be deleted
         #[arg(long)]
         dry_run: bool,
+        /// Language of messages: zh-CN or en
+        #[arg(long, default_value = "zh-CN")]
+        lang: String,
     },
     /// Import residents (with their buildings and households) from a spreadsheet
     #[command(subcommand)]
@@ -257,22 +260,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Purge { dry_run } => {
+        Command::Purge { dry_run, lang } => {
+            let lang = epigrid_web::i18n::Lang::parse(&lang)
+                .with_context(|| format!("unknown language {lang:?}"))?;
             let service = build_service(&settings, false).await?;
             let report = service.purge_expired("epigrid purge", dry_run).await?;
-            let c = report.counts;
-            println!(
-                "{} records of days before {}: {} health reports, {} arrivals, {} help requests, \
-                 {} reported marks, {} match-list rows{}",
-                if dry_run { "would delete" } else { "deleted" },
-                report.before,
-                c.health_reports,
-                c.arrivals,
-                c.help_requests,
-                c.reported_marks,
-                c.match_rows,
-                if dry_run { "" } else { " (audited as retention.purge)" },
-            );
+            print!("{}", purge_summary(&report, lang));
             Ok(())
         }
         Command::Stats => {
@@ -413,6 +406,32 @@ fn spawn_intake(service: Service) {
 /// The retention purge runs at start and then once a day. It is
 /// idempotent, so a restart or a second instance only finds less to delete.
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// What a purge deleted (or would delete), a line per kind, in `lang`.
+fn purge_summary(report: &epigrid_service::retention::PurgeReport, lang: epigrid_web::i18n::Lang) -> String {
+    use epigrid_web::i18n::t;
+    let c = report.counts;
+    let head = if report.dry_run { "purge.would_delete" } else { "purge.deleted" };
+    let mut text = t(lang, head).replace("{before}", &report.before.to_string());
+    text.push('\n');
+    let lines = [
+        ("purge.health_reports", c.health_reports),
+        ("purge.arrivals", c.arrivals),
+        ("purge.help_requests", c.help_requests),
+        ("purge.reported_marks", c.reported_marks),
+        ("purge.match_rows", c.match_rows),
+        ("purge.task_notes", c.task_notes),
+        ("purge.task_photos", c.task_photos),
+    ];
+    for (key, count) in lines {
+        text.push_str(&format!("  {:>9}  {}\n", count, t(lang, key)));
+    }
+    if !report.dry_run {
+        text.push_str(&t(lang, "purge.audited"));
+        text.push('\n');
+    }
+    text
+}
 
 fn spawn_purge_job(service: Service) {
     tokio::spawn(async move {

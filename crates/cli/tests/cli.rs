@@ -360,12 +360,16 @@ fn purge_counts_then_deletes_and_keeps_the_audit_chain_intact() {
     let out = epigrid(&dir.0, &["purge", "--dry-run"], None);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.starts_with("would delete records of days before "), "{stdout}");
+    assert!(stdout.starts_with("试运行，未删除任何记录。"), "{stdout}");
+    assert!(stdout.contains("条健康类任务的处理备注"), "{stdout}");
+    assert!(!stdout.contains("审计日志"), "a dry run is not audited: {stdout}");
 
-    let out = epigrid(&dir.0, &["purge"], None);
+    let out = epigrid(&dir.0, &["purge", "--lang", "en"], None);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("(audited as retention.purge)"), "{stdout}");
+    assert!(stdout.starts_with("Deleted personal records before "), "{stdout}");
+    assert!(stdout.contains("photos of health tasks"), "{stdout}");
+    assert!(stdout.contains("(retention.purge, counts only)"), "{stdout}");
 
     let out = epigrid(&dir.0, &["audit", "verify"], None);
     assert!(out.status.success(), "the purge's entry is chained: {}", text(&out.stdout));

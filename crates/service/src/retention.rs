@@ -1,11 +1,13 @@
 //! Retention (PIPL Art. 19 and 47): personal health, arrival and help
 //! records are kept `retention_days` after the day they cover, then deleted
-//! by `epigrid purge` or the daily job in `serve`. Only the per-grid, per-day
-//! counts outlive them, and the audit log records how many records went,
+//! by `epigrid purge` or the daily job in `serve`; so are the notes and
+//! photos of tasks whose category holds health data (the catalogue says
+//! which), that long after the task ended. Only the per-grid, per-day
+//! counts and the tasks' steps and times outlive them, and the audit log records how many records went,
 //! never which.
 
 use chrono::NaiveDate;
-use epigrid_store::{AuditRecord, PurgeCounts};
+use epigrid_store::{AuditRecord, PurgeCounts, PurgeScope};
 use uuid::Uuid;
 
 use crate::{Service, ServiceResult};
@@ -37,8 +39,10 @@ impl Service {
     /// `actor` (e.g. "epigrid purge" or "daily retention job").
     pub async fn purge_expired(&self, actor: &str, dry_run: bool) -> ServiceResult<PurgeReport> {
         let before = self.retention_cut_off();
+        let health_categories = self.settings().tasks.catalogue.health_data_categories();
+        let scope = PurgeScope { before, health_categories: &health_categories };
         if dry_run {
-            let counts = self.store().count_purgeable(before).await?;
+            let counts = self.store().count_purgeable(scope).await?;
             return Ok(PurgeReport { before, counts, dry_run });
         }
         let entry = AuditRecord {
@@ -56,7 +60,7 @@ impl Service {
             // The store fills in the counts, inside the purge's transaction.
             detail: String::new(),
         };
-        let counts = self.store().purge_personal_records(before, &entry).await?;
+        let counts = self.store().purge_personal_records(scope, &entry).await?;
         Ok(PurgeReport { before, counts, dry_run })
     }
 }

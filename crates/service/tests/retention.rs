@@ -44,6 +44,63 @@ fn health_report(
     }
 }
 
+/// A task of `category`, closed at `closed`, with a note on its one step.
+async fn closed_task_with_note(
+    store: &dyn Store,
+    chain: &Chain,
+    category: &str,
+    closed: chrono::DateTime<chrono::Utc>,
+) -> Uuid {
+    use epigrid_domain::tasks::{EventState, Priority};
+    let task = epigrid_store::TaskRecord {
+        id: Uuid::now_v7(),
+        category: category.into(),
+        priority: Priority::Normal,
+        state: EventState::Closed,
+        source_kind: "staff".into(),
+        source_detail: "{}".into(),
+        subject_kind: "area".into(),
+        subject_id: chain.unit.id,
+        path: chain.unit.path,
+        assignee_account_id: None,
+        reserve_pool_community_id: None,
+        stage: None,
+        stage_started_at: None,
+        stage_deadline: None,
+        escalation_level: 0,
+        filed_at: None,
+        handled_at: None,
+        handled_by: None,
+        handle_deadline: None,
+        handling_seconds: None,
+        closed_at: Some(closed),
+        reopened: 0,
+        created_at: closed,
+        updated_at: closed,
+        version: 1,
+        idempotency_key: None,
+    };
+    let step = epigrid_store::TaskHistoryRecord {
+        id: Uuid::now_v7(),
+        task_id: task.id,
+        community_id: chain.community.id,
+        transition: "close".into(),
+        from_state: None,
+        to_state: EventState::Closed,
+        actor_account_id: None,
+        actor_name: "王网格".into(),
+        at: closed,
+        note: Some("体温 37.9 °C".into()),
+        idempotency_key: None,
+    };
+    store.insert_task(&task, &step).await.unwrap();
+    task.id
+}
+
+async fn note_of(store: &dyn Store, task: Uuid) -> Option<String> {
+    store.list_task_history(task).await.unwrap().remove(0).note
+}
+
 async fn purge_follows_retention_days(store: Arc<dyn Store>) {
     let service = service(store.clone(), 28);
     let chain = Chain::insert(&*store, "Purge").await;
@@ -68,10 +125,21 @@ async fn purge_follows_retention_days(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
+    // The default catalogue says fever follow-ups hold health data and
+    // sanitation reports do not; only the first loses its note.
+    let ended = day_before_cut_off.and_hms_opt(23, 0, 0).unwrap().and_utc();
+    let fever = closed_task_with_note(&*store, &chain, "fever_follow_up", ended).await;
+    let litter = closed_task_with_note(&*store, &chain, "sanitation_report", ended).await;
+
     let dry = service.purge_expired("epigrid purge", true).await.unwrap();
     assert!(dry.dry_run);
     assert_eq!(dry.before, cut_off);
-    let one_day = PurgeCounts { health_reports: 1, reported_marks: 1, ..PurgeCounts::default() };
+    let one_day = PurgeCounts {
+        health_reports: 1,
+        reported_marks: 1,
+        task_notes: 1,
+        ..PurgeCounts::default()
+    };
     assert_eq!(dry.counts, one_day);
     let query = ReportQuery { household_id: Some(h.id), limit: 10, ..Default::default() };
     assert_eq!(store.list_reports(&query).await.unwrap().len(), 3, "a dry run deletes nothing");
@@ -81,6 +149,8 @@ async fn purge_follows_retention_days(store: Arc<dyn Store>) {
     let days: Vec<_> = store.list_reports(&query).await.unwrap().iter().map(|r| r.day).collect();
     assert!(days.iter().all(|d| *d >= cut_off), "{days:?}");
     assert_eq!(days.len(), 2);
+    assert_eq!(note_of(&*store, fever).await, None);
+    assert_eq!(note_of(&*store, litter).await.as_deref(), Some("体温 37.9 °C"));
 
     let audit = store
         .list_audit(&AuditQuery {

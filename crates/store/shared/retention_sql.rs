@@ -3,7 +3,7 @@
 // `intake_sql.rs`, whose helpers (`map_error`, `get`, `begin_audit_append`,
 // `append_chained`) it uses.
 
-use epigrid_store::{PurgeCounts, RetentionStore};
+use epigrid_store::{PurgeCounts, PurgeScope, RetentionStore};
 
 /// The kinds of report that hold health or movement data (or a request for
 /// help about one): purged. Volunteer offers are not health data and serve
@@ -21,8 +21,9 @@ fn as_count(n: i64) -> u64 {
 
 async fn count_purgeable_in(
     conn: &mut <Db as sqlx::Database>::Connection,
-    before: chrono::NaiveDate,
+    scope: PurgeScope<'_>,
 ) -> StoreResult<PurgeCounts> {
+    let before = scope.before;
     let mut counts = PurgeCounts::default();
     for (kind, field) in PURGED_KINDS {
         let row = sqlx::query(
@@ -49,7 +50,40 @@ async fn count_purgeable_in(
         .await
         .map_err(map_error)?;
     counts.match_rows = as_count(get(&row, "n")?);
+    if !scope.health_categories.is_empty() {
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT COUNT(*) AS n FROM task_history WHERE note IS NOT NULL AND task_id IN (",
+        );
+        push_ended_health_tasks(&mut b, scope);
+        let row = b.push(")").build().fetch_one(&mut *conn).await.map_err(map_error)?;
+        counts.task_notes = as_count(get(&row, "n")?);
+        let mut b = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n FROM task_photos WHERE task_id IN (");
+        push_ended_health_tasks(&mut b, scope);
+        let row = b.push(")").build().fetch_one(&mut *conn).await.map_err(map_error)?;
+        counts.task_photos = as_count(get(&row, "n")?);
+    }
     Ok(counts)
+}
+
+/// Pushes `SELECT id FROM tasks WHERE …` for the tasks of the scope's
+/// health categories that ended before its day: rejected, closed or
+/// evaluated (a closed task is only scored after, its work is done). A
+/// rejected task has no close time; its last change is when it ended.
+fn push_ended_health_tasks(b: &mut QueryBuilder<Db>, scope: PurgeScope<'_>) {
+    b.push(format_args!(
+        "SELECT id FROM tasks WHERE state IN ('{}', '{}', '{}') \
+         AND COALESCE(closed_at, updated_at) < ",
+        EventState::Rejected.as_str(),
+        EventState::Closed.as_str(),
+        EventState::Evaluated.as_str(),
+    ));
+    b.push_bind(start_of(scope.before));
+    b.push(" AND category IN (");
+    let mut codes = b.separated(", ");
+    for code in scope.health_categories {
+        codes.push_bind(code.clone());
+    }
+    b.push(")");
 }
 
 /// Rows of the match lists uploaded before `$1`.
@@ -62,16 +96,17 @@ fn start_of(day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
 
 #[async_trait::async_trait]
 impl RetentionStore for SqlStore {
-    async fn count_purgeable(&self, before: chrono::NaiveDate) -> StoreResult<PurgeCounts> {
+    async fn count_purgeable(&self, scope: PurgeScope<'_>) -> StoreResult<PurgeCounts> {
         let mut conn = self.reader.acquire().await.map_err(map_error)?;
-        count_purgeable_in(&mut conn, before).await
+        count_purgeable_in(&mut conn, scope).await
     }
 
     async fn purge_personal_records(
         &self,
-        before: chrono::NaiveDate,
+        scope: PurgeScope<'_>,
         audit: &AuditRecord,
     ) -> StoreResult<PurgeCounts> {
+        let before = scope.before;
         // The audit append lock is taken first: the counts recorded are the
         // rows this transaction deletes, and the entry commits with them.
         let mut tx = begin_audit_append(&self.writer).await?;
@@ -100,17 +135,33 @@ impl RetentionStore for SqlStore {
             .await
             .map_err(map_error)?;
         counts.match_rows = done.rows_affected();
+        if !scope.health_categories.is_empty() {
+            // The photos first: each refers to a step of its task.
+            let mut b = QueryBuilder::<Db>::new("DELETE FROM task_photos WHERE task_id IN (");
+            push_ended_health_tasks(&mut b, scope);
+            let done = b.push(")").build().execute(&mut *tx).await.map_err(map_error)?;
+            counts.task_photos = done.rows_affected();
+            let mut b = QueryBuilder::<Db>::new(
+                "UPDATE task_history SET note = NULL WHERE note IS NOT NULL AND task_id IN (",
+            );
+            push_ended_health_tasks(&mut b, scope);
+            let done = b.push(")").build().execute(&mut *tx).await.map_err(map_error)?;
+            counts.task_notes = done.rows_affected();
+        }
         let mut entry = audit.clone();
         // Written by hand: the backends do not depend on serde_json, and
         // these are numbers and a date, nothing to escape.
         entry.detail = format!(
             "{{\"before\":\"{before}\",\"deleted\":{{\"health_reports\":{},\"arrivals\":{},\
-             \"help_requests\":{},\"reported_marks\":{},\"match_rows\":{}}}}}",
+             \"help_requests\":{},\"reported_marks\":{},\"match_rows\":{},\
+             \"task_notes\":{},\"task_photos\":{}}}}}",
             counts.health_reports,
             counts.arrivals,
             counts.help_requests,
             counts.reported_marks,
-            counts.match_rows
+            counts.match_rows,
+            counts.task_notes,
+            counts.task_photos
         );
         append_chained(&mut tx, &entry).await?;
         tx.commit().await.map_err(map_error)?;

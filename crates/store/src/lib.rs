@@ -29,7 +29,7 @@ pub use intake::{
 pub use matching::{MatchListRecord, MatchRowRecord, MatchingStore};
 pub use photos::{TaskPhotoMeta, TaskPhotoRecord};
 pub use records::*;
-pub use retention::{PurgeCounts, RetentionStore};
+pub use retention::{PurgeCounts, PurgeScope, RetentionStore};
 pub use tasks::{
     EvaluationCounts, EvaluationKey, GridTaskFigures, TaskHistoryRecord, TaskQuery, TaskRecord,
     TaskWrite, WorkloadRow,

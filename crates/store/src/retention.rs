@@ -22,6 +22,11 @@ pub struct PurgeCounts {
     /// Rows of matched lists (协查名单) uploaded before the cut-off: the
     /// names, ID numbers and phones as received. The list and its counts stay.
     pub match_rows: u64,
+    /// Notes cleared from the steps of ended tasks that hold health data
+    /// (a temperature, a delivery to a quarantined flat). The steps stay.
+    pub task_notes: u64,
+    /// Photos of those tasks' steps, deleted.
+    pub task_photos: u64,
 }
 
 impl PurgeCounts {
@@ -31,24 +36,39 @@ impl PurgeCounts {
             + self.help_requests
             + self.reported_marks
             + self.match_rows
+            + self.task_notes
+            + self.task_photos
     }
+}
+
+/// What a purge reaches: records of days before `before`, and the notes and
+/// photos of tasks in `health_categories` that ended (closed, evaluated or
+/// rejected) before that day began.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgeScope<'a> {
+    pub before: NaiveDate,
+    /// Category codes whose tasks hold health data (the catalogue says which).
+    pub health_categories: &'a [String],
 }
 
 #[async_trait]
 pub trait RetentionStore {
-    /// What `purge_personal_records(before, …)` would delete now.
-    async fn count_purgeable(&self, before: NaiveDate) -> StoreResult<PurgeCounts>;
+    /// What `purge_personal_records(scope, …)` would delete now.
+    async fn count_purgeable(&self, scope: PurgeScope<'_>) -> StoreResult<PurgeCounts>;
 
     /// Deletes health reports, arrivals and help requests of days before
-    /// `before` whose follow-up tasks exist (a report still waiting for its
-    /// task has not served its purpose), and the per-resident reported marks
-    /// of those days, and the rows of match lists uploaded before that day.
-    /// Volunteer offers, the per-grid counters and the lists' counts stay.
+    /// `scope.before` whose follow-up tasks exist (a report still waiting for
+    /// its task has not served its purpose), and the per-resident reported
+    /// marks of those days, and the rows of match lists uploaded before that
+    /// day. Of tasks in `scope.health_categories` that ended before that day,
+    /// it clears the steps' notes and deletes their photos; an open task
+    /// keeps both, whatever its age. Volunteer offers, the per-grid counters,
+    /// the lists' counts and the tasks' steps and times stay.
     /// `audit` is appended in the same transaction, its `detail` replaced by
     /// the counts as JSON: the deletion and its record commit together.
     async fn purge_personal_records(
         &self,
-        before: NaiveDate,
+        scope: PurgeScope<'_>,
         audit: &AuditRecord,
     ) -> StoreResult<PurgeCounts>;
 }

@@ -146,6 +146,12 @@ pub struct Category {
     pub limits: StageLimits,
     /// The role whose accounts are candidates for automatic dispatch.
     pub handler_role: Role,
+    /// Its tasks' notes and photos record someone's health, movements or
+    /// needs (a temperature taken at the door, a photo of a delivery to a
+    /// quarantined flat): personal data under PIPL that the retention purge
+    /// deletes `retention_days` after the task ended. The task's steps and
+    /// times stay, for the evaluation.
+    pub holds_health_data: bool,
 }
 
 impl Category {
@@ -164,6 +170,9 @@ pub struct CategoryDocument {
     pub handler_role: Role,
     #[serde(default)]
     pub limits: StageLimitOverrides,
+    /// See `Category::holds_health_data`; absent means false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holds_health_data: bool,
 }
 
 /// A catalogue as written in a configuration file.
@@ -268,6 +277,7 @@ impl Catalogue {
                 name_key: c.name_key,
                 default_priority: c.default_priority,
                 handler_role: c.handler_role,
+                holds_health_data: c.holds_health_data,
             })
             .collect();
         Self::new(document.effective_from, defaults, categories)
@@ -298,6 +308,18 @@ impl Catalogue {
 
     pub fn get(&self, code: &str) -> Option<&Category> {
         self.categories.iter().find(|c| c.code == code)
+    }
+
+    /// The codes of the categories whose tasks hold health data, sorted.
+    pub fn health_data_categories(&self) -> Vec<String> {
+        let mut codes: Vec<String> = self
+            .categories
+            .iter()
+            .filter(|c| c.holds_health_data)
+            .map(|c| c.code.clone())
+            .collect();
+        codes.sort();
+        codes
     }
 }
 
@@ -338,6 +360,7 @@ impl From<Catalogue> for CatalogueDocument {
                     handle: Some(c.limits.handle),
                     close: Some(c.limits.close),
                 },
+                holds_health_data: c.holds_health_data,
             })
             .collect();
         Self {
@@ -373,6 +396,15 @@ impl CatalogueHistory {
 
     pub fn versions(&self) -> &[Catalogue] {
         &self.versions
+    }
+
+    /// The codes of categories whose tasks hold health data in any version:
+    /// a task is purged by what its category ever said, so a later version
+    /// that drops the flag does not keep old notes past their time.
+    pub fn health_data_categories(&self) -> Vec<String> {
+        let codes: BTreeSet<String> =
+            self.versions.iter().flat_map(Catalogue::health_data_categories).collect();
+        codes.into_iter().collect()
     }
 }
 
@@ -474,6 +506,41 @@ mod tests {
         assert_eq!(via_serde, catalogue);
     }
 
+    #[test]
+    fn health_categories_are_flagged_and_any_version_s_flag_counts() {
+        let catalogue = Catalogue::default_epidemic();
+        let flagged = |code: &str| catalogue.get(code).unwrap().holds_health_data;
+        for code in ["fever_follow_up", "arrival_verification", "help_request", "quarantine_delivery"]
+        {
+            assert!(flagged(code), "{code}");
+        }
+        for code in ["volunteer_offer_contact", "sanitation_report", "other"] {
+            assert!(!flagged(code), "{code}");
+        }
+        // Absent in a document means false, and false is not written out.
+        let json = serde_json::to_string(&catalogue).unwrap();
+        assert_eq!(json.matches("holds_health_data").count(), 11);
+        assert_eq!(catalogue.health_data_categories().len(), 11);
+        assert!(catalogue.health_data_categories().is_sorted());
+
+        // A later version that drops the flag does not shorten the list.
+        let mut old = category("tracing_call");
+        old.holds_health_data = true;
+        let first = Catalogue::new(date("2022-01-01"), limits(60), vec![old]).unwrap();
+        let second =
+            Catalogue::new(date("2023-01-01"), limits(60), vec![category("tracing_call")]).unwrap();
+        let history = CatalogueHistory::new(vec![second, first]).unwrap();
+        assert_eq!(history.health_data_categories(), ["tracing_call"]);
+        let plain = CatalogueHistory::new(vec![Catalogue::new(
+            date("2022-01-01"),
+            limits(60),
+            vec![category("other")],
+        )
+        .unwrap()])
+        .unwrap();
+        assert!(plain.health_data_categories().is_empty());
+    }
+
     fn limits(minutes: u32) -> StageLimits {
         let limit = StageLimit::new(TimeLimit::WorkingMinutes(minutes));
         StageLimits {
@@ -491,6 +558,7 @@ mod tests {
             default_priority: Priority::Normal,
             limits: limits(60),
             handler_role: Role::GridWorker,
+            holds_health_data: false,
         }
     }
 

@@ -1,14 +1,16 @@
 //! Retention: old health, arrival and help records and the reported marks go;
 //! recent ones, reports still waiting for their task, volunteer offers and the
-//! per-grid counters stay; the purge and its counts-only audit entry commit
-//! together.
+//! per-grid counters stay; the notes and photos of health tasks that ended
+//! before the cut-off go, their steps stay; the purge and its counts-only
+//! audit entry commit together.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use epigrid_domain::tasks::{EventState, Priority};
 use epigrid_store::{
-    AuditQuery, AuditRecord, IntakeWrite, PurgeCounts, ReportQuery, ReportRecord, ReportedResident,
-    Store,
+    AuditQuery, AuditRecord, IntakeWrite, PurgeCounts, PurgeScope, ReportQuery, ReportRecord,
+    ReportedResident, Store, TaskHistoryRecord, TaskPhotoRecord, TaskRecord, TaskWrite,
 };
 use epigrid_testkit::{Chain, household, now, resident};
 use uuid::Uuid;
@@ -43,6 +45,97 @@ fn report(
         },
         residents: residents.iter().map(|&resident_id| ReportedResident { resident_id }).collect(),
     }
+}
+
+/// The categories whose ended tasks lose their notes and photos here.
+static HEALTH: LazyLock<Vec<String>> = LazyLock::new(|| vec!["fever_follow_up".to_owned()]);
+
+fn scope(before: NaiveDate) -> PurgeScope<'static> {
+    PurgeScope { before, health_categories: &HEALTH }
+}
+
+/// A task of `category` in `state`, last changed (and, unless rejected or
+/// open, closed) at `ended`, stored with two noted steps and one without.
+/// With `photo`, the last step carries a photo. Returns the task's id.
+async fn task_with_notes(
+    store: &dyn Store,
+    chain: &Chain,
+    category: &str,
+    state: EventState,
+    ended: DateTime<Utc>,
+    photo: bool,
+) -> Uuid {
+    let closed = matches!(state, EventState::Closed | EventState::Evaluated);
+    let created = ended - TimeDelta::hours(3);
+    let mut task = TaskRecord {
+        id: Uuid::now_v7(),
+        category: category.into(),
+        priority: Priority::Urgent,
+        state,
+        source_kind: "resident".into(),
+        source_detail: "{}".into(),
+        subject_kind: "area".into(),
+        subject_id: chain.unit.id,
+        path: chain.unit.path,
+        assignee_account_id: None,
+        reserve_pool_community_id: None,
+        stage: state.stage(),
+        stage_started_at: Some(created),
+        stage_deadline: None,
+        escalation_level: 0,
+        filed_at: None,
+        handled_at: None,
+        handled_by: None,
+        handle_deadline: None,
+        handling_seconds: None,
+        closed_at: closed.then_some(ended),
+        reopened: 0,
+        created_at: created,
+        updated_at: ended,
+        version: 1,
+        idempotency_key: None,
+    };
+    let step = |transition: &str, note: Option<&str>, at: DateTime<Utc>| TaskHistoryRecord {
+        id: Uuid::now_v7(),
+        task_id: task.id,
+        community_id: chain.community.id,
+        transition: transition.into(),
+        from_state: None,
+        to_state: state,
+        actor_account_id: None,
+        actor_name: "王网格".into(),
+        at,
+        note: note.map(str::to_owned),
+        idempotency_key: None,
+    };
+    store.insert_task(&task, &step("report", Some("JK-20261101-0001"), created)).await.unwrap();
+    let mut version = 1;
+    for (transition, note) in [("accept", None), ("report_handled", Some("体温 38.6 °C，已送发热门诊"))] {
+        let s = step(transition, note, ended);
+        let photos: Vec<TaskPhotoRecord> = (photo && note.is_some())
+            .then(|| TaskPhotoRecord {
+                id: Uuid::now_v7(),
+                task_id: task.id,
+                history_id: s.id,
+                community_id: chain.community.id,
+                content_type: "image/jpeg".into(),
+                data: b"\xff\xd8\xff\xe0 door".to_vec(),
+                created_at: ended,
+            })
+            .into_iter()
+            .collect();
+        task.version = version + 1;
+        let written = store.apply_task_step_with_photos(&task, version, &s, &photos).await.unwrap();
+        assert_eq!(written, TaskWrite::Applied);
+        version += 1;
+    }
+    task.id
+}
+
+/// The notes of the task's steps, oldest first, and how many photos it has.
+async fn notes_and_photos(store: &dyn Store, task: Uuid) -> (Vec<Option<String>>, usize) {
+    let notes = store.list_task_history(task).await.unwrap().into_iter().map(|s| s.note).collect();
+    (notes, store.list_task_photos(task).await.unwrap().len())
 }
 
 fn purge_entry() -> AuditRecord {
@@ -83,9 +176,9 @@ epigrid_testkit::store_contract_tests! {
         ];
         store.write_intake_batch(&writes, None).await.unwrap();
 
-        let expected = PurgeCounts { health_reports: 1, arrivals: 1, help_requests: 1, reported_marks: 1, match_rows: 0 };
-        assert_eq!(store.count_purgeable(date(10)).await.unwrap(), expected);
-        let purged = store.purge_personal_records(date(10), &purge_entry()).await.unwrap();
+        let expected = PurgeCounts { health_reports: 1, arrivals: 1, help_requests: 1, reported_marks: 1, ..PurgeCounts::default() };
+        assert_eq!(store.count_purgeable(scope(date(10))).await.unwrap(), expected);
+        let purged = store.purge_personal_records(scope(date(10)), &purge_entry()).await.unwrap();
         assert_eq!(purged, expected);
 
         let left = store
@@ -106,7 +199,7 @@ epigrid_testkit::store_contract_tests! {
         assert!(store.unreported_residents(chain.grid.id, date(10), None, 10).await.unwrap().is_empty());
 
         // A second purge finds nothing: idempotent.
-        assert_eq!(store.purge_personal_records(date(10), &purge_entry()).await.unwrap(), PurgeCounts::default());
+        assert_eq!(store.purge_personal_records(scope(date(10)), &purge_entry()).await.unwrap(), PurgeCounts::default());
 
         let entries = store
             .list_audit(&AuditQuery { action: Some("retention.purge".into()), limit: 10, ..Default::default() })
@@ -129,12 +222,57 @@ epigrid_testkit::store_contract_tests! {
             let rows = [match_row(list, 2), match_row(list, 3)];
             store.save_match_list(list, &rows, &purge_entry()).await.unwrap();
         }
-        assert_eq!(store.count_purgeable(date(10)).await.unwrap().match_rows, 2);
-        let purged = store.purge_personal_records(date(10), &purge_entry()).await.unwrap();
+        assert_eq!(store.count_purgeable(scope(date(10))).await.unwrap().match_rows, 2);
+        let purged = store.purge_personal_records(scope(date(10)), &purge_entry()).await.unwrap();
         assert_eq!(purged.match_rows, 2);
         assert!(store.match_rows(old.id).await.unwrap().is_empty(), "the old list's people are gone");
         assert_eq!(store.get_match_list(old.id).await.unwrap().unwrap().total, 2, "its counts stay");
         assert_eq!(store.match_rows(recent.id).await.unwrap().len(), 2, "a recent list is kept");
+    }
+
+    async fn a_purge_clears_the_notes_and_photos_of_ended_health_tasks_only(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "RetentionTasks").await;
+        let s = &*store;
+        let long_ago = date(1).and_hms_opt(10, 0, 0).unwrap().and_utc();
+        let fever = "fever_follow_up";
+        let closed = task_with_notes(s, &chain, fever, EventState::Closed, long_ago, true).await;
+        let evaluated = task_with_notes(s, &chain, fever, EventState::Evaluated, long_ago, false).await;
+        let rejected = task_with_notes(s, &chain, fever, EventState::Rejected, long_ago, true).await;
+        // Still open, however old: its work is not done.
+        let open = task_with_notes(s, &chain, fever, EventState::InProgress, long_ago, true).await;
+        // Closed on the cut-off day itself: kept.
+        let on_the_day = date(10).and_hms_opt(0, 30, 0).unwrap().and_utc();
+        let recent = task_with_notes(s, &chain, fever, EventState::Closed, on_the_day, true).await;
+        // Not a health category.
+        let litter = task_with_notes(s, &chain, "sanitation_report", EventState::Closed, long_ago, true).await;
+
+        let expected = PurgeCounts { task_notes: 6, task_photos: 2, ..PurgeCounts::default() };
+        assert_eq!(store.count_purgeable(scope(date(10))).await.unwrap(), expected);
+        let nothing = PurgeScope { before: date(10), health_categories: &[] };
+        assert_eq!(store.count_purgeable(nothing).await.unwrap(), PurgeCounts::default());
+        let purged = store.purge_personal_records(scope(date(10)), &purge_entry()).await.unwrap();
+        assert_eq!(purged, expected);
+
+        for (task, state) in [(closed, EventState::Closed), (evaluated, EventState::Evaluated), (rejected, EventState::Rejected)] {
+            assert_eq!(notes_and_photos(s, task).await, (vec![None, None, None], 0), "{state:?}");
+            // The task and its steps stay, for the evaluation.
+            assert_eq!(store.get_task(task).await.unwrap().unwrap().state, state);
+        }
+        let kept = (vec![Some("JK-20261101-0001".to_owned()), None, Some("体温 38.6 °C，已送发热门诊".to_owned())], 1);
+        for task in [open, recent, litter] {
+            assert_eq!(notes_and_photos(s, task).await, kept);
+        }
+
+        // Again: nothing left to clear.
+        assert_eq!(store.purge_personal_records(scope(date(10)), &purge_entry()).await.unwrap(), PurgeCounts::default());
+        let entries = store
+            .list_audit(&AuditQuery { action: Some("retention.purge".into()), limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        let detail: serde_json::Value = serde_json::from_str(&entries[1].detail).unwrap();
+        assert_eq!(detail["deleted"]["task_notes"], 6);
+        assert_eq!(detail["deleted"]["task_photos"], 2);
+        assert!(!entries[1].detail.contains("38.6"), "counts only, never contents");
     }
 
 }
