@@ -408,7 +408,10 @@ fn spawn_intake(service: Service) {
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// What a purge deleted (or would delete), a line per kind, in `lang`.
-fn purge_summary(report: &epigrid_service::retention::PurgeReport, lang: epigrid_web::i18n::Lang) -> String {
+fn purge_summary(
+    report: &epigrid_service::retention::PurgeReport,
+    lang: epigrid_web::i18n::Lang,
+) -> String {
     use epigrid_web::i18n::t;
     let c = report.counts;
     let head = if report.dry_run { "purge.would_delete" } else { "purge.deleted" };

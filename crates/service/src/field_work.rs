@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::audit::Target;
 use crate::tasks::{
-    HistoryView, ReportEvent, TaskDetail, TaskView, TransitionOutcome, task_report,
+    HealthDataRetention, HistoryView, ReportEvent, TaskDetail, TaskView, TransitionOutcome,
+    task_report,
 };
 use crate::{Actor, Service, ServiceError, ServiceResult};
 
@@ -37,6 +38,14 @@ pub struct ContactPreview {
     pub name: String,
     /// `138****5678`; `None` when the resident has no phone on record.
     pub phone_masked: Option<String>,
+}
+
+/// One task as the phone's task page shows it.
+#[derive(Debug, Clone)]
+pub struct FieldTaskDetail {
+    pub task: FieldTask,
+    pub history: Vec<HistoryView>,
+    pub retention: Option<HealthDataRetention>,
 }
 
 /// A task as the phone list shows it.
@@ -123,21 +132,19 @@ impl Service {
             .collect())
     }
 
-    /// One task for the phone page: as in the list, with its history, from
-    /// one read of the task (the page shows both).
-    pub async fn field_task(
-        &self,
-        actor: &Actor,
-        task_id: Uuid,
-    ) -> ServiceResult<(FieldTask, Vec<HistoryView>)> {
-        let TaskDetail { task, history, report } = self.task_detail(actor, task_id).await?;
+    /// One task for the phone page: as in the list, with its history and
+    /// how long its notes are kept, from one read of the task.
+    pub async fn field_task(&self, actor: &Actor, task_id: Uuid) -> ServiceResult<FieldTaskDetail> {
+        let TaskDetail { task, history, report, retention } =
+            self.task_detail(actor, task_id).await?;
         let (address, household_id, contact) = self.whereabouts(&task.subject).await?;
         let contact = contact.map(|r| ContactPreview {
             resident_id: r.id,
             name: r.name.as_str().to_owned(),
             phone_masked: self.resident_view(&r).phone,
         });
-        Ok((FieldTask { task, address, household_id, contact, report }, history))
+        let task = FieldTask { task, address, household_id, contact, report };
+        Ok(FieldTaskDetail { task, history, retention })
     }
 
     /// Address, household and contact person of a task's subject. The

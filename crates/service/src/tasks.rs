@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, TimeZone, Utc};
 use epigrid_domain::tasks::{
     Assignee, Candidate, Catalogue, DispatchDecision, DispatchPolicy, EscalationLevel,
     EscalationPolicy, EventState, GroupBy, Metrics, Party, Period, Priority, Source, Stage,
@@ -119,6 +119,23 @@ pub struct TaskDetail {
     /// them): what that report said about the task's subject.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<TaskReport>,
+    /// For a task whose category holds health data: how long its notes and
+    /// photos are kept (the retention purge then deletes them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<HealthDataRetention>,
+}
+
+/// How long a health task's notes and photos are kept (PIPL Art. 19): as
+/// long as the task is open, then `retention_days` after it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(tag = "kept", rename_all = "snake_case")]
+pub enum HealthDataRetention {
+    /// Open: kept while the work goes on, then `days` days after it ends.
+    WhileOpen { days: u32 },
+    /// Ended: kept through `until`, then deleted.
+    Until { until: NaiveDate },
+    /// Past its time: deleted by the day's purge (`days` after it ended).
+    Expired { days: u32 },
 }
 
 /// The report a task was made from: its reference (the resident's receipt),
@@ -493,6 +510,30 @@ impl Service {
             task: task_view(&task, self.now()),
             history: history.iter().map(history_view).collect(),
             report,
+            retention: self.health_data_retention(&task),
+        })
+    }
+
+    /// `None` unless the task's category holds health data. The purge takes
+    /// a task's notes once it ended before the cut-off day
+    /// (`retention_cut_off`), so they are kept through the day `days` after
+    /// the day it ended.
+    fn health_data_retention(&self, task: &TaskRecord) -> Option<HealthDataRetention> {
+        let category = self.settings().tasks.catalogue.get(&task.category)?;
+        if !category.holds_health_data {
+            return None;
+        }
+        let days = self.settings().retention_days;
+        if task.state.is_open() {
+            return Some(HealthDataRetention::WhileOpen { days });
+        }
+        // As the purge reads it: a rejected task has no close time.
+        let ended = task.closed_at.unwrap_or(task.updated_at).date_naive();
+        let until = ended.checked_add_days(chrono::Days::new(u64::from(days)))?;
+        Some(if until < self.today() {
+            HealthDataRetention::Expired { days }
+        } else {
+            HealthDataRetention::Until { until }
         })
     }
 

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use epigrid_service::tasks::HealthDataRetention;
 use epigrid_service::{FieldCipher, SecretKey, Service, Settings};
 use epigrid_store::{
     AuditQuery, IntakeWrite, PurgeCounts, ReportQuery, ReportRecord, ReportedResident, Store,
@@ -97,6 +98,11 @@ async fn closed_task_with_note(
     task.id
 }
 
+async fn retention_of(service: &Service, task: Uuid) -> Option<HealthDataRetention> {
+    let system = epigrid_service::Actor::system();
+    service.task_detail(&system, task).await.unwrap().retention
+}
+
 async fn note_of(store: &dyn Store, task: Uuid) -> Option<String> {
     store.list_task_history(task).await.unwrap().remove(0).note
 }
@@ -151,6 +157,20 @@ async fn purge_follows_retention_days(store: Arc<dyn Store>) {
     assert_eq!(days.len(), 2);
     assert_eq!(note_of(&*store, fever).await, None);
     assert_eq!(note_of(&*store, litter).await.as_deref(), Some("体温 37.9 °C"));
+
+    // The task page says how long the notes are kept, by the same rule.
+    assert_eq!(
+        retention_of(&service, fever).await,
+        Some(HealthDataRetention::Expired { days: 28 })
+    );
+    assert_eq!(retention_of(&service, litter).await, None, "not a health category");
+    let ended_on_cut_off = cut_off.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let kept = closed_task_with_note(&*store, &chain, "fever_follow_up", ended_on_cut_off).await;
+    assert_eq!(
+        retention_of(&service, kept).await,
+        Some(HealthDataRetention::Until { until: today })
+    );
+    assert_eq!(service.purge_expired("epigrid purge", true).await.unwrap().counts.task_notes, 0);
 
     let audit = store
         .list_audit(&AuditQuery {

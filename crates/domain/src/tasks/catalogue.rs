@@ -510,7 +510,8 @@ mod tests {
     fn health_categories_are_flagged_and_any_version_s_flag_counts() {
         let catalogue = Catalogue::default_epidemic();
         let flagged = |code: &str| catalogue.get(code).unwrap().holds_health_data;
-        for code in ["fever_follow_up", "arrival_verification", "help_request", "quarantine_delivery"]
+        for code in
+            ["fever_follow_up", "arrival_verification", "help_request", "quarantine_delivery"]
         {
             assert!(flagged(code), "{code}");
         }
@@ -531,12 +532,9 @@ mod tests {
             Catalogue::new(date("2023-01-01"), limits(60), vec![category("tracing_call")]).unwrap();
         let history = CatalogueHistory::new(vec![second, first]).unwrap();
         assert_eq!(history.health_data_categories(), ["tracing_call"]);
-        let plain = CatalogueHistory::new(vec![Catalogue::new(
-            date("2022-01-01"),
-            limits(60),
-            vec![category("other")],
-        )
-        .unwrap()])
+        let plain = CatalogueHistory::new(vec![
+            Catalogue::new(date("2022-01-01"), limits(60), vec![category("other")]).unwrap(),
+        ])
         .unwrap();
         assert!(plain.health_data_categories().is_empty());
     }

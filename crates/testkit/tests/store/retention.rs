@@ -110,7 +110,9 @@ async fn task_with_notes(
     };
     store.insert_task(&task, &step("report", Some("JK-20261101-0001"), created)).await.unwrap();
     let mut version = 1;
-    for (transition, note) in [("accept", None), ("report_handled", Some("体温 38.6 °C，已送发热门诊"))] {
+    for (transition, note) in
+        [("accept", None), ("report_handled", Some("体温 38.6 °C，已送发热门诊"))]
+    {
         let s = step(transition, note, ended);
         let photos: Vec<TaskPhotoRecord> = (photo && note.is_some())
             .then(|| TaskPhotoRecord {

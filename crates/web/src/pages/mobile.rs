@@ -182,6 +182,7 @@ struct TaskPage {
     photo_hint: String,
     visit_key: Uuid,
     reported: Option<super::tasks::ReportRows>,
+    retention: Option<String>,
 }
 
 pub async fn task_page(
@@ -194,7 +195,8 @@ pub async fn task_page(
     let service = &state.service;
     // Through the service, which checks the scope: the web layer never
     // reads the store itself.
-    let (task, history) = or_error_page(lang, service.field_task(&page.actor, id).await)?;
+    let detail = or_error_page(lang, service.field_task(&page.actor, id).await)?;
+    let (task, history) = (detail.task, detail.history);
     let photos = or_error_page(lang, service.task_photos(&page.actor, id).await)?;
     let phone = PhoneChrome::new(&page);
     let tr = phone.chrome.tr;
@@ -227,6 +229,7 @@ pub async fn task_page(
     });
     Ok(private(render(&TaskPage {
         reported,
+        retention: detail.retention.map(|r| super::tasks::retention_text(&tr, r)),
         task: card(&task, &tr, offset),
         chrome: phone.chrome.clone(),
         phone,

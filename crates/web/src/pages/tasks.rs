@@ -21,7 +21,8 @@ use epigrid_domain::tasks::{
 use epigrid_domain::{AreaKind, Role};
 use epigrid_service::ServiceError;
 use epigrid_service::tasks::{
-    BoardFilter, ReportEvent, TaskDetail, TaskReport, TaskView, TransitionRequest,
+    BoardFilter, HealthDataRetention, ReportEvent, TaskDetail, TaskReport, TaskView,
+    TransitionRequest,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -80,6 +81,22 @@ pub(crate) fn step_actor_label(tr: &Tr, actor_name: &str) -> String {
         tr.t("task.actor.system")
     } else {
         actor_name.to_owned()
+    }
+}
+
+/// How long a health task's notes and photos are kept, in the reader's
+/// language: so that nobody mistakes a purged history for a missing one.
+pub(crate) fn retention_text(tr: &Tr, retention: HealthDataRetention) -> String {
+    match retention {
+        HealthDataRetention::WhileOpen { days } => {
+            tr.fill("task.retention.while_open", &[("days", days.to_string())])
+        }
+        HealthDataRetention::Until { until } => {
+            tr.fill("task.retention.until", &[("date", until.to_string())])
+        }
+        HealthDataRetention::Expired { days } => {
+            tr.fill("task.retention.expired", &[("days", days.to_string())])
+        }
     }
 }
 
@@ -399,6 +416,7 @@ struct TaskPage {
     forms: Vec<StepForm>,
     notice: Option<String>,
     reported: Option<ReportRows>,
+    retention: Option<String>,
 }
 
 /// A submitted step form, as typed.
@@ -442,7 +460,7 @@ async fn task_page(
     let lang = page.lang;
     let service = &state.service;
     let actor = &page.actor;
-    let TaskDetail { task, history, report } =
+    let TaskDetail { task, history, report, retention } =
         or_error_page(lang, service.task_detail(actor, id).await)?;
     let chrome = page.chrome("tasks");
     let tr = chrome.tr;
@@ -607,6 +625,7 @@ async fn task_page(
             forms,
             notice,
             reported,
+            retention: retention.map(|r| retention_text(&tr, r)),
             chrome,
         }),
     ))

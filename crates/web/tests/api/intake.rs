@@ -149,6 +149,9 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     let phone_page = phone_page.text().await.unwrap();
     assert!(phone_page.contains("<dt>体温</dt><dd>38.5 °C</dd>"), "{phone_page}");
     assert!(phone_page.contains(&reference), "the receipt's reference is on the page");
+    // A fever follow-up holds health data: the page says how long its notes last.
+    assert_eq!(detail["retention"], json!({ "kept": "while_open", "days": 28 }), "{detail}");
+    assert!(phone_page.contains("任务结束 28 天后，处理备注和照片将被删除"), "{phone_page}");
     // The step the resident took is theirs in words, not an internal id.
     assert!(phone_page.contains("居民自助") && !phone_page.contains("household:"), "{phone_page}");
     // The phone's list gives it in one line.
@@ -220,6 +223,15 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     let arrival_lines = reported("arrival_verification").await;
     assert!(arrival_lines.contains("广东省"), "{arrival_lines}");
     assert!(arrival_lines.contains("intake.travel.train"), "{arrival_lines}");
+    let offer_task = board["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["category"] == "volunteer_offer_contact");
+    let offer_url =
+        app.url(&format!("/api/v1/tasks/{}", offer_task.unwrap()["id"].as_str().unwrap()));
+    let offer_detail: Value = get_json(&worker, offer_url).await;
+    assert!(offer_detail.get("retention").is_none(), "an offer is not health data: {offer_detail}");
     let offer_lines = reported("volunteer_offer_contact").await;
     assert!(offer_lines.contains("intake.skill.driving"), "{offer_lines}");
     assert!(offer_lines.contains("intake.availability.weekend"), "{offer_lines}");
