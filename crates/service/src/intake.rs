@@ -167,21 +167,39 @@ impl IntakeEngine {
     }
 }
 
-/// What a submission answers: the reference to show, and whether this was a
-/// replay of an earlier submission (nothing new stored).
+/// What a submission answers: the reference to show, whether this was a
+/// replay of an earlier submission (nothing new stored), and what happens
+/// next when the submission makes work for someone.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Receipt {
     pub reference: String,
     pub replayed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUp>,
 }
 
-impl From<IntakeOutcome> for Receipt {
-    fn from(outcome: IntakeOutcome) -> Self {
-        match outcome {
-            IntakeOutcome::Stored { reference, .. } => Self { reference, replayed: false },
-            IntakeOutcome::Duplicate { reference, .. } => Self { reference, replayed: true },
-        }
+impl Receipt {
+    fn of(outcome: IntakeOutcome, follow_up: Option<FollowUp>) -> Self {
+        let (reference, replayed) = match outcome {
+            IntakeOutcome::Stored { reference, .. } => (reference, false),
+            IntakeOutcome::Duplicate { reference, .. } => (reference, true),
+        };
+        Self { reference, replayed, follow_up }
     }
+}
+
+/// The most urgent task a submission makes, and by when a grid worker is
+/// due to have handled it: what the resident is told to expect ("a grid
+/// worker will contact you by 17:30"), from the same catalogue limit and
+/// working calendar that escalate the task when it is missed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+pub struct FollowUp {
+    /// The task's category: `fever_follow_up`, `help_request`, …
+    pub category: String,
+    /// When handling is due. Absent when the office checks reports before
+    /// anyone is sent (`auto_dispatch` off): then no time can be promised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_by: Option<DateTime<Utc>>,
 }
 
 /// A daily health entry as a form sends it (strings, so "abc" is named as
@@ -388,9 +406,10 @@ impl Service {
     ) -> ServiceResult<Receipt> {
         let key = check_idempotency_key(idempotency_key).map_err(invalid)?;
         let submission = self.validate_form(form, &pass.members)?;
-        let write =
+        let (write, follow_up) =
             self.intake_write(pass.household_id, pass.path, submission, key, "resident", None)?;
-        self.enqueue(write).await.map(Receipt::from)
+        let outcome = self.enqueue(write).await?;
+        Ok(Receipt::of(outcome, follow_up))
     }
 
     /// A grid worker's health report for a household in their scope: the
@@ -432,7 +451,7 @@ impl Service {
                 validate_entries(&entries, &members, self.intake_rules())?
             }
         };
-        let write = self.intake_write(
+        let (write, follow_up) = self.intake_write(
             household.id,
             household.path,
             Submission::Health { entries },
@@ -440,7 +459,8 @@ impl Service {
             "staff",
             actor.user_id,
         )?;
-        self.enqueue(write).await.map(Receipt::from)
+        let outcome = self.enqueue(write).await?;
+        Ok(Receipt::of(outcome, follow_up))
     }
 
     fn intake_write(
@@ -451,7 +471,7 @@ impl Service {
         key: &str,
         source: &str,
         actor_account_id: Option<Uuid>,
-    ) -> ServiceResult<IntakeWrite> {
+    ) -> ServiceResult<(IntakeWrite, Option<FollowUp>)> {
         if path.grid.is_none() || path.community.is_none() {
             // Households always hang under a unit, so this is a corrupt registry.
             return Err(ServiceError::Internal("household without a grid".into()));
@@ -467,6 +487,7 @@ impl Service {
             ),
             _ => (0, Vec::new()),
         };
+        let work = submission.work(household_id, rules);
         let report = ReportRecord {
             id,
             kind: kind.as_str().to_owned(),
@@ -484,9 +505,19 @@ impl Service {
             payload: serde_json::to_string(&submission)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
             flagged: u32::try_from(flagged).unwrap_or(u32::MAX),
-            tasks_pending: !submission.work(household_id, rules).is_empty(),
+            tasks_pending: !work.is_empty(),
         };
-        Ok(IntakeWrite { report, residents })
+        Ok((IntakeWrite { report, residents }, self.follow_up(&work)))
+    }
+
+    /// The most urgent of `work` (the first of the highest priority), and
+    /// when its handling is due if it is dispatched as soon as it is made.
+    fn follow_up(&self, work: &[epigrid_domain::intake::WorkItem]) -> Option<FollowUp> {
+        let item = *work.iter().min_by_key(|w| w.priority)?;
+        let due_by = self.settings().intake.auto_dispatch.then(|| {
+            self.intake_stage_deadline(item, epigrid_domain::tasks::Stage::Handle, self.now())
+        });
+        Some(FollowUp { category: item.category.to_owned(), due_by })
     }
 
     fn intake_engine(&self) -> &IntakeEngine {

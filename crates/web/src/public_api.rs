@@ -296,7 +296,8 @@ fn receipt(receipt: Receipt) -> Response {
     // the references this server makes): every submission at the peak is
     // answered here, and through `Json` the receipt took 3 % of the
     // workers' time (docs/PERFORMANCE.md, session 10).
-    let plain = receipt.reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let plain = receipt.reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && receipt.follow_up.is_none();
     let body = if plain {
         let replayed = if receipt.replayed { "true" } else { "false" };
         let mut body = String::with_capacity(receipt.reference.len() + 32);
@@ -307,7 +308,7 @@ fn receipt(receipt: Receipt) -> Response {
         body.push('}');
         body
     } else {
-        json!({ "reference": receipt.reference, "replayed": receipt.replayed }).to_string()
+        serde_json::to_string(&receipt).unwrap_or_default()
     };
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
@@ -712,7 +713,11 @@ mod tests {
     use super::*;
 
     async fn answered(reference: &str, replayed: bool) -> (StatusCode, Value) {
-        let response = receipt(Receipt { reference: reference.into(), replayed });
+        answered_with(Receipt { reference: reference.into(), replayed, follow_up: None }).await
+    }
+
+    async fn answered_with(given: Receipt) -> (StatusCode, Value) {
+        let response = receipt(given);
         let status = response.status();
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
@@ -733,5 +738,16 @@ mod tests {
         let odd = "say \"hi\" \\ 回执";
         let (_, body) = answered(odd, false).await;
         assert_eq!(body, json!({ "reference": odd, "replayed": false }));
+        // A follow-up goes through serde too.
+        let due_by = "2026-11-29T09:30:00Z".parse().unwrap();
+        let category = "fever_follow_up".to_owned();
+        let follow_up = Some(epigrid_service::intake::FollowUp { category, due_by: Some(due_by) });
+        let reference = "JK-20261129-7K3F9QXA".to_owned();
+        let (_, body) = answered_with(Receipt { reference, replayed: false, follow_up }).await;
+        assert_eq!(
+            body,
+            json!({ "reference": "JK-20261129-7K3F9QXA", "replayed": false,
+                    "follow_up": { "category": "fever_follow_up", "due_by": "2026-11-29T09:30:00Z" } })
+        );
     }
 }

@@ -28,6 +28,17 @@
     if (!done) return;
     done.querySelector(".s-done-text").textContent = data.message || "";
     done.querySelector(".s-ref").textContent = data.reference || "";
+    // What to expect now (a fever's advice, when a grid worker will call).
+    const next = done.querySelector(".s-next-lines");
+    if (next) {
+      next.replaceChildren();
+      for (const line of data.next || []) {
+        const p = document.createElement("p");
+        p.className = "s-next";
+        p.textContent = line;
+        next.append(p);
+      }
+    }
     done.hidden = false;
     for (const f of document.querySelectorAll("form.s-send")) f.hidden = true;
     const error = document.getElementById("form-error");

@@ -39,11 +39,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use chrono::{DateTime, Datelike, Utc};
 use epigrid_domain::intake::{
     Availability, HelpKind, REGIONS, Skill, Symptom, TravelMeans, Urgency, Whereabouts,
 };
 use epigrid_service::ServiceError;
-use epigrid_service::intake::{HealthEntryForm, Receipt, SubmissionForm};
+use epigrid_service::intake::{FollowUp, HealthEntryForm, Receipt, SubmissionForm};
 use epigrid_service::selfservice::{
     BuildingView, IdentifyRequest, MemberView, ResidentPass, household_label,
 };
@@ -830,6 +831,8 @@ struct DonePage {
     title: String,
     reference: String,
     replayed: bool,
+    /// What to expect now (`next_steps`), a paragraph each.
+    next: Vec<String>,
 }
 
 pub async fn submit(
@@ -918,11 +921,13 @@ fn done(
     json: bool,
 ) -> Response {
     let status = if receipt.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let next = receipt.follow_up.as_ref().map(|f| next_steps(state, lang, f)).unwrap_or_default();
     if json {
         let message = t(lang, if receipt.replayed { "s.done.replayed" } else { "s.done.stored" });
         return json_response(
             status,
-            json!({ "reference": receipt.reference, "replayed": receipt.replayed, "message": message }),
+            json!({ "reference": receipt.reference, "replayed": receipt.replayed,
+                    "message": message, "next": next }),
             None,
         );
     }
@@ -933,5 +938,44 @@ fn done(
         title: t(lang, &kind.title_key()),
         reference: receipt.reference,
         replayed: receipt.replayed,
+        next,
     }))
+}
+
+/// What the resident should expect after a report that made work: advice
+/// for a fever or a call for medical help, then by when a grid worker will
+/// be in touch (the task's handling deadline, which escalates it if missed).
+fn next_steps(state: &AppState, lang: Lang, follow_up: &FollowUp) -> Vec<String> {
+    let advice = match follow_up.category.as_str() {
+        "fever_follow_up" => Some("s.next.fever"),
+        "medical_assistance" => Some("s.next.medical"),
+        "volunteer_offer_contact" => Some("s.next.volunteer"),
+        _ => None,
+    };
+    let contact = match follow_up.due_by {
+        Some(due) => t(lang, "s.next.contact_by").replace("{time}", &due_text(state, lang, due)),
+        None => t(lang, "s.next.contact_later"),
+    };
+    advice.map(|key| t(lang, key)).into_iter().chain([contact]).collect()
+}
+
+/// "今天 17:30", "明天 10:00" or "12月2日（周二）10:00", in the office's zone.
+fn due_text(state: &AppState, lang: Lang, due: DateTime<Utc>) -> String {
+    let local = due.with_timezone(&state.service.settings().time_zone_offset);
+    let time = local.format("%H:%M").to_string();
+    let day = local.date_naive();
+    let today = state.service.today();
+    if day == today {
+        return t(lang, "s.next.today").replace("{time}", &time);
+    }
+    if today.succ_opt() == Some(day) {
+        return t(lang, "s.next.tomorrow").replace("{time}", &time);
+    }
+    let weekday = t(lang, &format!("s.next.weekday.{}", day.weekday().num_days_from_monday()));
+    t(lang, "s.next.on_date")
+        .replace("{month}", &day.month().to_string())
+        .replace("{month_name}", &day.format("%b").to_string())
+        .replace("{day}", &day.day().to_string())
+        .replace("{weekday}", &weekday)
+        .replace("{time}", &time)
 }

@@ -121,6 +121,15 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     let reference = first["reference"].as_str().unwrap().to_owned();
     assert!(reference.starts_with("JK-"), "{reference}");
     assert_eq!(first["replayed"], false);
+    // What follows: a fever follow-up, due within the catalogue's two hours.
+    assert_eq!(first["follow_up"]["category"], "fever_follow_up", "{first}");
+    let due: chrono::DateTime<chrono::Utc> =
+        first["follow_up"]["due_by"].as_str().unwrap().parse().unwrap();
+    let ahead = due - chrono::Utc::now();
+    assert!(
+        ahead > chrono::TimeDelta::minutes(118) && ahead <= chrono::TimeDelta::minutes(120),
+        "{first}"
+    );
 
     // A double tap: the original answer, nothing new.
     let again =

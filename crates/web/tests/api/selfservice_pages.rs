@@ -148,6 +148,9 @@ async fn a_resident_reports_through_the_forms_and_a_resubmission_is_not_doubled(
     let reference = text_of(&html, "reference");
     assert!(reference.starts_with("JK-"), "{reference}");
     assert!(html.contains("提交成功"), "{html}");
+    // A fever: what to do now, and by when the grid worker will call.
+    assert!(html.contains("请居家休息、佩戴口罩") && html.contains("请立即拨打 120"), "{html}");
+    assert!(html.contains("网格员将在") && html.contains("前与您联系"), "{html}");
 
     // The same form again (a double tap, a retry): the same reference, once.
     let (status, again) = post(&phone, &app, &format!("/s/{token}/health"), &body).await;
@@ -168,6 +171,9 @@ async fn a_resident_reports_through_the_forms_and_a_resubmission_is_not_doubled(
         .unwrap();
     assert_eq!(json["reference"], reference.as_str());
     assert_eq!(json["replayed"], true);
+    let next = json["next"].as_array().expect("the script shows what to expect");
+    assert_eq!(next.len(), 2, "{json}");
+    assert!(next[1].as_str().unwrap().starts_with("网格员将在"), "{json}");
     assert_eq!(reports_a(&app).await, 1, "one report for three submissions");
 
     // "Everyone normal" is its own form with its own key.
@@ -181,6 +187,7 @@ async fn a_resident_reports_through_the_forms_and_a_resubmission_is_not_doubled(
     let (status, html) = post(&phone, &app, &format!("/s/{token}/health"), &normal).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert_ne!(text_of(&html, "reference"), reference);
+    assert!(!html.contains("class=\"s-next\""), "nothing follows an all-normal report: {html}");
     assert_eq!(reports_a(&app).await, 2);
 
     // The other three forms.

@@ -160,6 +160,18 @@ async fn a_resident_reports_a_fever_by_qr_and_the_grid_worker_sees_the_task() {
             .await
             .unwrap();
         assert_eq!(forms_shown.as_u64(), Some(0), "the forms give way to the confirmation");
+        // …with what to do about the fever and when the grid worker will call.
+        let next = browser
+            .client
+            .execute(
+                "return [...document.querySelectorAll('#done .s-next')].map(p => p.textContent);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let next: Vec<String> = serde_json::from_value(next).unwrap();
+        assert_eq!(next.len(), 2, "{next:?}");
+        assert!(next[0].contains("120") && next[1].starts_with("网格员将在"), "{next:?}");
         let stored = service.household_reports(&system, household).await.unwrap();
         assert_eq!(stored.len(), 1, "one report from two taps");
         assert_eq!(stored[0].reference, reference);
