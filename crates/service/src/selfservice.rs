@@ -397,6 +397,14 @@ impl Service {
     }
 
     /// The household's members, names masked, for a pass holder.
+    /// The members of the pass's household with a health entry today (by
+    /// themselves, a relative or a grid worker at the door): its "reported
+    /// today" marks, so that nobody reports twice or not at all by mistake.
+    pub async fn reported_today(&self, pass: &ResidentPass) -> ServiceResult<Vec<Uuid>> {
+        let Some(grid) = pass.path.grid else { return Ok(Vec::new()) };
+        Ok(self.store().reported_among(grid, self.today(), &pass.members).await?)
+    }
+
     pub async fn pass_members(&self, pass: &ResidentPass) -> ServiceResult<Vec<MemberView>> {
         let members = self.selfservice_members(pass.household_id).await?;
         Ok(members.iter().filter(|m| pass.members.contains(&m.id)).map(member_view).collect())

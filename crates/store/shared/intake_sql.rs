@@ -277,6 +277,30 @@ impl IntakeStore for SqlStore {
         rows.iter().map(counter_from_row).collect()
     }
 
+    async fn reported_among(
+        &self,
+        grid_id: Uuid,
+        day: NaiveDate,
+        residents: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>> {
+        if residents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reported = Vec::new();
+        for chunk in residents.chunks(BULK_CHUNK) {
+            let mut b = QueryBuilder::<Db>::new(
+                "SELECT resident_id FROM intake_reported_residents WHERE grid_id = ",
+            );
+            b.push_bind(grid_id).push(" AND day = ").push_bind(day).push(" AND resident_id IN (");
+            push_id_list(&mut b, chunk);
+            let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+            for row in &rows {
+                reported.push(get(row, "resident_id")?);
+            }
+        }
+        Ok(reported)
+    }
+
     async fn unreported_residents(
         &self,
         grid_id: Uuid,

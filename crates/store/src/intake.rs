@@ -226,6 +226,16 @@ pub trait IntakeStore: Send + Sync {
         day: NaiveDate,
     ) -> StoreResult<Vec<GridDayCounter>>;
 
+    /// Which of `residents` (of grid `grid_id`) have a health entry on
+    /// `day`, in no particular order: a household's "reported today" marks
+    /// on its self-service menu. A read of the grid-and-day key.
+    async fn reported_among(
+        &self,
+        grid_id: Uuid,
+        day: NaiveDate,
+        residents: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>>;
+
     /// Residents of a grid with no health entry on `day`, in id order after
     /// `after`: the "who has not reported today" list.
     async fn unreported_residents(

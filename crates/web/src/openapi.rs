@@ -202,6 +202,9 @@ pub struct PassHousehold {
     pub household_id: Uuid,
     pub expires_at: DateTime<Utc>,
     pub members: Vec<MemberView>,
+    /// The members with a health entry today (by anyone: themselves, a
+    /// relative, a grid worker at the door).
+    pub reported_today: Vec<Uuid>,
 }
 
 /// Today's reporting per grid (`GET /api/v1/intake/reporting`).

@@ -280,6 +280,11 @@ epigrid_testkit::store_contract_tests! {
         let mut expected = vec![members[0].id, members[2].id];
         expected.sort();
         assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), expected);
+        // The household's own marks, as its self-service menu reads them.
+        let ids: Vec<_> = members.iter().map(|m| m.id).collect();
+        assert_eq!(store.reported_among(chain.grid.id, day(), &ids).await.unwrap(), vec![members[1].id]);
+        assert!(store.reported_among(chain.grid.id, day().succ_opt().unwrap(), &ids).await.unwrap().is_empty());
+        assert!(store.reported_among(chain.grid.id, day(), &[]).await.unwrap().is_empty());
         let page = store.unreported_residents(chain.grid.id, day(), None, 1).await.unwrap();
         let next = store.unreported_residents(chain.grid.id, day(), Some(page[0].id), 10).await.unwrap();
         assert_eq!(page.len() + next.len(), 2);

@@ -633,7 +633,9 @@ struct MenuPage {
     chrome: Chrome,
     s: SelfChrome,
     household: String,
-    members: Vec<MemberView>,
+    /// Each member, and whether they have reported their health today.
+    members: Vec<(MemberView, bool)>,
+    everyone_reported: bool,
     expires: String,
 }
 
@@ -666,13 +668,24 @@ pub async fn menu(
     Path(token): Path<String>,
 ) -> Result<Response, Response> {
     let (view, text, pass) = identified(&state, lang, &headers, &token).await?;
-    let members =
-        state.service.pass_members(&pass).await.map_err(|e| super::error_page(lang, e))?;
+    let service = &state.service;
+    let (members, reported) =
+        tokio::join!(service.pass_members(&pass), service.reported_today(&pass));
+    let members = members.map_err(|e| super::error_page(lang, e))?;
+    let reported = reported.map_err(|e| super::error_page(lang, e))?;
+    let members: Vec<(MemberView, bool)> = members
+        .into_iter()
+        .map(|m| {
+            let done = reported.contains(&m.id);
+            (m, done)
+        })
+        .collect();
     let offset = state.service.settings().time_zone_offset;
     Ok(private(render(&MenuPage {
         chrome: chrome(&state, &headers, lang, &token, "menu"),
         s: self_chrome(&state, &token, &view, Some(&text)),
         household: label_of(&view, pass.household_id),
+        everyone_reported: !members.is_empty() && members.iter().all(|(_, done)| *done),
         members,
         expires: pass.expires_at.with_timezone(&offset).format("%H:%M").to_string(),
     })))

@@ -112,6 +112,7 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
         .await
         .unwrap();
     assert_eq!(members["members"][0]["id"], app.seed.resident_b.to_string());
+    assert_eq!(members["reported_today"], json!([]), "nobody yet: {members}");
 
     let key = Uuid::now_v7().to_string();
     let first =
@@ -140,6 +141,16 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert_eq!(again["replayed"], true);
     assert_eq!(reports(&app).await, 1);
     assert_eq!(tasks_eventually(&app, "fever_follow_up", 1).await, 1);
+    let household: Value = client
+        .get(app.url("/api/v1/public/household"))
+        .bearer_auth(pass)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(household["reported_today"], json!([app.seed.resident_b]), "{household}");
 
     // The grid worker of grid B has the fever task on their own list at
     // once: the system verified, filed and dispatched it (auto_dispatch).

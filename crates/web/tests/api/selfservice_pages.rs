@@ -123,6 +123,10 @@ async fn a_resident_reports_through_the_forms_and_a_resubmission_is_not_doubled(
     assert_eq!(response.headers()["location"], format!("/s/{token}/menu"));
 
     let (phone, token) = identified(&app).await;
+    // Nobody has reported today yet: the menu says so for each member.
+    let (_, menu) = get(&phone, &app, &format!("/s/{token}/menu")).await;
+    assert_eq!(menu.matches("class=\"s-no\"").count(), 2, "{menu}");
+    assert!(menu.contains("未报告") && !menu.contains("today-all"), "{menu}");
     let (status, html) = get(&phone, &app, &format!("/s/{token}/health")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("王*英") && html.contains("张*"), "members masked: {html}");
@@ -151,6 +155,10 @@ async fn a_resident_reports_through_the_forms_and_a_resubmission_is_not_doubled(
     // A fever: what to do now, and by when the grid worker will call.
     assert!(html.contains("请居家休息、佩戴口罩") && html.contains("请立即拨打 120"), "{html}");
     assert!(html.contains("网格员将在") && html.contains("前与您联系"), "{html}");
+    // Both members reported: the menu marks them, and thanks the family.
+    let (_, menu) = get(&phone, &app, &format!("/s/{token}/menu")).await;
+    assert_eq!(menu.matches("class=\"s-yes\"").count(), 2, "{menu}");
+    assert!(menu.contains("✓ 已报告") && menu.contains("全家今天都已报告"), "{menu}");
 
     // The same form again (a double tap, a retry): the same reference, once.
     let (status, again) = post(&phone, &app, &format!("/s/{token}/health"), &body).await;
