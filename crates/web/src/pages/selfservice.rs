@@ -196,6 +196,8 @@ pub struct MemberRow {
     pub id: Uuid,
     pub name: String,
     pub include: bool,
+    /// Already has a health entry today: left out of a fresh form.
+    pub reported_today: bool,
     pub temperature: String,
     pub symptoms: Vec<Choice>,
     pub away: bool,
@@ -735,6 +737,7 @@ fn form(
     pass: &ResidentPass,
     kind: Kind,
     members: &[MemberView],
+    reported: &[Uuid],
     fields: &Fields,
     refused: Option<Refusal>,
 ) -> Response {
@@ -748,7 +751,14 @@ fn form(
             index: i,
             id: m.id,
             name: m.masked_name.clone(),
-            include: fresh || fields.get(&format!("inc{i}")).is_some(),
+            // A fresh form leaves out whoever has reported today, so that a
+            // second relative does not report them again by mistake.
+            include: if fresh {
+                !reported.contains(&m.id)
+            } else {
+                fields.get(&format!("inc{i}")).is_some()
+            },
+            reported_today: reported.contains(&m.id),
             temperature: fields.text(&format!("t{i}")),
             symptoms: choices(lang, Symptom::ALL, Symptom::as_str, "symptom", |v| {
                 fields.has(&format!("s{i}"), v)
@@ -811,6 +821,20 @@ fn form(
     response
 }
 
+/// Who in the household has reported today, for the health form (the other
+/// forms do not ask).
+async fn reported_if_health(
+    state: &AppState,
+    lang: Lang,
+    pass: &ResidentPass,
+    kind: Kind,
+) -> Result<Vec<Uuid>, Response> {
+    if kind != Kind::Health {
+        return Ok(Vec::new());
+    }
+    state.service.reported_today(pass).await.map_err(|e| super::error_page(lang, e))
+}
+
 pub async fn form_page(
     State(state): State<AppState>,
     lang: Lang,
@@ -821,6 +845,7 @@ pub async fn form_page(
     let (view, text, pass) = identified(&state, lang, &headers, &token).await?;
     let members =
         state.service.pass_members(&pass).await.map_err(|e| super::error_page(lang, e))?;
+    let reported = reported_if_health(&state, lang, &pass, kind).await?;
     Ok(form(
         &state,
         lang,
@@ -831,6 +856,7 @@ pub async fn form_page(
         &pass,
         kind,
         &members,
+        &reported,
         &Fields::default(),
         None,
     ))
@@ -904,6 +930,7 @@ pub async fn submit(
                     json!({ "error": { "message": refused.message, "field": refused.field } });
                 return Err(json_response(refused.status, body, refused.retry_after));
             }
+            let reported = reported_if_health(&state, lang, &pass, kind).await?;
             Err(form(
                 &state,
                 lang,
@@ -914,6 +941,7 @@ pub async fn submit(
                 &pass,
                 kind,
                 &members,
+                &reported,
                 &fields,
                 Some(refused),
             ))

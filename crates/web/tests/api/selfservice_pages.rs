@@ -131,6 +131,8 @@ async fn a_resident_reports_through_the_forms_and_a_resubmission_is_not_doubled(
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("王*英") && html.contains("张*"), "members masked: {html}");
     assert!(!html.contains("王秀英"), "never a full name");
+    assert!(html.contains("name=\"inc0\" value=\"1\" checked"), "everyone included: {html}");
+    assert!(!html.contains("今天已报告"), "{html}");
     let key = field(&html, "health-form", "idempotency_key");
     let pass_token = field(&html, "health-form", "_s");
     let (m0, m1) = (field(&html, "health-form", "m0"), field(&html, "health-form", "m1"));
@@ -159,6 +161,11 @@ async fn a_resident_reports_through_the_forms_and_a_resubmission_is_not_doubled(
     let (_, menu) = get(&phone, &app, &format!("/s/{token}/menu")).await;
     assert_eq!(menu.matches("class=\"s-yes\"").count(), 2, "{menu}");
     assert!(menu.contains("✓ 已报告") && menu.contains("全家今天都已报告"), "{menu}");
+    // A relative opening the form now finds both marked and left out.
+    let (_, form) = get(&phone, &app, &format!("/s/{token}/health")).await;
+    assert_eq!(form.matches("今天已报告，如需更新请勾选").count(), 2, "{form}");
+    assert!(!form.contains("name=\"inc0\" value=\"1\" checked"), "{form}");
+    assert!(!form.contains("name=\"inc1\" value=\"1\" checked"), "{form}");
 
     // The same form again (a double tap, a retry): the same reference, once.
     let (status, again) = post(&phone, &app, &format!("/s/{token}/health"), &body).await;
