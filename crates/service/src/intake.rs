@@ -906,6 +906,26 @@ impl Service {
     /// A household's submissions, for staff in scope (newest last). It
     /// reads every report (no index leads with the household: see
     /// `ReportQuery::household_id`): for checks and tools, not for a page.
+    /// Which of `members` have a health entry today, for a household in the
+    /// actor's scope: the marks on the worker's door-to-door page. Only the
+    /// household's grid is asked, so ids from elsewhere come back unmarked.
+    pub async fn household_reported_today(
+        &self,
+        actor: &Actor,
+        household_id: Uuid,
+        members: &[Uuid],
+    ) -> ServiceResult<Vec<Uuid>> {
+        actor.require(Action::ReadResidents)?;
+        let household = self
+            .store()
+            .get_household(household_id)
+            .await?
+            .filter(|h| actor.covers(&h.path))
+            .ok_or(ServiceError::NotFound)?;
+        let Some(grid) = household.path.grid else { return Ok(Vec::new()) };
+        Ok(self.store().reported_among(grid, self.today(), members).await?)
+    }
+
     pub async fn household_reports(
         &self,
         actor: &Actor,

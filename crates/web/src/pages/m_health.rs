@@ -53,6 +53,8 @@ pub struct Person {
     pub name: String,
     /// A fresh key for this person's entry form.
     pub key: String,
+    /// Has a health entry today (their own, a relative's or a worker's).
+    pub reported_today: bool,
 }
 
 #[derive(Template)]
@@ -63,6 +65,8 @@ struct HouseholdPage {
     household_id: Uuid,
     label: String,
     people: Vec<Person>,
+    /// "今天已报告 1 / 3 人".
+    reported_line: String,
     symptoms: Vec<SymptomChoice>,
     normal_key: String,
     notice: Option<String>,
@@ -99,6 +103,8 @@ async fn page_for(
         .map(|a| a.name.clone())
         .collect();
     label.push(household.room.clone());
+    let ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
+    let reported = or_error_page(lang, service.household_reported_today(actor, id, &ids).await)?;
     let phone = PhoneChrome { chrome: page.chrome("mobile"), username: actor.username.clone() };
     let tr = phone.chrome.tr;
     Ok(HouseholdPage {
@@ -109,8 +115,18 @@ async fn page_for(
         people: members
             .iter()
             .enumerate()
-            .map(|(index, m)| Person { index, id: m.id, name: m.name.clone(), key: fresh_key() })
+            .map(|(index, m)| Person {
+                index,
+                id: m.id,
+                name: m.name.clone(),
+                key: fresh_key(),
+                reported_today: reported.contains(&m.id),
+            })
             .collect(),
+        reported_line: tr.fill(
+            "m.health.reported_today",
+            &[("done", reported.len().to_string()), ("all", members.len().to_string())],
+        ),
         symptoms: Symptom::ALL
             .iter()
             .map(|s| SymptomChoice {

@@ -481,6 +481,7 @@ async fn a_grid_worker_reports_a_whole_household_normal_at_the_door() {
     let (status, html) = get(&worker, &app, &path).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("全户正常") && html.contains("王秀英"));
+    assert_eq!(text_of(&html, "reported-today"), "今天已报告 0 / 2 人");
     let key = field(&html, "whole-normal", "idempotency_key");
     let body = [("idempotency_key", key.as_str()), ("whole_household_normal", "1")];
     let (status, html) = post(&worker, &app, &path, &body).await;
@@ -489,6 +490,10 @@ async fn a_grid_worker_reports_a_whole_household_normal_at_the_door() {
     assert!(notice.contains("JK-"), "{notice}");
     let (_, again) = post(&worker, &app, &path, &body).await;
     assert_eq!(text_of(&again, "health-notice"), notice, "the same reference");
+    // The page now marks the household's members as reported.
+    let (_, page) = get(&worker, &app, &path).await;
+    assert_eq!(text_of(&page, "reported-today"), "今天已报告 2 / 2 人");
+    assert_eq!(page.matches("class=\"m-reported-mark\"").count(), 2, "{page}");
     assert_eq!(reports_a(&app).await, 1);
     let (_, list) = get(&worker, &app, &format!("/grids/{}/unreported", app.seed.grid_a)).await;
     assert_eq!(text_of(&list, "reported-share"), "100.0%");
