@@ -18,8 +18,11 @@
 //! name or digits typed) and counted from the audit log, like failed logins,
 //! so the limits hold across instances and restarts.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use epigrid_domain::mask::mask_name;
+use epigrid_domain::tasks::{EventState, Source};
 use epigrid_domain::{AreaKind, AreaPath, Role, Scope};
 use epigrid_store::{
     AreaQuery, AuditCount, HouseholdQuery, HouseholdRecord, ResidentQuery, ResidentRecord,
@@ -30,6 +33,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::Target;
+use crate::intake::report_of_task_key;
 use crate::{Actor, Service, ServiceError, ServiceResult};
 
 const BUILDING_MAC_LEN: usize = 10;
@@ -91,6 +95,61 @@ pub struct BuildingView {
 pub struct MemberView {
     pub id: Uuid,
     pub masked_name: String,
+}
+
+/// How many days of a household's own requests its menu shows.
+pub const REQUESTS_SHOWN_DAYS: i64 = 14;
+/// At most this many of them.
+const REQUESTS_SHOWN: u32 = 10;
+
+/// One of a household's own requests or flagged reports, as its menu shows
+/// it: what kind of help, how far it has got, and the receipt's reference
+/// while the report is kept.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+pub struct HouseholdRequest {
+    /// The task's category: `help_request`, `fever_follow_up`, …
+    pub category: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub progress: RequestProgress,
+    pub at: DateTime<Utc>,
+}
+
+/// A task's state in the words a resident needs.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestProgress {
+    /// Received, not yet given to anyone (or given back after a failed check).
+    Received,
+    /// A grid worker (or the reserve pool) has it.
+    Assigned,
+    /// Handled.
+    Done,
+    /// Not taken up (not real, a duplicate, or not the community's).
+    Declined,
+}
+
+impl RequestProgress {
+    pub fn of(state: EventState) -> Self {
+        match state {
+            EventState::Reported
+            | EventState::Verified
+            | EventState::Filed
+            | EventState::Reopened => Self::Received,
+            EventState::Dispatched | EventState::InProgress => Self::Assigned,
+            EventState::HandledReported | EventState::Closed | EventState::Evaluated => Self::Done,
+            EventState::Rejected => Self::Declined,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Assigned => "assigned",
+            Self::Done => "done",
+            Self::Declined => "declined",
+        }
+    }
 }
 
 /// A successful identification.
@@ -403,6 +462,48 @@ impl Service {
     pub async fn reported_today(&self, pass: &ResidentPass) -> ServiceResult<Vec<Uuid>> {
         let Some(grid) = pass.path.grid else { return Ok(Vec::new()) };
         Ok(self.store().reported_among(grid, self.today(), &pass.members).await?)
+    }
+
+    /// The household's own requests and flagged reports of the last
+    /// `REQUESTS_SHOWN_DAYS` days (the tasks they made, about a member or
+    /// the household), newest first, with how far each has got: so that a
+    /// family that asked for medicine sees that someone is on the way.
+    /// Tasks the office made about the household are not shown (a matched
+    /// list's check is not the family's business).
+    pub async fn household_requests(
+        &self,
+        pass: &ResidentPass,
+    ) -> ServiceResult<Vec<HouseholdRequest>> {
+        let mut subjects = pass.members.clone();
+        subjects.push(pass.household_id);
+        let since = self.now() - Duration::days(REQUESTS_SHOWN_DAYS);
+        let resident = Source::Resident { resident_id: None }.kind_str();
+        let tasks = self.store().tasks_about(&subjects, resident, since, REQUESTS_SHOWN).await?;
+        let report_ids: Vec<Uuid> = tasks
+            .iter()
+            .filter_map(|t| t.idempotency_key.as_deref().and_then(report_of_task_key))
+            .collect();
+        // Purged reports are simply absent: their tasks show no reference.
+        let references: HashMap<Uuid, String> = self
+            .store()
+            .get_reports(&report_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.reference))
+            .collect();
+        Ok(tasks
+            .iter()
+            .map(|t| HouseholdRequest {
+                category: t.category.clone(),
+                reference: t
+                    .idempotency_key
+                    .as_deref()
+                    .and_then(report_of_task_key)
+                    .and_then(|id| references.get(&id).cloned()),
+                progress: RequestProgress::of(t.state),
+                at: t.created_at,
+            })
+            .collect())
     }
 
     pub async fn pass_members(&self, pass: &ResidentPass) -> ServiceResult<Vec<MemberView>> {

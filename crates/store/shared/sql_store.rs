@@ -937,6 +937,28 @@ impl Store for SqlStore {
         rows.iter().map(task_from_row).collect()
     }
 
+    async fn tasks_about(
+        &self,
+        subjects: &[Uuid],
+        source_kind: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<TaskRecord>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE source_kind = "
+        ));
+        b.push_bind(source_kind.to_owned()).push(" AND created_at >= ").push_bind(since);
+        b.push(" AND subject_id IN (");
+        // A household and its members: a handful of ids, one chunk.
+        push_id_list(&mut b, &subjects[..subjects.len().min(BULK_CHUNK)]);
+        b.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(page_size(limit)));
+        let rows = b.build().fetch_all(&self.reader).await.map_err(map_error)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
     async fn list_task_history(&self, task_id: Uuid) -> StoreResult<Vec<TaskHistoryRecord>> {
         let sql = format!("SELECT {TASK_HISTORY_COLUMNS} FROM task_history WHERE task_id = $1 ORDER BY at, id");
         let rows = sqlx::query(AssertSqlSafe(sql))

@@ -220,6 +220,16 @@ pub trait Store:
     async fn get_task_by_idempotency_key(&self, key: &str) -> StoreResult<Option<TaskRecord>>;
     /// Tasks matching the filters, in id order after `query.after`.
     async fn list_tasks(&self, query: &TaskQuery) -> StoreResult<Vec<TaskRecord>>;
+    /// Tasks about any of `subjects` made from `source_kind` (e.g.
+    /// `resident`: residents' own reports) since `since`, newest first, at
+    /// most `limit`: a household's requests on its self-service menu.
+    async fn tasks_about(
+        &self,
+        subjects: &[Uuid],
+        source_kind: &str,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<TaskRecord>>;
     /// The task's history, oldest first.
     async fn list_task_history(&self, task_id: Uuid) -> StoreResult<Vec<TaskHistoryRecord>>;
     /// Writes `task` (whose `version` must be `expected_version + 1`) if the

@@ -205,6 +205,9 @@ pub struct PassHousehold {
     /// The members with a health entry today (by anyone: themselves, a
     /// relative, a grid worker at the door).
     pub reported_today: Vec<Uuid>,
+    /// The household's own requests and flagged reports of the last 14
+    /// days, newest first, with how far each has got.
+    pub requests: Vec<epigrid_service::selfservice::HouseholdRequest>,
 }
 
 /// Today's reporting per grid (`GET /api/v1/intake/reporting`).

@@ -422,11 +422,13 @@ async fn household(
 ) -> ApiResult<Json<Value>> {
     let members = state.service.pass_members(&pass).await.map_err(service_error(lang))?;
     let reported_today = state.service.reported_today(&pass).await.map_err(service_error(lang))?;
+    let requests = state.service.household_requests(&pass).await.map_err(service_error(lang))?;
     Ok(Json(json!({
         "household_id": pass.household_id,
         "expires_at": pass.expires_at,
         "members": members,
         "reported_today": reported_today,
+        "requests": requests,
     })))
 }
 

@@ -87,6 +87,35 @@ async fn advance(
 }
 
 epigrid_testkit::store_contract_tests! {
+    async fn a_household_s_own_tasks_come_newest_first(store: Arc<dyn Store>) {
+        let chain = Chain::insert(&*store, "本户").await;
+        let (member, household, neighbour) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let about = |subject: Uuid, source: &str, minutes_ago: i64| {
+            let mut t = task(&chain, now() - TimeDelta::minutes(minutes_ago), None);
+            t.subject_id = subject;
+            t.source_kind = source.into();
+            t
+        };
+        let older = about(member, "resident", 60);
+        let newer = about(household, "resident", 5);
+        for t in [
+            &older,
+            &newer,
+            &about(member, "staff", 1),
+            &about(neighbour, "resident", 1),
+            &about(member, "resident", 60 * 24 * 30),
+        ] {
+            insert(&store, t).await;
+        }
+        let since = now() - TimeDelta::days(14);
+        let found = store.tasks_about(&[member, household], "resident", since, 10).await.unwrap();
+        let ids: Vec<Uuid> = found.iter().map(|t| t.id).collect();
+        assert_eq!(ids, [newer.id, older.id], "own, the resident's, recent, newest first");
+        let one = store.tasks_about(&[member, household], "resident", since, 1).await.unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(store.tasks_about(&[], "resident", since, 10).await.unwrap().is_empty());
+    }
+
     async fn tasks_round_trip_with_their_first_history_row(store: Arc<dyn Store>) {
         let chain = Chain::insert(&*store, "任务").await;
         let t = task(&chain, now(), Some("report-1"));

@@ -638,7 +638,21 @@ struct MenuPage {
     /// Each member, and whether they have reported their health today.
     members: Vec<(MemberView, bool)>,
     everyone_reported: bool,
+    /// The household's own requests of the last days, newest first.
+    requests: Vec<RequestRow>,
+    requests_title: String,
     expires: String,
+}
+
+/// A request on the menu, in the resident's words.
+#[derive(Debug)]
+struct RequestRow {
+    what: String,
+    progress: String,
+    /// `received`, `assigned`, `done` or `declined`, for the colour.
+    progress_code: &'static str,
+    at: String,
+    reference: Option<String>,
 }
 
 /// The building and the held pass, or the way back to the picker.
@@ -671,10 +685,14 @@ pub async fn menu(
 ) -> Result<Response, Response> {
     let (view, text, pass) = identified(&state, lang, &headers, &token).await?;
     let service = &state.service;
-    let (members, reported) =
-        tokio::join!(service.pass_members(&pass), service.reported_today(&pass));
+    let (members, reported, requests) = tokio::join!(
+        service.pass_members(&pass),
+        service.reported_today(&pass),
+        service.household_requests(&pass)
+    );
     let members = members.map_err(|e| super::error_page(lang, e))?;
     let reported = reported.map_err(|e| super::error_page(lang, e))?;
+    let requests = requests.map_err(|e| super::error_page(lang, e))?;
     let members: Vec<(MemberView, bool)> = members
         .into_iter()
         .map(|m| {
@@ -689,6 +707,18 @@ pub async fn menu(
         household: label_of(&view, pass.household_id),
         everyone_reported: !members.is_empty() && members.iter().all(|(_, done)| *done),
         members,
+        requests: requests
+            .iter()
+            .map(|r| RequestRow {
+                what: t(lang, &format!("task.category.{}", r.category)),
+                progress: t(lang, &format!("s.requests.{}", r.progress.as_str())),
+                progress_code: r.progress.as_str(),
+                at: r.at.with_timezone(&offset).format("%m-%d %H:%M").to_string(),
+                reference: r.reference.clone(),
+            })
+            .collect(),
+        requests_title: t(lang, "s.requests.title")
+            .replace("{days}", &epigrid_service::selfservice::REQUESTS_SHOWN_DAYS.to_string()),
         expires: pass.expires_at.with_timezone(&offset).format("%H:%M").to_string(),
     })))
 }

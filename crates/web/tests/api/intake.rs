@@ -151,6 +151,8 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
         .await
         .unwrap();
     assert_eq!(household["reported_today"], json!([app.seed.resident_b]), "{household}");
+    assert_eq!(household["requests"][0]["category"], "fever_follow_up", "{household}");
+    assert_eq!(household["requests"][0]["reference"], reference.as_str(), "{household}");
 
     // The grid worker of grid B has the fever task on their own list at
     // once: the system verified, filed and dispatched it (auto_dispatch).
@@ -158,6 +160,18 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     let mine: Value = get_json(&worker, app.url("/api/v1/my-tasks")).await;
     assert!(mine.to_string().contains("fever_follow_up"), "{mine}");
     assert!(mine.to_string().contains("\"dispatched\""), "{mine}");
+    // The family sees it taken up: a grid worker has it.
+    let household: Value = client
+        .get(app.url("/api/v1/public/household"))
+        .bearer_auth(pass)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(household["requests"][0]["progress"], "assigned", "{household}");
+    assert_eq!(household["requests"].as_array().unwrap().len(), 1, "{household}");
     // The task says what was reported, with the resident's reference, on
     // the API and on the worker's phone page.
     let task_id = mine["items"][0]["id"].as_str().unwrap().to_owned();

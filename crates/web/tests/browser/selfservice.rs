@@ -204,6 +204,14 @@ async fn a_resident_reports_a_fever_by_qr_and_the_grid_worker_sees_the_task() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert_eq!(task.state.as_str(), "dispatched");
+        // Back on the menu, the family sees both reported today and the
+        // fever taken up by a grid worker.
+        browser.goto(&format!("/s/{token}/menu")).await;
+        let today = browser.text("#today").await;
+        assert_eq!(today.matches("✓ 已报告").count(), 2, "{today}");
+        let requests = browser.text("#requests").await;
+        assert!(requests.contains("网格员处理中") && requests.contains(&reference), "{requests}");
+        browser.screenshot("selfservice-menu-after-360").await;
         let worker = service.get_user(&Actor::system(), account_id).await.unwrap().username;
         let password = app_passwords.iter().find(|(u, _)| *u == worker).unwrap().1.clone();
 
