@@ -109,10 +109,8 @@ async fn task_with_notes(
         idempotency_key: None,
     };
     store.insert_task(&task, &step("report", Some("JK-20261101-0001"), created)).await.unwrap();
-    let mut version = 1;
-    for (transition, note) in
-        [("accept", None), ("report_handled", Some("体温 38.6 °C，已送发热门诊"))]
-    {
+    let later_steps = [("accept", None), ("report_handled", Some("体温 38.6 °C，已送发热门诊"))];
+    for (version, (transition, note)) in (1..).zip(later_steps) {
         let s = step(transition, note, ended);
         let photos: Vec<TaskPhotoRecord> = (photo && note.is_some())
             .then(|| TaskPhotoRecord {
@@ -129,7 +127,6 @@ async fn task_with_notes(
         task.version = version + 1;
         let written = store.apply_task_step_with_photos(&task, version, &s, &photos).await.unwrap();
         assert_eq!(written, TaskWrite::Applied);
-        version += 1;
     }
     task.id
 }
