@@ -89,8 +89,9 @@ enum Command {
         #[arg(long, default_value = "zh-CN")]
         lang: String,
     },
-    /// Delete personal health, arrival and help records older than
-    /// `retention_days` (serve also does this daily); counts are kept
+    /// Delete personal health, arrival and help records, and the notes and
+    /// photos of ended health tasks, older than `retention_days` (serve also
+    /// does this daily); counts, tasks and their steps are kept
     Purge {
         /// Only count what would be deleted
         #[arg(long)]

@@ -903,9 +903,6 @@ impl Service {
             .collect())
     }
 
-    /// A household's submissions, for staff in scope (newest last). It
-    /// reads every report (no index leads with the household: see
-    /// `ReportQuery::household_id`): for checks and tools, not for a page.
     /// Which of `members` have a health entry today, for a household in the
     /// actor's scope: the marks on the worker's door-to-door page. Only the
     /// household's grid is asked, so ids from elsewhere come back unmarked.
@@ -926,6 +923,9 @@ impl Service {
         Ok(self.store().reported_among(grid, self.today(), members).await?)
     }
 
+    /// A household's submissions, for staff in scope (newest last). It
+    /// reads every report (no index leads with the household: see
+    /// `ReportQuery::household_id`): for checks and tools, not for a page.
     pub async fn household_reports(
         &self,
         actor: &Actor,

@@ -455,7 +455,6 @@ impl Service {
         })
     }
 
-    /// The household's members, names masked, for a pass holder.
     /// The members of the pass's household with a health entry today (by
     /// themselves, a relative or a grid worker at the door): its "reported
     /// today" marks, so that nobody reports twice or not at all by mistake.
@@ -506,6 +505,7 @@ impl Service {
             .collect())
     }
 
+    /// The household's members, names masked, for a pass holder.
     pub async fn pass_members(&self, pass: &ResidentPass) -> ServiceResult<Vec<MemberView>> {
         let members = self.selfservice_members(pass.household_id).await?;
         Ok(members.iter().filter(|m| pass.members.contains(&m.id)).map(member_view).collect())
