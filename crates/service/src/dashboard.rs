@@ -90,6 +90,12 @@ pub struct AreaWithFigures {
     /// Residents with a health report today, from the per-grid day counters
     /// the intake keeps on write (issue #6).
     pub reported: i64,
+    /// Today's health entries with a fever or a symptom (people, counted
+    /// per entry), arrivals registered and requests for help, from the
+    /// same counters.
+    pub flagged_today: i64,
+    pub arrivals_today: i64,
+    pub help_today: i64,
 }
 
 impl AreaWithFigures {
@@ -281,6 +287,9 @@ impl Service {
                 let key = if map_level == AreaKind::Community { c.community_id } else { c.grid_id };
                 if let Some(area) = map_areas.iter_mut().find(|a| a.id == key) {
                     area.reported += c.residents_reported;
+                    area.flagged_today += c.flagged;
+                    area.arrivals_today += c.arrivals;
+                    area.help_today += c.help_requests;
                 }
             }
         }
@@ -366,6 +375,9 @@ impl Service {
                         .unwrap_or(AreaFigures { area_id: a.id, ..AreaFigures::default() }),
                     tasks: TaskCounts::default(),
                     reported: 0,
+                    flagged_today: 0,
+                    arrivals_today: 0,
+                    help_today: 0,
                 }
             }));
             if !full {

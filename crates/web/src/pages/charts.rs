@@ -555,6 +555,9 @@ mod tests {
             figures: AreaFigures { area_id: id, residents, households: 0, floating, key_group: 0 },
             tasks: Default::default(),
             reported: 0,
+            flagged_today: 0,
+            arrivals_today: 0,
+            help_today: 0,
         }
     }
 

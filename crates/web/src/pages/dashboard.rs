@@ -46,6 +46,10 @@ pub struct ReportingRow {
     pub residents: i64,
     pub reported: i64,
     pub share: String,
+    /// Today's entries with a fever or a symptom, arrivals, help requests.
+    pub flagged: i64,
+    pub arrivals: i64,
+    pub help: i64,
 }
 
 fn reporting_rows(areas: &[AreaWithFigures], lists: bool) -> Vec<ReportingRow> {
@@ -62,6 +66,9 @@ fn reporting_rows(areas: &[AreaWithFigures], lists: bool) -> Vec<ReportingRow> {
             residents: a.figures.residents,
             reported: a.reported,
             share: charts::percent(a.reported_share()),
+            flagged: a.flagged_today,
+            arrivals: a.arrivals_today,
+            help: a.help_today,
         })
         .collect()
 }

@@ -760,6 +760,9 @@ mod tests {
             },
             tasks: Default::default(),
             reported: 0,
+            flagged_today: 0,
+            arrivals_today: 0,
+            help_today: 0,
         }
     }
 

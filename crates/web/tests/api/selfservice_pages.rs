@@ -466,6 +466,47 @@ async fn who_has_not_reported_and_the_dashboard_share_follow_the_reports() {
     let row = &dashboard[dashboard.find("class=\"grid-reporting-row\"").unwrap()..];
     assert!(row[..row.find("</tr>").unwrap()].contains("50.0%"), "{row}");
     assert!(dashboard.contains("今日已填报 50.0%"), "the map's hover text");
+    let cell = |row: &str, class: &str| {
+        let at = row.find(&format!("<td class=\"inline {class}")).unwrap();
+        let text = &row[at..];
+        text[text.find('>').unwrap() + 1..text.find("</td>").unwrap()].to_owned()
+    };
+    assert_eq!((cell(row, "flagged"), cell(row, "help")), ("0".to_owned(), "0".to_owned()));
+
+    // A request for help, and a fever: the day's columns count them, the
+    // fever in red.
+    let (_, html) = get(&phone, &app, &format!("/s/{token}/help")).await;
+    let help = [
+        ("_s", field(&html, "help-form", "_s")),
+        ("idempotency_key", field(&html, "help-form", "idempotency_key")),
+        ("resident_id", app.seed.resident_a.to_string()),
+        ("kind", "food".to_owned()),
+        ("urgency", "soon".to_owned()),
+    ];
+    let help: Vec<(&str, &str)> = help.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _) = post(&phone, &app, &format!("/s/{token}/help"), &help).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, html) = get(&phone, &app, &format!("/s/{token}/health")).await;
+    let fever = [
+        ("_s", field(&html, "health-form", "_s")),
+        ("idempotency_key", field(&html, "health-form", "idempotency_key")),
+        ("m1", field(&html, "health-form", "m1")),
+        ("inc1", "1".to_owned()),
+        ("t1", "38.4".to_owned()),
+        ("w1", "at_home".to_owned()),
+    ];
+    let fever: Vec<(&str, &str)> = fever.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _) = post(&phone, &app, &format!("/s/{token}/health"), &fever).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, dashboard) = get(&worker, &app, "/").await;
+    let row = &dashboard[dashboard.find("class=\"grid-reporting-row\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert_eq!(
+        (cell(row, "flagged"), cell(row, "help")),
+        ("1".to_owned(), "1".to_owned()),
+        "{row}"
+    );
+    assert!(row.contains("class=\"inline flagged alert\""), "{row}");
 
     // Out of scope: 404.
     let worker_b = app.login(WORKER_B).await;
