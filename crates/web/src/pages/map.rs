@@ -27,6 +27,9 @@ pub enum Measure {
     OverdueTasks,
     /// Share of residents with a health report today (issue #6).
     ReportedShare,
+    /// Today's health entries with a fever or a symptom: where the day's
+    /// follow-ups are.
+    FlaggedToday,
 }
 
 impl Measure {
@@ -36,6 +39,7 @@ impl Measure {
             Some("open_tasks") => Measure::OpenTasks,
             Some("overdue_tasks") => Measure::OverdueTasks,
             Some("reported") => Measure::ReportedShare,
+            Some("flagged") => Measure::FlaggedToday,
             _ => Measure::Population,
         }
     }
@@ -47,6 +51,7 @@ impl Measure {
             Measure::OpenTasks => "open_tasks",
             Measure::OverdueTasks => "overdue_tasks",
             Measure::ReportedShare => "reported",
+            Measure::FlaggedToday => "flagged",
         }
     }
 
@@ -69,13 +74,17 @@ impl Measure {
             Measure::OpenTasks => area.tasks.open,
             Measure::OverdueTasks => area.tasks.overdue,
             Measure::ReportedShare => (area.reported_share() * 1000.0).round() as i64,
+            Measure::FlaggedToday => area.flagged_today,
         }
     }
 
     /// A value in steps as shown: `"1,234"`, `"18.5%"`.
     fn format(self, steps: i64) -> String {
         match self {
-            Measure::Population | Measure::OpenTasks | Measure::OverdueTasks => thousands(steps),
+            Measure::Population
+            | Measure::OpenTasks
+            | Measure::OverdueTasks
+            | Measure::FlaggedToday => thousands(steps),
             // Exact to far below the shown tenth, so this prints `steps`.
             Measure::KeyGroupShare | Measure::ReportedShare => percent(steps as f64 / 1000.0),
         }
@@ -91,6 +100,8 @@ impl Measure {
             Measure::OverdueTasks => ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"],
             // Greens: the darker, the more residents have reported.
             Measure::ReportedShare => ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"],
+            // Reds, as for work past its time: where people fell ill today.
+            Measure::FlaggedToday => ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"],
         }
     }
 
@@ -101,6 +112,7 @@ impl Measure {
             Measure::OpenTasks => "map.open_tasks",
             Measure::OverdueTasks => "map.overdue_tasks",
             Measure::ReportedShare => "map.reported_share",
+            Measure::FlaggedToday => "map.flagged_today",
         }
     }
 
@@ -111,6 +123,7 @@ impl Measure {
             Measure::OpenTasks => "map.legend.open_tasks",
             Measure::OverdueTasks => "map.legend.overdue_tasks",
             Measure::ReportedShare => "map.legend.reported",
+            Measure::FlaggedToday => "map.legend.flagged",
         }
     }
 
@@ -138,6 +151,14 @@ impl Measure {
                     ("share", self.format(self.steps(area))),
                     ("count", thousands(area.reported)),
                     ("residents", thousands(figures.residents)),
+                ],
+            ),
+            Measure::FlaggedToday => tr.fill(
+                "map.area.flagged",
+                &[
+                    ("name", area.name.clone()),
+                    ("count", thousands(area.flagged_today)),
+                    ("reported", thousands(area.reported)),
                 ],
             ),
             Measure::OpenTasks | Measure::OverdueTasks => tr.fill(
@@ -1233,5 +1254,24 @@ mod tests {
         assert!(open.contains("第一网格: 2 open, 0 overdue, 0 closed today"), "{open}");
         assert_eq!(Measure::parse(Some("open_tasks")), Measure::OpenTasks);
         assert!(Measure::OverdueTasks.is_tasks() && !Measure::Population.is_tasks());
+    }
+
+    #[test]
+    fn the_fever_measure_colours_where_people_fell_ill_today() {
+        let mut well = square("第一网格", 117.0, 37.0, 0.01, 100, 0);
+        well.reported = 60;
+        let mut ill = square("第二网格", 117.01, 37.0, 0.01, 100, 0);
+        (ill.reported, ill.flagged_today) = (80, 4);
+        let mut one = square("第三网格", 117.02, 37.0, 0.01, 100, 0);
+        one.flagged_today = 1;
+        let html = map_html(&[well.clone(), ill.clone(), one], Measure::FlaggedToday, &ZH);
+        assert!(html.contains("data-measure=\"flagged\""), "{html}");
+        assert!(html.contains("第二网格：今日发热或有症状 4 人次（已填报 80 人）"), "{html}");
+        assert!(legend_of(&html).contains("今日发热或有症状（人次）"), "{html}");
+        let fill = |area| attr(area_element(&html, area), "fill").to_owned();
+        assert_eq!(fill(&ill), "#a50f15", "the darkest red where the fevers are");
+        assert_eq!(fill(&well), "#fee5d9", "the lightest for none");
+        assert_eq!(Measure::parse(Some("flagged")), Measure::FlaggedToday);
+        assert!(!Measure::FlaggedToday.is_tasks());
     }
 }

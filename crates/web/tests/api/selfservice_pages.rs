@@ -507,6 +507,10 @@ async fn who_has_not_reported_and_the_dashboard_share_follow_the_reports() {
         "{row}"
     );
     assert!(row.contains("class=\"inline flagged alert\""), "{row}");
+    // …and the map can show where: a measure of its own.
+    let (_, map) = get(&worker, &app, "/?measure=flagged").await;
+    assert!(map.contains("今日发热或有症状 1 人次"), "the map's hover text");
+    assert!(map.contains("id=\"measure-flagged\" aria-current=\"true\""), "the tab chosen");
 
     // Out of scope: 404.
     let worker_b = app.login(WORKER_B).await;
