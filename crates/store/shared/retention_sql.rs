@@ -136,7 +136,8 @@ impl RetentionStore for SqlStore {
             .map_err(map_error)?;
         counts.match_rows = done.rows_affected();
         if !scope.health_categories.is_empty() {
-            // The photos first: each refers to a step of its task.
+            // The steps stay (the evaluation counts them); only their
+            // notes, and the photos taken with them, go.
             let mut b = QueryBuilder::<Db>::new("DELETE FROM task_photos WHERE task_id IN (");
             push_ended_health_tasks(&mut b, scope);
             let done = b.push(")").build().execute(&mut *tx).await.map_err(map_error)?;

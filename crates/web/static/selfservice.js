@@ -31,12 +31,12 @@
     // What to expect now (a fever's advice, when a grid worker will call).
     const next = done.querySelector(".s-next-lines");
     if (next) {
-      next.replaceChildren();
+      next.textContent = ""; // older phones' browsers lack replaceChildren
       for (const line of data.next || []) {
         const p = document.createElement("p");
         p.className = "s-next";
         p.textContent = line;
-        next.append(p);
+        next.appendChild(p);
       }
     }
     done.hidden = false;
