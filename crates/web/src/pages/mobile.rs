@@ -142,6 +142,50 @@ struct TasksPage {
     open: Vec<TaskCard>,
     handled: Vec<TaskCard>,
     summary: String,
+    /// Today's reporting of each grid in the worker's scope, each a way to
+    /// its "not reported yet" list: the day's other round.
+    reporting: Vec<GridLine>,
+}
+
+/// One grid's reporting today on the phone's home.
+#[derive(Debug)]
+struct GridLine {
+    id: Uuid,
+    name: String,
+    line: String,
+}
+
+/// Grids shown on the phone's home at most: a worker's grid or a leader's
+/// few; a whole community is for the dashboard.
+const MAX_GRID_LINES: usize = 5;
+
+/// Today's reporting of the actor's grids, for the phone's home; none for
+/// a scope of more than `MAX_GRID_LINES` grids or a role that may not see it.
+async fn grid_lines(state: &AppState, page: &PageActor) -> Result<Vec<GridLine>, Response> {
+    let service = &state.service;
+    let grids = match service.reporting_by_grid(&page.actor).await {
+        Ok(grids) if grids.len() <= MAX_GRID_LINES => grids,
+        Ok(_) | Err(epigrid_service::ServiceError::Forbidden) => return Ok(Vec::new()),
+        Err(error) => return Err(error_page(page.lang, error)),
+    };
+    let ids: Vec<Uuid> = grids.iter().map(|g| g.grid_id).collect();
+    let names = or_error_page(page.lang, service.area_names(&page.actor, &ids).await)?;
+    let tr = Tr(page.lang);
+    Ok(grids
+        .iter()
+        .map(|g| GridLine {
+            id: g.grid_id,
+            name: names.get(&g.grid_id).map(|a| a.name.clone()).unwrap_or_default(),
+            line: tr.fill(
+                "m.reporting_line",
+                &[
+                    ("share", super::charts::percent(g.share)),
+                    ("reported", g.reported.to_string()),
+                    ("residents", g.residents.to_string()),
+                ],
+            ),
+        })
+        .collect())
 }
 
 pub async fn tasks_page(
@@ -159,7 +203,15 @@ pub async fn tasks_page(
     let overdue = open.iter().filter(|c| c.overdue).count();
     let summary = tr
         .fill("m.summary", &[("count", open.len().to_string()), ("overdue", overdue.to_string())]);
-    Ok(private(render(&TasksPage { chrome: phone.chrome.clone(), phone, open, handled, summary })))
+    let reporting = grid_lines(&state, &page).await?;
+    Ok(private(render(&TasksPage {
+        chrome: phone.chrome.clone(),
+        phone,
+        open,
+        handled,
+        summary,
+        reporting,
+    })))
 }
 
 /// A history step with its photos.

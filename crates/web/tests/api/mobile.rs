@@ -145,6 +145,13 @@ async fn my_tasks_come_overdue_first_then_by_priority_with_address_and_masked_co
     );
     assert!(html.contains("/static/offline.js") && html.contains("name=\"csrf-token\""));
     assert!(!html.contains("13800138000"));
+    // Their grid's reporting today, and the way to its "not reported" list.
+    let grid = app.seed.grid_a;
+    assert!(
+        html.contains(&format!("id=\"reporting-{grid}\" href=\"/grids/{grid}/unreported\"")),
+        "{html}"
+    );
+    assert!(html.contains("今日填报 0.0%（0/2 人）"), "{html}");
 }
 
 #[tokio::test]
