@@ -912,13 +912,7 @@ impl Service {
         household_id: Uuid,
         members: &[Uuid],
     ) -> ServiceResult<Vec<Uuid>> {
-        actor.require(Action::ReadResidents)?;
-        let household = self
-            .store()
-            .get_household(household_id)
-            .await?
-            .filter(|h| actor.covers(&h.path))
-            .ok_or(ServiceError::NotFound)?;
+        let household = self.visible_household(actor, household_id).await?;
         let Some(grid) = household.path.grid else { return Ok(Vec::new()) };
         Ok(self.store().reported_among(grid, self.today(), members).await?)
     }
@@ -931,12 +925,7 @@ impl Service {
         actor: &Actor,
         household_id: Uuid,
     ) -> ServiceResult<Vec<ReportRecord>> {
-        actor.require(Action::ReadResidents)?;
-        self.store()
-            .get_household(household_id)
-            .await?
-            .filter(|h| actor.covers(&h.path))
-            .ok_or(ServiceError::NotFound)?;
+        self.visible_household(actor, household_id).await?;
         Ok(self
             .store()
             .list_reports(&epigrid_store::ReportQuery {

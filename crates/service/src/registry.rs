@@ -353,7 +353,13 @@ impl Service {
 
     // ---- households --------------------------------------------------------
 
-    async fn visible_household(&self, actor: &Actor, id: Uuid) -> ServiceResult<HouseholdRecord> {
+    /// A household in the actor's scope, for those who may read residents;
+    /// out of scope is "not found", as if it did not exist.
+    pub(crate) async fn visible_household(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> ServiceResult<HouseholdRecord> {
         actor.require(Action::ReadResidents)?;
         self.store()
             .get_household(id)

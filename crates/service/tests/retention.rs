@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
+use epigrid_domain::tasks::EventState;
 use epigrid_service::tasks::HealthDataRetention;
 use epigrid_service::{FieldCipher, SecretKey, Service, Settings};
 use epigrid_store::{
     AuditQuery, IntakeWrite, PurgeCounts, ReportQuery, ReportRecord, ReportedResident, Store,
 };
-use epigrid_testkit::{Chain, household, now, resident};
+use epigrid_testkit::{Chain, area_task, household, now, resident, task_step};
 use uuid::Uuid;
 
 fn service(store: Arc<dyn Store>, retention_days: u32) -> Service {
@@ -52,48 +53,8 @@ async fn closed_task_with_note(
     category: &str,
     closed: chrono::DateTime<chrono::Utc>,
 ) -> Uuid {
-    use epigrid_domain::tasks::{EventState, Priority};
-    let task = epigrid_store::TaskRecord {
-        id: Uuid::now_v7(),
-        category: category.into(),
-        priority: Priority::Normal,
-        state: EventState::Closed,
-        source_kind: "staff".into(),
-        source_detail: "{}".into(),
-        subject_kind: "area".into(),
-        subject_id: chain.unit.id,
-        path: chain.unit.path,
-        assignee_account_id: None,
-        reserve_pool_community_id: None,
-        stage: None,
-        stage_started_at: None,
-        stage_deadline: None,
-        escalation_level: 0,
-        filed_at: None,
-        handled_at: None,
-        handled_by: None,
-        handle_deadline: None,
-        handling_seconds: None,
-        closed_at: Some(closed),
-        reopened: 0,
-        created_at: closed,
-        updated_at: closed,
-        version: 1,
-        idempotency_key: None,
-    };
-    let step = epigrid_store::TaskHistoryRecord {
-        id: Uuid::now_v7(),
-        task_id: task.id,
-        community_id: chain.community.id,
-        transition: "close".into(),
-        from_state: None,
-        to_state: EventState::Closed,
-        actor_account_id: None,
-        actor_name: "王网格".into(),
-        at: closed,
-        note: Some("体温 37.9 °C".into()),
-        idempotency_key: None,
-    };
+    let task = area_task(chain, category, EventState::Closed, closed);
+    let step = task_step(&task, "close", Some("体温 37.9 °C"), closed);
     store.insert_task(&task, &step).await.unwrap();
     task.id
 }

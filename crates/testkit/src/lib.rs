@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, TimeDelta, Utc};
+use epigrid_domain::tasks::{EventState, Priority};
 use epigrid_domain::{
     AreaKind, AreaPath, Boundary, GridKind, PersonName, Relation, Residence, Role, Scope, Sex, Tag,
 };
 use epigrid_store::{
     AreaRecord, HouseholdRecord, ResidentRecord, SealedField, SessionRecord, Store, StoreError,
-    UserRecord,
+    TaskHistoryRecord, TaskRecord, UserRecord,
 };
 use epigrid_store_postgres::PostgresStore;
 use epigrid_store_sqlite::SqliteStore;
@@ -323,6 +324,68 @@ pub fn child_area(parent: &AreaRecord, kind: AreaKind, label: &str) -> AreaRecor
         address,
         created_at: at,
         updated_at: at,
+    }
+}
+
+/// A task of `category` about the chain's unit, in `state` as of `at`
+/// (closed then too, when the state is closed or evaluated): version 1, no
+/// assignee, no deadline.
+pub fn area_task(
+    chain: &Chain,
+    category: &str,
+    state: EventState,
+    at: DateTime<Utc>,
+) -> TaskRecord {
+    let closed = matches!(state, EventState::Closed | EventState::Evaluated);
+    TaskRecord {
+        id: Uuid::now_v7(),
+        category: category.into(),
+        priority: Priority::Normal,
+        state,
+        source_kind: "staff".into(),
+        source_detail: "{}".into(),
+        subject_kind: "area".into(),
+        subject_id: chain.unit.id,
+        path: chain.unit.path,
+        assignee_account_id: None,
+        reserve_pool_community_id: None,
+        stage: state.stage(),
+        stage_started_at: Some(at),
+        stage_deadline: None,
+        escalation_level: 0,
+        filed_at: None,
+        handled_at: None,
+        handled_by: None,
+        handle_deadline: None,
+        handling_seconds: None,
+        closed_at: closed.then_some(at),
+        reopened: 0,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        idempotency_key: None,
+    }
+}
+
+/// A step of `task` by a grid worker at `at`, into the task's state, with `note`.
+pub fn task_step(
+    task: &TaskRecord,
+    transition: &str,
+    note: Option<&str>,
+    at: DateTime<Utc>,
+) -> TaskHistoryRecord {
+    TaskHistoryRecord {
+        id: Uuid::now_v7(),
+        task_id: task.id,
+        community_id: task.path.community.expect("a task in a community"),
+        transition: transition.into(),
+        from_state: None,
+        to_state: task.state,
+        actor_account_id: None,
+        actor_name: "王网格".into(),
+        at,
+        note: note.map(str::to_owned),
+        idempotency_key: None,
     }
 }
 

@@ -7,12 +7,12 @@
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use epigrid_domain::tasks::{EventState, Priority};
+use epigrid_domain::tasks::EventState;
 use epigrid_store::{
     AuditQuery, AuditRecord, IntakeWrite, PurgeCounts, PurgeScope, ReportQuery, ReportRecord,
-    ReportedResident, Store, TaskHistoryRecord, TaskPhotoRecord, TaskRecord, TaskWrite,
+    ReportedResident, Store, TaskPhotoRecord, TaskWrite,
 };
-use epigrid_testkit::{Chain, household, now, resident};
+use epigrid_testkit::{Chain, area_task, household, now, resident, task_step};
 use uuid::Uuid;
 
 fn date(d: u32) -> NaiveDate {
@@ -65,53 +65,16 @@ async fn task_with_notes(
     ended: DateTime<Utc>,
     photo: bool,
 ) -> Uuid {
-    let closed = matches!(state, EventState::Closed | EventState::Evaluated);
     let created = ended - TimeDelta::hours(3);
-    let mut task = TaskRecord {
-        id: Uuid::now_v7(),
-        category: category.into(),
-        priority: Priority::Urgent,
-        state,
-        source_kind: "resident".into(),
-        source_detail: "{}".into(),
-        subject_kind: "area".into(),
-        subject_id: chain.unit.id,
-        path: chain.unit.path,
-        assignee_account_id: None,
-        reserve_pool_community_id: None,
-        stage: state.stage(),
-        stage_started_at: Some(created),
-        stage_deadline: None,
-        escalation_level: 0,
-        filed_at: None,
-        handled_at: None,
-        handled_by: None,
-        handle_deadline: None,
-        handling_seconds: None,
-        closed_at: closed.then_some(ended),
-        reopened: 0,
-        created_at: created,
-        updated_at: ended,
-        version: 1,
-        idempotency_key: None,
-    };
-    let step = |transition: &str, note: Option<&str>, at: DateTime<Utc>| TaskHistoryRecord {
-        id: Uuid::now_v7(),
-        task_id: task.id,
-        community_id: chain.community.id,
-        transition: transition.into(),
-        from_state: None,
-        to_state: state,
-        actor_account_id: None,
-        actor_name: "王网格".into(),
-        at,
-        note: note.map(str::to_owned),
-        idempotency_key: None,
-    };
-    store.insert_task(&task, &step("report", Some("JK-20261101-0001"), created)).await.unwrap();
+    let mut task = area_task(chain, category, state, ended);
+    task.created_at = created;
+    store
+        .insert_task(&task, &task_step(&task, "report", Some("JK-20261101-0001"), created))
+        .await
+        .unwrap();
     let later_steps = [("accept", None), ("report_handled", Some("体温 38.6 °C，已送发热门诊"))];
     for (version, (transition, note)) in (1..).zip(later_steps) {
-        let s = step(transition, note, ended);
+        let s = task_step(&task, transition, note, ended);
         let photos: Vec<TaskPhotoRecord> = (photo && note.is_some())
             .then(|| TaskPhotoRecord {
                 id: Uuid::now_v7(),

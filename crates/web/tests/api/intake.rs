@@ -42,6 +42,13 @@ async fn post(app: &App, pass: &str, path: &str, body: Value) -> reqwest::Respon
     app.anonymous().post(app.url(path)).bearer_auth(pass).json(&body).send().await.unwrap()
 }
 
+/// The pass's household as the API gives it: members, who reported today,
+/// the family's requests.
+async fn household_of(app: &App, pass: &str) -> Value {
+    let url = app.url("/api/v1/public/household");
+    app.anonymous().get(url).bearer_auth(pass).send().await.unwrap().json().await.unwrap()
+}
+
 fn health(app: &App, key: &str, temperature: Value) -> Value {
     json!({
         "idempotency_key": key,
@@ -102,15 +109,7 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert_eq!(identified["members"][0]["masked_name"], "李*国");
     let pass = identified["pass"].as_str().unwrap();
 
-    let members: Value = client
-        .get(app.url("/api/v1/public/household"))
-        .bearer_auth(pass)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let members: Value = household_of(&app, pass).await;
     assert_eq!(members["members"][0]["id"], app.seed.resident_b.to_string());
     assert_eq!(members["reported_today"], json!([]), "nobody yet: {members}");
 
@@ -141,15 +140,7 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert_eq!(again["replayed"], true);
     assert_eq!(reports(&app).await, 1);
     assert_eq!(tasks_eventually(&app, "fever_follow_up", 1).await, 1);
-    let household: Value = client
-        .get(app.url("/api/v1/public/household"))
-        .bearer_auth(pass)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let household: Value = household_of(&app, pass).await;
     assert_eq!(household["reported_today"], json!([app.seed.resident_b]), "{household}");
     assert_eq!(household["requests"][0]["category"], "fever_follow_up", "{household}");
     assert_eq!(household["requests"][0]["reference"], reference.as_str(), "{household}");
@@ -161,15 +152,7 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert!(mine.to_string().contains("fever_follow_up"), "{mine}");
     assert!(mine.to_string().contains("\"dispatched\""), "{mine}");
     // The family sees it taken up: a grid worker has it.
-    let household: Value = client
-        .get(app.url("/api/v1/public/household"))
-        .bearer_auth(pass)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let household: Value = household_of(&app, pass).await;
     assert_eq!(household["requests"][0]["progress"], "assigned", "{household}");
     assert_eq!(household["requests"].as_array().unwrap().len(), 1, "{household}");
     // The task says what was reported, with the resident's reference, on
