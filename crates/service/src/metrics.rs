@@ -59,6 +59,13 @@ pub struct Figures {
     pub connections_refused_held: Counter,
     /// … or closed (no room to hold them).
     pub connections_refused_closed: Counter,
+    /// Staff requests (pages, the staff API, assets, probes) answered, by
+    /// the class of their status: 2xx (and 1xx), 3xx, 4xx, 5xx.
+    staff_answered: [Counter; 4],
+    /// How long staff requests took, from the stack's outside to the answer.
+    staff_request_seconds: Histogram,
+    /// Staff requests being served now.
+    staff_in_flight: Gauge,
 }
 
 impl std::fmt::Debug for Figures {
@@ -165,7 +172,34 @@ impl Figures {
             "Connections refused at the cap, by what happened to them next",
             Family::<Labels, Counter>::default(),
         );
+        // The staff's routes only: the resident routes' figures are the
+        // intake's above, and they skip this recording (it is CPU on every
+        // submission at the peak).
+        let staff_requests = registered(
+            registry,
+            "staff_requests",
+            "Staff requests (pages, API, assets, probes) answered, by status class",
+            Family::<Labels, Counter>::default(),
+        );
+        // A page renders in milliseconds; an export or a report may take
+        // tens of seconds, and the stack times out at 30.
+        let staff_request_seconds = registered(
+            registry,
+            "staff_request_seconds",
+            "Time to answer a staff request",
+            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        );
+        let staff_in_flight = registered(
+            registry,
+            "staff_requests_in_flight",
+            "Staff requests being served now",
+            Gauge::default(),
+        );
         Self {
+            staff_answered: ["2xx", "3xx", "4xx", "5xx"]
+                .map(|class| labelled(&staff_requests, "status", class)),
+            staff_request_seconds,
+            staff_in_flight,
             intake_stored: labelled(&submissions, "outcome", "stored"),
             intake_duplicates: labelled(&submissions, "outcome", "duplicate"),
             intake_refused: labelled(&submissions, "outcome", "refused"),
@@ -192,6 +226,35 @@ impl Figures {
     pub(crate) fn batch_committed(&self, size: usize, took: Duration) {
         self.intake_batch_size.observe(size as f64);
         self.intake_commit_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Counts a staff request in flight until the guard is dropped: when it
+    /// is answered, or when its client goes away and the request is dropped.
+    pub fn staff_request_started(&self) -> StaffRequestInFlight {
+        self.staff_in_flight.inc();
+        StaffRequestInFlight(self.staff_in_flight.clone())
+    }
+
+    /// Records a staff request's answer and how long it took.
+    pub fn staff_request_answered(&self, status: u16, took: Duration) {
+        let class = match status {
+            0..=299 => 0,
+            300..=399 => 1,
+            400..=499 => 2,
+            _ => 3,
+        };
+        self.staff_answered[class].inc();
+        self.staff_request_seconds.observe(took.as_secs_f64());
+    }
+}
+
+/// A staff request counted in flight (see `Figures::staff_request_started`).
+#[derive(Debug)]
+pub struct StaffRequestInFlight(Gauge);
+
+impl Drop for StaffRequestInFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

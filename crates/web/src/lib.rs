@@ -86,6 +86,9 @@ pub fn router(state: AppState) -> Router {
                 // Every response carries the security headers, errors and
                 // assets included.
                 .map_response(security_headers)
+                // Counted and timed for `/metrics`, whatever answers
+                // (a handler, the timeout, the CSRF check).
+                .layer(axum::middleware::from_fn(staff_figures))
                 // Spans carry method and path only: query strings may hold
                 // personal data and never reach the log.
                 .layer(
@@ -103,6 +106,20 @@ pub fn router(state: AppState) -> Router {
         // (`public_api::resident_routes` says what they skip, and why).
         .merge(public_api::resident_routes(&state))
         .with_state(state)
+}
+
+/// Counts and times a staff request for `/metrics` (the resident routes
+/// have the intake's figures instead).
+async fn staff_figures(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let figures = epigrid_service::metrics::figures();
+    let _in_flight = figures.staff_request_started();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    figures.staff_request_answered(response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// The headers every response carries. A page that sets a stricter

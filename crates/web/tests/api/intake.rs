@@ -675,6 +675,40 @@ async fn the_operations_figures_are_served_behind_their_token_and_count_the_inta
 }
 
 #[tokio::test]
+async fn staff_requests_are_counted_by_status_class_and_timed() {
+    const TOKEN: &str = "scrape-41d7e09f2c";
+    let app = App::spawn_with_metrics(TOKEN).await;
+    let client = app.anonymous();
+    let scrape = || async {
+        let response = client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    };
+    let ok = r#"epigrid_staff_requests_total{status="2xx"}"#;
+    let missing = r#"epigrid_staff_requests_total{status="4xx"}"#;
+    let timed = "epigrid_staff_request_seconds_count";
+    let before = scrape().await;
+    // The scrape is counted once answered, so it is in flight while its
+    // own figures are read.
+    assert!(figure(&before, "epigrid_staff_requests_in_flight") >= 1.0, "{before}");
+    assert_eq!(client.get(app.url("/login")).send().await.unwrap().status(), StatusCode::OK);
+    // The staff API without a session: refused, a 4xx.
+    let refused = client.get(app.url("/api/v1/tasks")).send().await.unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    let after = scrape().await;
+    // Other tests of this process may add to the figures: at least ours
+    // (the first scrape and the login page; the refused call).
+    assert!(figure(&after, ok) >= figure(&before, ok) + 2.0, "{after}");
+    assert!(figure(&after, missing) >= figure(&before, missing) + 1.0, "{after}");
+    assert!(figure(&after, timed) >= figure(&before, timed) + 3.0, "{after}");
+    assert!(
+        figure(&after, "epigrid_staff_request_seconds_sum")
+            > figure(&before, "epigrid_staff_request_seconds_sum"),
+        "{after}"
+    );
+}
+
+#[tokio::test]
 async fn without_a_token_set_the_figures_are_not_served() {
     let app = App::spawn().await;
     let response = app.anonymous().get(app.url("/metrics")).bearer_auth("").send().await.unwrap();
