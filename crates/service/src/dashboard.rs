@@ -297,7 +297,7 @@ impl Service {
     }
 
     /// The start of today in the configured zone, as UTC.
-    fn day_start(&self) -> chrono::DateTime<Utc> {
+    pub(crate) fn day_start(&self) -> chrono::DateTime<Utc> {
         let offset = self.settings().time_zone_offset;
         let midnight = self.today().and_hms_opt(0, 0, 0).unwrap_or_default();
         offset

@@ -283,10 +283,47 @@ fn process_figures() -> Option<(u64, usize, u64)> {
     Some((resident_kib * 1024, open, max))
 }
 
+/// The work of the sub-district (this instance's store) now, for
+/// `/metrics`: a grid office short of hands shows here first, as overdue
+/// and escalated tasks rising.
+fn task_figures_text(grids: &[epigrid_store::GridTaskFigures]) -> String {
+    let total = |figure: fn(&epigrid_store::GridTaskFigures) -> i64| -> i64 {
+        grids.iter().map(figure).sum()
+    };
+    // A registry of this scrape's own: the figures are the store's, not the
+    // process's, so two services in one process (tests) never mix them.
+    let mut root = Registry::default();
+    let registry = root.sub_registry_with_prefix("epigrid");
+    for (name, help, value) in [
+        ("tasks_open", "Open tasks: not rejected, closed or evaluated", total(|g| g.open)),
+        ("tasks_overdue", "Open tasks past their stage deadline", total(|g| g.overdue)),
+        (
+            "tasks_escalated_open",
+            "Open tasks escalated at least once on their current stage",
+            total(|g| g.escalated_open),
+        ),
+        ("tasks_closed_today", "Tasks closed since the start of today", total(|g| g.closed_today)),
+        (
+            "task_escalations_today",
+            "Escalation steps since the start of today",
+            total(|g| g.escalations_today),
+        ),
+    ] {
+        let gauge: Gauge = Gauge::default();
+        gauge.set(value);
+        registry.register(name, help, gauge);
+    }
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, &root);
+    text
+}
+
 impl Service {
     /// The figures as Prometheus scrapes them, with the intake queue's
-    /// depth read now.
-    pub fn metrics_text(&self) -> String {
+    /// depth and the task figures read now. If the store does not answer,
+    /// the task figures are left out and the rest is served.
+    pub async fn metrics_text(&self) -> String {
         let figures = figures();
         let (depth, capacity) = self.intake_queue_fill();
         figures.intake_queue_depth.set(gauge_value(depth));
@@ -296,9 +333,20 @@ impl Service {
             figures.open_fds.set(gauge_value(open));
             figures.max_fds.set(gauge_value(max));
         }
+        let tasks = self.store().grid_task_figures(None, self.now(), self.day_start()).await;
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &figures.registry);
+        match tasks {
+            Ok(grids) => {
+                // One exposition ends with one `# EOF`: the process's
+                // figures, then the tasks' with theirs.
+                if let Some(head) = text.strip_suffix("# EOF\n") {
+                    text = format!("{head}{}", task_figures_text(&grids));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "task figures left out of /metrics"),
+        }
         text
     }
 }

@@ -209,7 +209,7 @@ async fn metrics(
             (header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        state.service.metrics_text(),
+        state.service.metrics_text().await,
     )
         .into_response()
 }

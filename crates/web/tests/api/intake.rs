@@ -709,6 +709,47 @@ async fn staff_requests_are_counted_by_status_class_and_timed() {
 }
 
 #[tokio::test]
+async fn the_figures_show_the_open_work_of_this_store() {
+    const TOKEN: &str = "scrape-7e0d41f2c9";
+    let app = App::spawn_with_metrics(TOKEN).await;
+    let client = app.anonymous();
+    let scrape = || async {
+        let response = client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    };
+    let before = scrape().await;
+    // One exposition, ended once, with the task figures before its end.
+    assert_eq!(before.matches("# EOF").count(), 1, "{before}");
+    assert!(before.ends_with("# EOF\n"), "{before}");
+    for name in ["epigrid_tasks_closed_today", "epigrid_task_escalations_today"] {
+        assert!(figure(&before, name) >= 0.0);
+    }
+    // A fever makes a follow-up task, created after the report's commit:
+    // the open figure goes up by one, and it is not overdue (it has hours).
+    let pass = pass_b(&app).await;
+    let fever = health(&app, "metrics-fever-key", json!("38.6"));
+    let response = post(&app, &pass, "/api/v1/public/health-reports", fever).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let open = |text: &str| figure(text, "epigrid_tasks_open");
+    let mut after = scrape().await;
+    for _ in 0..100 {
+        if open(&after) > open(&before) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = scrape().await;
+    }
+    assert_eq!(open(&after), open(&before) + 1.0, "{after}");
+    let overdue = |text: &str| figure(text, "epigrid_tasks_overdue");
+    assert_eq!(overdue(&after), overdue(&before), "{after}");
+    assert_eq!(
+        figure(&after, "epigrid_tasks_escalated_open"),
+        figure(&before, "epigrid_tasks_escalated_open")
+    );
+}
+
+#[tokio::test]
 async fn without_a_token_set_the_figures_are_not_served() {
     let app = App::spawn().await;
     let response = app.anonymous().get(app.url("/metrics")).bearer_auth("").send().await.unwrap();
