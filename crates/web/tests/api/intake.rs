@@ -620,18 +620,22 @@ fn figure(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
 }
 
+/// `/metrics` as the scraper holding `token` reads it.
+async fn scrape(app: &App, token: &str) -> String {
+    let response = app.anonymous().get(app.url("/metrics")).bearer_auth(token).send().await;
+    let response = response.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let kind = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    response.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_operations_figures_are_served_behind_their_token_and_count_the_intake() {
     const TOKEN: &str = "scrape-9f2c41d7e0";
     let app = App::spawn_with_metrics(TOKEN).await;
     let client = app.anonymous();
-    let scrape = || async {
-        let response = client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let kind = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
-        assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
-        response.text().await.unwrap()
-    };
+    let scrape = || scrape(&app, TOKEN);
     // Without the token, or with another, nothing is shown.
     let bare = client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
@@ -679,11 +683,7 @@ async fn staff_requests_are_counted_by_status_class_and_timed() {
     const TOKEN: &str = "scrape-41d7e09f2c";
     let app = App::spawn_with_metrics(TOKEN).await;
     let client = app.anonymous();
-    let scrape = || async {
-        let response = client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.text().await.unwrap()
-    };
+    let scrape = || scrape(&app, TOKEN);
     let ok = r#"epigrid_staff_requests_total{status="2xx"}"#;
     let missing = r#"epigrid_staff_requests_total{status="4xx"}"#;
     let timed = "epigrid_staff_request_seconds_count";
@@ -712,12 +712,7 @@ async fn staff_requests_are_counted_by_status_class_and_timed() {
 async fn the_figures_show_the_open_work_of_this_store() {
     const TOKEN: &str = "scrape-7e0d41f2c9";
     let app = App::spawn_with_metrics(TOKEN).await;
-    let client = app.anonymous();
-    let scrape = || async {
-        let response = client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.text().await.unwrap()
-    };
+    let scrape = || scrape(&app, TOKEN);
     let before = scrape().await;
     // One exposition, ended once, with the task figures before its end.
     assert_eq!(before.matches("# EOF").count(), 1, "{before}");
