@@ -4,55 +4,23 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use epigrid_domain::tasks::{EventState, Priority, Stage};
+use epigrid_domain::tasks::EventState;
 use epigrid_store::{Store, TaskHistoryRecord, TaskPhotoRecord, TaskRecord, TaskWrite};
-use epigrid_testkit::{Chain, now};
+use epigrid_testkit::{Chain, area_task, now, task_step};
 use uuid::Uuid;
 
 fn task(chain: &Chain, at: DateTime<Utc>) -> TaskRecord {
     TaskRecord {
-        id: Uuid::now_v7(),
-        category: "door_to_door_check".into(),
-        priority: Priority::Normal,
-        state: EventState::InProgress,
-        source_kind: "staff".into(),
-        source_detail: "{}".into(),
-        subject_kind: "area".into(),
-        subject_id: chain.unit.id,
-        path: chain.unit.path,
-        assignee_account_id: None,
-        reserve_pool_community_id: None,
-        stage: Some(Stage::Handle),
-        stage_started_at: Some(at),
         stage_deadline: Some(at + TimeDelta::hours(4)),
-        escalation_level: 0,
-        filed_at: None,
-        handled_at: None,
-        handled_by: None,
-        handle_deadline: None,
-        handling_seconds: None,
-        closed_at: None,
-        reopened: 0,
-        created_at: at,
-        updated_at: at,
-        version: 1,
-        idempotency_key: None,
+        ..area_task(chain, "door_to_door_check", EventState::InProgress, at)
     }
 }
 
 fn step(t: &TaskRecord, transition: &str, key: Option<&str>) -> TaskHistoryRecord {
     TaskHistoryRecord {
-        id: Uuid::now_v7(),
-        task_id: t.id,
-        community_id: t.path.community.unwrap(),
-        transition: transition.into(),
         from_state: Some(EventState::InProgress),
-        to_state: t.state,
-        actor_account_id: None,
-        actor_name: "王网格".into(),
-        at: t.updated_at,
-        note: None,
         idempotency_key: key.map(str::to_owned),
+        ..task_step(t, transition, None, t.updated_at)
     }
 }
 

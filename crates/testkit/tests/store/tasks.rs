@@ -4,42 +4,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use epigrid_domain::AreaKind;
-use epigrid_domain::tasks::{EventState, Priority, Stage};
+use epigrid_domain::tasks::{EventState, Priority};
 use epigrid_store::{
     Store, StoreError, TaskHistoryRecord, TaskQuery, TaskRecord, TaskWrite, WorkloadRow,
 };
-use epigrid_testkit::{Chain, now};
+use epigrid_testkit::{Chain, area_task, now, task_step};
 use uuid::Uuid;
 
 fn task(chain: &Chain, at: DateTime<Utc>, key: Option<&str>) -> TaskRecord {
     TaskRecord {
-        id: Uuid::now_v7(),
-        category: "fever_follow_up".into(),
-        priority: Priority::Normal,
-        state: EventState::Reported,
-        source_kind: "staff".into(),
         source_detail: r#"{"kind":"staff","account_id":"00000000-0000-0000-0000-000000000001"}"#
             .into(),
-        subject_kind: "area".into(),
-        subject_id: chain.unit.id,
-        path: chain.unit.path,
-        assignee_account_id: None,
-        reserve_pool_community_id: None,
-        stage: Some(Stage::Verify),
-        stage_started_at: Some(at),
         stage_deadline: Some(at + TimeDelta::hours(4)),
-        escalation_level: 0,
-        filed_at: None,
-        handled_at: None,
-        handled_by: None,
-        handle_deadline: None,
-        handling_seconds: None,
-        closed_at: None,
-        reopened: 0,
-        created_at: at,
-        updated_at: at,
-        version: 1,
         idempotency_key: key.map(str::to_owned),
+        ..area_task(chain, "fever_follow_up", EventState::Reported, at)
     }
 }
 
@@ -50,17 +28,9 @@ fn step(
     key: Option<&str>,
 ) -> TaskHistoryRecord {
     TaskHistoryRecord {
-        id: Uuid::now_v7(),
-        task_id: t.id,
-        community_id: t.path.community.unwrap(),
-        transition: transition.into(),
         from_state: from,
-        to_state: t.state,
-        actor_account_id: None,
-        actor_name: "王网格".into(),
-        at: t.updated_at,
-        note: Some("备注".into()),
         idempotency_key: key.map(str::to_owned),
+        ..task_step(t, transition, Some("备注"), t.updated_at)
     }
 }
 
