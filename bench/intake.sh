@@ -9,7 +9,9 @@
 # POST /api/v1/public/health-reports (validation, queue, group commit with
 # synchronous=FULL, counters, audit), each request a new submission. Then an
 # overload run: 10x the connections of the saturating run (2560), with RSS
-# sampled, and a 64-connection run straight after to see recovery.
+# sampled, its useful rate printed as a share of the peak (the median rate
+# at 256 connections), and a 64-connection run straight after to see
+# recovery.
 # EPIGRID_BENCH_BIN=DIR takes the binaries from DIR (e.g. an older build,
 # to compare before and after on the same machine).
 # With --postgres the epigrid half also runs on PostgreSQL at
@@ -94,6 +96,10 @@ run_pair() { # label
         "$er" "$(echo "$e" | field p50_ms)" "$(echo "$e" | field p99_ms)" "$(echo "$e" | field s503)" \
         "$ratio" "$([ "$rounds" -gt 1 ] && echo " (round $round)")"
     done
+    # The epigrid medians, kept: the overload's useful throughput is a
+    # share of the peak, the rate at 256 connections (the load the storm is
+    # 10x of); its share of the 64-connection rate is printed too.
+    printf -v "epi_median_$c" '%s' "$(printf '%s\n' "${epis[@]}" | median)"
     if [ "$rounds" -gt 1 ]; then
       printf '%-9s c=%-4s medians of %s rounds: hello rps=%s epigrid rps=%s p99=%s ms | ratio=%.2f\n' "$1" "$c" "$rounds" \
         "$(printf '%s\n' "${hellos[@]}" | median)" "$(printf '%s\n' "${epis[@]}" | median)" \
@@ -118,7 +124,9 @@ overload() { # [loadgen flags…], e.g. --honour-retry-after
   while kill -0 "$lg" 2>/dev/null; do r=$(rss "$hello_pid"); [ "$r" -gt "$hello_peak" ] && hello_peak=$r; sleep 0.2; done
   h=$(cat "$work/hello_over.txt")
   after=$(load "$epi_port" 64 5)
-  echo "overload${1:+ ($1)} c=2560 epigrid useful rps=$(echo "$o" | field ok_rps) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
+  useful=$(echo "$o" | field ok_rps)
+  share() { awk -v a="$useful" -v b="$1" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+  echo "overload${1:+ ($1)} c=2560 epigrid useful rps=$useful ($(share "$epi_median_256") of the peak at c=256, $(share "$epi_median_64") of c=64) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
        "refused p99=$(echo "$o" | field refused_p99_ms) ms, all p99=$(echo "$o" | field p99_ms) ms, errors=$(echo "$o" | field errors)" \
        "| hello p99=$(echo "$h" | field p99_ms) ms, RSS ${hello_steady}->${hello_peak} kB | RSS steady=${steady} kB peak=${peak} kB" \
        "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms"
