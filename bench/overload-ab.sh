@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two epigrid binaries side by side under the overload of issue #6: each
 # round starts each binary on a fresh 2,000-resident demo on SQLite, takes
-# its peak (64 connections, 3 s), then sends 2,560 connections for 5 s, and
+# its peak (256 connections, the saturating load, 3 s), then sends 2,560
+# connections for 5 s (10x the saturating load), and
 # prints the useful rate and its share of the peak, the 503s, the refusals'
 # p99 and the memory (RSS, steady → highest, sampled every 0.2 s). A and B
 # take turns, so the machine's drift falls on both alike.
@@ -56,7 +57,7 @@ one() { # label binary [loadgen flags…]
   }
   load 64 1 >/dev/null
   local peak steady highest out
-  peak=$(load 64 3 | field ok_rps)
+  peak=$(load 256 3 | field ok_rps)
   steady=$(rss "$pid"); highest=$steady
   load 2560 5 "$@" > "$work/storm" & local generator=$!
   while kill -0 "$generator" 2>/dev/null; do
@@ -68,7 +69,7 @@ one() { # label binary [loadgen flags…]
   awk -v n="$label" -v p="$peak" -v u="$useful" -v r="$(echo "$out" | field s503)" \
       -v q="$(echo "$out" | field refused_p99_ms)" -v s="$steady" -v h="$highest" \
       -v c="$(echo "$out" | field connects)" -v t="$(echo "$out" | field seconds)" 'BEGIN {
-    printf "%s peak(64)=%6d useful=%6d share=%.2f 503=%6d refused_p99=%7.1f ms rss=%d->%d kB (%.2fx) connects/s=%d\n",
+    printf "%s peak(256)=%6d useful=%6d share=%.2f 503=%6d refused_p99=%7.1f ms rss=%d->%d kB (%.2fx) connects/s=%d\n",
       n, p, u, u / p, r, q, s, h, h / s, c / t }'
 }
 echo "== overload side by side over $scheme: $(nproc) cores, $rounds round(s), loadgen flags: ${*:-none (clients retry at once)}"

@@ -48,6 +48,7 @@ use epigrid_service::metrics::figures;
 
 use crate::error::ApiError;
 use crate::i18n::Lang;
+use crate::refusal_pause::PausedAfterRefusal;
 
 /// Open connections at most, by default: three times the 256 that saturate
 /// a two-core server, at some 25 KB each. At 1,024 a storm of 2,560 took
@@ -146,13 +147,13 @@ impl CappedListener {
         self
     }
 
-    fn served(&self, stream: TcpStream) -> CountedStream {
-        CountedStream::new(stream, &self.room.open, self.room.idle)
+    fn served(&self, stream: TcpStream) -> PausedAfterRefusal<CountedStream> {
+        PausedAfterRefusal::new(CountedStream::new(stream, &self.room.open, self.room.idle))
     }
 }
 
 impl axum::serve::Listener for CappedListener {
-    type Io = CountedStream;
+    type Io = PausedAfterRefusal<CountedStream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -719,9 +720,14 @@ impl Drop for TlsSlot {
 pub type TlsConnection = tokio_rustls::server::TlsStream<CountedStream>;
 
 impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for CappedAcceptor {
-    type Stream = TlsConnection;
+    type Stream = PausedAfterRefusal<TlsConnection>;
     type Service = CapService<S>;
-    type Future = Pin<Box<dyn Future<Output = io::Result<(TlsConnection, CapService<S>)>> + Send>>;
+    type Future = Pin<
+        Box<
+            dyn Future<Output = io::Result<(PausedAfterRefusal<TlsConnection>, CapService<S>)>>
+                + Send,
+        >,
+    >;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let standing = if take_place(&self.open, self.max) {
@@ -763,7 +769,7 @@ impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for CappedAcce
                 hold_tls(&place, &mut connection, &refusals).await?;
             }
             let refused = standing == REFUSED;
-            Ok((connection, CapService { inner: service, refused }))
+            Ok((PausedAfterRefusal::new(connection), CapService { inner: service, refused }))
         })
     }
 }
@@ -980,9 +986,25 @@ mod tests {
         assert_eq!(extent(b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), Extent::Unsupported);
     }
 
+    #[tokio::test]
+    async fn a_served_connection_answered_503_is_read_again_only_after_the_pause() {
+        let (_capped, _addr, mut client, mut served) = at_the_cap(0).await;
+        served
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\n\r\n")
+            .await
+            .unwrap();
+        client.write_all(b"x").await.unwrap();
+        let started = Instant::now();
+        let mut byte = [0u8; 1];
+        served.read_exact(&mut byte).await.unwrap();
+        assert!(started.elapsed() >= HELD_PAUSE, "read after {:?}", started.elapsed());
+    }
+
     /// A listener capped at one connection, that one served: the listener,
     /// its address, and both ends of the served connection.
-    async fn at_the_cap(max_held: usize) -> (CappedListener, SocketAddr, TcpStream, CountedStream) {
+    async fn at_the_cap(
+        max_held: usize,
+    ) -> (CappedListener, SocketAddr, TcpStream, PausedAfterRefusal<CountedStream>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut capped = CappedListener::new(listener, 1).with_max_held(max_held);

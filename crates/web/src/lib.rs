@@ -13,6 +13,7 @@ pub mod multipart;
 pub mod openapi;
 pub mod pages;
 pub mod public_api;
+pub mod refusal_pause;
 
 use std::time::Duration;
 
