@@ -21,7 +21,9 @@
 # the same request bytes.
 # EPIGRID_BENCH_ROUNDS=N runs each hello-world / epigrid pair N times in
 # turn and prints the medians (rate, p99, ratio) after the rounds: on a
-# noisy machine one pair can land on a slow moment of either side.
+# noisy machine one pair can land on a slow moment of either side. Each
+# kind of storm runs N times too, with its medians (useful share of the
+# peak, refusals' and hello-world's p99, memory growth) after.
 # Idempotency keys are time-ordered, like the UUIDv7 keys of epigrid's own
 # pages; EPIGRID_BENCH_LOADGEN=--spread-keys sends keys scattered across the
 # key space instead (a client generating random keys).
@@ -111,25 +113,40 @@ run_pair() { # label
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 overload() { # [loadgen flags…], e.g. --honour-retry-after
+  # One storm per round, like the pairs above: a single 5 s storm moved by
+  # a fifth from one run to the next on a noisy host.
+  local shares=() refused=() hellos=() growths=()
+  # The steady level once, before the first storm: memory a storm leaves
+  # behind must not become the next storm's baseline.
   steady=$(rss "$epi_pid")
-  peak=$steady
-  load "$epi_port" 2560 "$seconds" "$@" > "$work/over.txt" & lg=$!
-  while kill -0 "$lg" 2>/dev/null; do r=$(rss "$epi_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
-  o=$(cat "$work/over.txt")
-  # hello-world under the same burst, its RSS sampled the same way: the
-  # connections' own buffers, which no intake design can avoid.
-  hello_steady=$(rss "$hello_pid")
-  hello_peak=$hello_steady
-  load "$hello_port" 2560 "$seconds" > "$work/hello_over.txt" & lg=$!
-  while kill -0 "$lg" 2>/dev/null; do r=$(rss "$hello_pid"); [ "$r" -gt "$hello_peak" ] && hello_peak=$r; sleep 0.2; done
-  h=$(cat "$work/hello_over.txt")
-  after=$(load "$epi_port" 64 5)
-  useful=$(echo "$o" | field ok_rps)
-  share() { awk -v a="$useful" -v b="$1" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
-  echo "overload${1:+ ($1)} c=2560 epigrid useful rps=$useful ($(share "$epi_median_256") of the peak at c=256, $(share "$epi_median_64") of c=64) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
-       "refused p99=$(echo "$o" | field refused_p99_ms) ms, all p99=$(echo "$o" | field p99_ms) ms, errors=$(echo "$o" | field errors)" \
-       "| hello p99=$(echo "$h" | field p99_ms) ms, RSS ${hello_steady}->${hello_peak} kB | RSS steady=${steady} kB peak=${peak} kB" \
-       "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms"
+  for round in $(seq 1 "$rounds"); do
+    peak=$steady
+    load "$epi_port" 2560 "$seconds" "$@" > "$work/over.txt" & lg=$!
+    while kill -0 "$lg" 2>/dev/null; do r=$(rss "$epi_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
+    o=$(cat "$work/over.txt")
+    # hello-world under the same burst, its RSS sampled the same way: the
+    # connections' own buffers, which no intake design can avoid.
+    hello_steady=$(rss "$hello_pid")
+    hello_peak=$hello_steady
+    load "$hello_port" 2560 "$seconds" > "$work/hello_over.txt" & lg=$!
+    while kill -0 "$lg" 2>/dev/null; do r=$(rss "$hello_pid"); [ "$r" -gt "$hello_peak" ] && hello_peak=$r; sleep 0.2; done
+    h=$(cat "$work/hello_over.txt")
+    after=$(load "$epi_port" 64 5)
+    useful=$(echo "$o" | field ok_rps)
+    share() { awk -v a="$useful" -v b="$1" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+    echo "overload${1:+ ($1)} c=2560 epigrid useful rps=$useful ($(share "$epi_median_256") of the peak at c=256, $(share "$epi_median_64") of c=64) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
+         "refused p99=$(echo "$o" | field refused_p99_ms) ms, all p99=$(echo "$o" | field p99_ms) ms, errors=$(echo "$o" | field errors)" \
+         "| hello p99=$(echo "$h" | field p99_ms) ms, RSS ${hello_steady}->${hello_peak} kB | RSS steady=${steady} kB peak=${peak} kB" \
+         "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms$([ "$rounds" -gt 1 ] && echo " (round $round)")"
+    shares+=("$(awk -v a="$useful" -v b="$epi_median_256" 'BEGIN { print 100 * a / b }')")
+    refused+=("$(echo "$o" | field refused_p99_ms)"); hellos+=("$(echo "$h" | field p99_ms)")
+    growths+=("$(awk -v a="$peak" -v b="$steady" 'BEGIN { print a / b }')")
+  done
+  if [ "$rounds" -gt 1 ]; then
+    printf 'overload%s medians of %s storms: useful %.0f%% of the peak at c=256, refused p99=%s ms (hello p99=%s ms), RSS peak/steady=%.2f\n' \
+      "${1:+ ($1)}" "$rounds" "$(printf '%s\n' "${shares[@]}" | median)" "$(printf '%s\n' "${refused[@]}" | median)" \
+      "$(printf '%s\n' "${hellos[@]}" | median)" "$(printf '%s\n' "${growths[@]}" | median)"
+  fi
 }
 
 echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run, $households household(s), $rounds round(s)${sched:+, load generator at SCHED_BATCH}"
