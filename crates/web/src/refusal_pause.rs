@@ -45,10 +45,6 @@ impl<S> PausedAfterRefusal<S> {
         Self { inner, timer: None, paused: false }
     }
 
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
     fn pause(&mut self) {
         let until = Instant::now() + HELD_PAUSE;
         match &mut self.timer {
