@@ -426,6 +426,7 @@ fn purge_summary(
         ("purge.match_rows", c.match_rows),
         ("purge.task_notes", c.task_notes),
         ("purge.task_photos", c.task_photos),
+        ("purge.task_subjects", c.task_subjects),
     ];
     for (key, count) in lines {
         text.push_str(&format!("  {:>9}  {}\n", count, t(lang, key)));

@@ -362,6 +362,7 @@ fn purge_counts_then_deletes_and_keeps_the_audit_chain_intact() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.starts_with("试运行，未删除任何记录。"), "{stdout}");
     assert!(stdout.contains("条健康类任务的处理备注"), "{stdout}");
+    assert!(stdout.contains("个健康类任务隐去了所涉居民或住户"), "{stdout}");
     assert!(!stdout.contains("审计日志"), "a dry run is not audited: {stdout}");
 
     let out = epigrid(&dir.0, &["purge", "--lang", "en"], None);
@@ -369,6 +370,7 @@ fn purge_counts_then_deletes_and_keeps_the_audit_chain_intact() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.starts_with("Deleted personal records before "), "{stdout}");
     assert!(stdout.contains("photos of health tasks"), "{stdout}");
+    assert!(stdout.contains("health tasks made anonymous"), "{stdout}");
     assert!(stdout.contains("(retention.purge, counts only)"), "{stdout}");
 
     let out = epigrid(&dir.0, &["audit", "verify"], None);

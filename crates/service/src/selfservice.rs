@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use epigrid_domain::mask::mask_name;
-use epigrid_domain::tasks::{EventState, Source};
+use epigrid_domain::tasks::{EventState, HOUSEHOLD_ACTOR_PREFIX, Source};
 use epigrid_domain::{AreaKind, AreaPath, Role, Scope};
 use epigrid_store::{
     AreaQuery, AuditCount, HouseholdQuery, HouseholdRecord, ResidentQuery, ResidentRecord,
@@ -577,8 +577,6 @@ pub fn household_actor_name(household_id: Uuid) -> String {
 pub fn is_household_actor_name(name: &str) -> bool {
     name.starts_with(HOUSEHOLD_ACTOR_PREFIX)
 }
-
-const HOUSEHOLD_ACTOR_PREFIX: &str = "household:";
 
 /// The actor a self-service call is audited as.
 pub fn resident_actor(household_id: Uuid, client_addr: Option<String>) -> Actor {

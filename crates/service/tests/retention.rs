@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use epigrid_domain::tasks::EventState;
+use epigrid_domain::tasks::{EventState, Subject};
 use epigrid_service::tasks::HealthDataRetention;
 use epigrid_service::{FieldCipher, SecretKey, Service, Settings};
 use epigrid_store::{
@@ -46,14 +46,18 @@ fn health_report(
     }
 }
 
-/// A task of `category`, closed at `closed`, with a note on its one step.
+/// A task of `category` about `resident`, closed at `closed`, with a note on
+/// its one step.
 async fn closed_task_with_note(
     store: &dyn Store,
     chain: &Chain,
     category: &str,
+    resident: Uuid,
     closed: chrono::DateTime<chrono::Utc>,
 ) -> Uuid {
-    let task = area_task(chain, category, EventState::Closed, closed);
+    let mut task = area_task(chain, category, EventState::Closed, closed);
+    task.subject_kind = Subject::Resident(resident).kind_str().into();
+    task.subject_id = resident;
     let step = task_step(&task, "close", Some("体温 37.9 °C"), closed);
     store.insert_task(&task, &step).await.unwrap();
     task.id
@@ -95,8 +99,8 @@ async fn purge_follows_retention_days(store: Arc<dyn Store>) {
     // The default catalogue says fever follow-ups hold health data and
     // sanitation reports do not; only the first loses its note.
     let ended = day_before_cut_off.and_hms_opt(23, 0, 0).unwrap().and_utc();
-    let fever = closed_task_with_note(&*store, &chain, "fever_follow_up", ended).await;
-    let litter = closed_task_with_note(&*store, &chain, "sanitation_report", ended).await;
+    let fever = closed_task_with_note(&*store, &chain, "fever_follow_up", r.id, ended).await;
+    let litter = closed_task_with_note(&*store, &chain, "sanitation_report", r.id, ended).await;
 
     let dry = service.purge_expired("epigrid purge", true).await.unwrap();
     assert!(dry.dry_run);
@@ -105,6 +109,7 @@ async fn purge_follows_retention_days(store: Arc<dyn Store>) {
         health_reports: 1,
         reported_marks: 1,
         task_notes: 1,
+        task_subjects: 1,
         ..PurgeCounts::default()
     };
     assert_eq!(dry.counts, one_day);
@@ -118,6 +123,13 @@ async fn purge_follows_retention_days(store: Arc<dyn Store>) {
     assert_eq!(days.len(), 2);
     assert_eq!(note_of(&*store, fever).await, None);
     assert_eq!(note_of(&*store, litter).await.as_deref(), Some("体温 37.9 °C"));
+    // The fever task is no longer about 赵六, but about the grid; its page
+    // still reads.
+    let system = epigrid_service::Actor::system();
+    let detail = service.task_detail(&system, fever).await.unwrap();
+    assert_eq!(detail.task.subject, Subject::Area(chain.grid.id));
+    let detail = service.task_detail(&system, litter).await.unwrap();
+    assert_eq!(detail.task.subject, Subject::Resident(r.id), "not a health category");
 
     // The task page says how long the notes are kept, by the same rule.
     assert_eq!(
@@ -126,7 +138,8 @@ async fn purge_follows_retention_days(store: Arc<dyn Store>) {
     );
     assert_eq!(retention_of(&service, litter).await, None, "not a health category");
     let ended_on_cut_off = cut_off.and_hms_opt(12, 0, 0).unwrap().and_utc();
-    let kept = closed_task_with_note(&*store, &chain, "fever_follow_up", ended_on_cut_off).await;
+    let kept =
+        closed_task_with_note(&*store, &chain, "fever_follow_up", r.id, ended_on_cut_off).await;
     assert_eq!(
         retention_of(&service, kept).await,
         Some(HealthDataRetention::Until { until: today })

@@ -61,8 +61,52 @@ async fn count_purgeable_in(
         push_ended_health_tasks(&mut b, scope);
         let row = b.push(")").build().fetch_one(&mut *conn).await.map_err(map_error)?;
         counts.task_photos = as_count(get(&row, "n")?);
+        let mut b = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n FROM tasks WHERE ");
+        b.push(NAMED_SUBJECT).push(" AND id IN (");
+        push_ended_health_tasks(&mut b, scope);
+        let row = b.push(")").build().fetch_one(&mut *conn).await.map_err(map_error)?;
+        counts.task_subjects = as_count(get(&row, "n")?);
     }
     Ok(counts)
+}
+
+/// A task about a person: a resident, or a household (its members).
+const NAMED_SUBJECT: &str = "subject_kind IN ('resident', 'household')";
+
+/// Makes the ended health tasks of the scope anonymous (see
+/// `PurgeCounts::task_subjects`): the steps a resident took through
+/// self-service no longer name the household, and a task about a resident
+/// or household is about its grid instead (the community's, without one).
+/// Its building and unit would narrow it to a few households, so they go
+/// too; so does its idempotency key, the report's and the subject's ids,
+/// whose report the purge deletes anyway. The version moves on: a page open
+/// on the task must reload before it can write. The number of tasks.
+async fn anonymise_ended_health_tasks(
+    tx: &mut <Db as sqlx::Database>::Connection,
+    scope: PurgeScope<'_>,
+) -> StoreResult<u64> {
+    use epigrid_domain::tasks::{HOUSEHOLD_ACTOR_PREFIX, Source};
+    let anonymous_household = format!("{HOUSEHOLD_ACTOR_PREFIX}{}", Uuid::nil());
+    let mut b = QueryBuilder::<Db>::new("UPDATE task_history SET actor_name = ");
+    b.push_bind(anonymous_household.clone());
+    // The prefix has no `%` or `_` of its own for LIKE to read.
+    b.push(" WHERE actor_name LIKE ");
+    b.push_bind(format!("{HOUSEHOLD_ACTOR_PREFIX}%"));
+    b.push(" AND actor_name <> ");
+    b.push_bind(anonymous_household);
+    b.push(" AND task_id IN (");
+    push_ended_health_tasks(&mut b, scope);
+    b.push(")").build().execute(&mut *tx).await.map_err(map_error)?;
+    let mut b = QueryBuilder::<Db>::new(
+        "UPDATE tasks SET subject_kind = 'area', subject_id = COALESCE(grid_id, community_id), \
+         building_id = NULL, unit_id = NULL, idempotency_key = NULL, version = version + 1, \
+         source_detail = CASE WHEN source_kind = 'resident' THEN ",
+    );
+    b.push_bind(Source::ANONYMOUS_RESIDENT_JSON);
+    b.push(format_args!(" ELSE source_detail END WHERE {NAMED_SUBJECT} AND id IN ("));
+    push_ended_health_tasks(&mut b, scope);
+    let done = b.push(")").build().execute(&mut *tx).await.map_err(map_error)?;
+    Ok(done.rows_affected())
 }
 
 /// Pushes `SELECT id FROM tasks WHERE …` for the tasks of the scope's
@@ -148,6 +192,7 @@ impl RetentionStore for SqlStore {
             push_ended_health_tasks(&mut b, scope);
             let done = b.push(")").build().execute(&mut *tx).await.map_err(map_error)?;
             counts.task_notes = done.rows_affected();
+            counts.task_subjects = anonymise_ended_health_tasks(&mut *tx, scope).await?;
         }
         let mut entry = audit.clone();
         // Written by hand: the backends do not depend on serde_json, and
@@ -155,14 +200,15 @@ impl RetentionStore for SqlStore {
         entry.detail = format!(
             "{{\"before\":\"{before}\",\"deleted\":{{\"health_reports\":{},\"arrivals\":{},\
              \"help_requests\":{},\"reported_marks\":{},\"match_rows\":{},\
-             \"task_notes\":{},\"task_photos\":{}}}}}",
+             \"task_notes\":{},\"task_photos\":{},\"task_subjects\":{}}}}}",
             counts.health_reports,
             counts.arrivals,
             counts.help_requests,
             counts.reported_marks,
             counts.match_rows,
             counts.task_notes,
-            counts.task_photos
+            counts.task_photos,
+            counts.task_subjects
         );
         append_chained(&mut tx, &entry).await?;
         tx.commit().await.map_err(map_error)?;

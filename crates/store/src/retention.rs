@@ -27,6 +27,13 @@ pub struct PurgeCounts {
     pub task_notes: u64,
     /// Photos of those tasks' steps, deleted.
     pub task_photos: u64,
+    /// Those tasks made anonymous: a resident or household they were about
+    /// is replaced by the task's grid (its building and unit cleared), and
+    /// so are the resident in their source, the household in the names of
+    /// steps taken through self-service, and their idempotency key (made
+    /// of the report's and the subject's ids). The task stays in its grid's
+    /// figures and its assignee's evaluation.
+    pub task_subjects: u64,
 }
 
 impl PurgeCounts {
@@ -38,6 +45,7 @@ impl PurgeCounts {
             + self.match_rows
             + self.task_notes
             + self.task_photos
+            + self.task_subjects
     }
 }
 
@@ -61,9 +69,10 @@ pub trait RetentionStore {
     /// its task has not served its purpose), and the per-resident reported
     /// marks of those days, and the rows of match lists uploaded before that
     /// day. Of tasks in `scope.health_categories` that ended before that day,
-    /// it clears the steps' notes and deletes their photos; an open task
-    /// keeps both, whatever its age. Volunteer offers, the per-grid counters,
-    /// the lists' counts and the tasks' steps and times stay.
+    /// it clears the steps' notes, deletes their photos and makes the tasks
+    /// anonymous (`PurgeCounts::task_subjects`); an open task keeps all of
+    /// it, whatever its age. Volunteer offers, the per-grid counters, the
+    /// lists' counts and the tasks' steps, times, actors and grids stay.
     /// `audit` is appended in the same transaction, its `detail` replaced by
     /// the counts as JSON: the deletion and its record commit together.
     async fn purge_personal_records(

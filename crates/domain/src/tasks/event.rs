@@ -22,6 +22,10 @@ pub enum Source {
 }
 
 impl Source {
+    /// `Source::Resident { resident_id: None }` as stored (its JSON): what
+    /// the retention purge writes over a named resident's source.
+    pub const ANONYMOUS_RESIDENT_JSON: &'static str = r#"{"kind":"resident","resident_id":null}"#;
+
     /// The channel alone, for filters and statistics.
     pub fn kind_str(&self) -> &'static str {
         match self {
@@ -32,6 +36,11 @@ impl Source {
         }
     }
 }
+
+/// How a step taken through resident self-service names who took it: its
+/// household, never a person (`household:<id>`). The retention purge
+/// replaces the id with the nil UUID.
+pub const HOUSEHOLD_ACTOR_PREFIX: &str = "household:";
 
 /// What an event concerns. Each id names a registry record or an area node;
 /// the service resolves it to a path, which gives the task's grid and scope.
@@ -123,6 +132,12 @@ mod tests {
         assert_eq!(source.kind_str(), "system_rule");
         let anonymous = Source::Resident { resident_id: None };
         assert_eq!(anonymous.kind_str(), "resident");
+        // What the purge writes is what serde writes, and reads back.
+        assert_eq!(serde_json::to_string(&anonymous).unwrap(), Source::ANONYMOUS_RESIDENT_JSON);
+        assert_eq!(
+            serde_json::from_str::<Source>(Source::ANONYMOUS_RESIDENT_JSON).unwrap(),
+            anonymous
+        );
 
         let id = Uuid::from_u128(42);
         let subject = Subject::Household(id);

@@ -28,7 +28,7 @@ pub use dispatch::{
 };
 pub use escalation::{EscalationDeadlines, EscalationLevel, EscalationPolicy, SecondLevelDelay};
 pub use evaluation::{GroupBy, Metrics, Period, PeriodError, TaskSummary, evaluate};
-pub use event::{Priority, Source, Subject};
+pub use event::{HOUSEHOLD_ACTOR_PREFIX, Priority, Source, Subject};
 pub use state::{
     Assignee, EvaluationScore, EventState, IllegalTransition, Party, Reason, ReasonError,
     ScoreError, Stage, Transition, TransitionForbidden, TransitionKind,

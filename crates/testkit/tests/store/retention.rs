@@ -1,13 +1,13 @@
 //! Retention: old health, arrival and help records and the reported marks go;
 //! recent ones, reports still waiting for their task, volunteer offers and the
 //! per-grid counters stay; the notes and photos of health tasks that ended
-//! before the cut-off go, their steps stay; the purge and its counts-only
-//! audit entry commit together.
+//! before the cut-off go and the tasks become anonymous, their steps stay;
+//! the purge and its counts-only audit entry commit together.
 
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use epigrid_domain::tasks::EventState;
+use epigrid_domain::tasks::{EventState, HOUSEHOLD_ACTOR_PREFIX, Source};
 use epigrid_store::{
     AuditQuery, AuditRecord, IntakeWrite, PurgeCounts, PurgeScope, ReportQuery, ReportRecord,
     ReportedResident, Store, TaskPhotoRecord, TaskWrite,
@@ -54,8 +54,12 @@ fn scope(before: NaiveDate) -> PurgeScope<'static> {
     PurgeScope { before, health_categories: &HEALTH }
 }
 
-/// A task of `category` in `state`, last changed (and, unless rejected or
-/// open, closed) at `ended`, stored with two noted steps and one without.
+/// The resident the tasks below are about, and their household.
+static SOMEONE: LazyLock<(Uuid, Uuid)> = LazyLock::new(|| (Uuid::now_v7(), Uuid::now_v7()));
+
+/// A task of `category` in `state` about `SOMEONE`, reported by them
+/// through self-service, last changed (and, unless rejected or open,
+/// closed) at `ended`, stored with two noted steps and one without.
 /// With `photo`, the last step carries a photo. Returns the task's id.
 async fn task_with_notes(
     store: &dyn Store,
@@ -66,12 +70,17 @@ async fn task_with_notes(
     photo: bool,
 ) -> Uuid {
     let created = ended - TimeDelta::hours(3);
+    let (resident, household) = *SOMEONE;
     let mut task = area_task(chain, category, state, ended);
     task.created_at = created;
-    store
-        .insert_task(&task, &task_step(&task, "report", Some("JK-20261101-0001"), created))
-        .await
-        .unwrap();
+    task.subject_kind = "resident".into();
+    task.subject_id = resident;
+    task.source_kind = "resident".into();
+    task.source_detail = format!(r#"{{"kind":"resident","resident_id":"{resident}"}}"#);
+    task.idempotency_key = Some(format!("intake:{}:{resident}", Uuid::now_v7()));
+    let mut reported = task_step(&task, "report", Some("JK-20261101-0001"), created);
+    reported.actor_name = format!("{HOUSEHOLD_ACTOR_PREFIX}{household}");
+    store.insert_task(&task, &reported).await.unwrap();
     let later_steps = [("accept", None), ("report_handled", Some("体温 38.6 °C，已送发热门诊"))];
     for (version, (transition, note)) in (1..).zip(later_steps) {
         let s = task_step(&task, transition, note, ended);
@@ -208,21 +217,41 @@ epigrid_testkit::store_contract_tests! {
         // Not a health category.
         let litter = task_with_notes(s, &chain, "sanitation_report", EventState::Closed, long_ago, true).await;
 
-        let expected = PurgeCounts { task_notes: 6, task_photos: 2, ..PurgeCounts::default() };
+        let expected = PurgeCounts { task_notes: 6, task_photos: 2, task_subjects: 3, ..PurgeCounts::default() };
         assert_eq!(store.count_purgeable(scope(date(10))).await.unwrap(), expected);
         let nothing = PurgeScope { before: date(10), health_categories: &[] };
         assert_eq!(store.count_purgeable(nothing).await.unwrap(), PurgeCounts::default());
         let purged = store.purge_personal_records(scope(date(10)), &purge_entry()).await.unwrap();
         assert_eq!(purged, expected);
 
+        let (resident, household) = *SOMEONE;
         for (task, state) in [(closed, EventState::Closed), (evaluated, EventState::Evaluated), (rejected, EventState::Rejected)] {
             assert_eq!(notes_and_photos(s, task).await, (vec![None, None, None], 0), "{state:?}");
-            // The task and its steps stay, for the evaluation.
-            assert_eq!(store.get_task(task).await.unwrap().unwrap().state, state);
+            // The task and its steps stay, for the evaluation, in the grid
+            // and with the times they had; nobody is named any more.
+            let t = store.get_task(task).await.unwrap().unwrap();
+            assert_eq!(t.state, state);
+            assert_eq!((t.subject_kind.as_str(), t.subject_id), ("area", chain.grid.id), "{state:?}");
+            assert_eq!((t.path.grid, t.path.building, t.path.unit), (Some(chain.grid.id), None, None));
+            assert_eq!(t.source_detail, Source::ANONYMOUS_RESIDENT_JSON);
+            assert_eq!(t.idempotency_key, None);
+            assert_eq!(t.version, 4, "a page open on it must reload");
+            assert_eq!(t.closed_at.is_some(), state != EventState::Rejected);
+            let steps = store.list_task_history(task).await.unwrap();
+            assert_eq!(steps.len(), 3);
+            assert_eq!(steps[0].actor_name, format!("{HOUSEHOLD_ACTOR_PREFIX}{}", Uuid::nil()));
+            assert_eq!(steps[1].actor_name, "王网格", "staff stay named: their work is evaluated");
         }
         let kept = (vec![Some("JK-20261101-0001".to_owned()), None, Some("体温 38.6 °C，已送发热门诊".to_owned())], 1);
         for task in [open, recent, litter] {
             assert_eq!(notes_and_photos(s, task).await, kept);
+            let t = store.get_task(task).await.unwrap().unwrap();
+            assert_eq!((t.subject_kind.as_str(), t.subject_id), ("resident", resident));
+            assert_eq!(t.path.unit, Some(chain.unit.id));
+            assert!(t.source_detail.contains(&resident.to_string()));
+            assert!(t.idempotency_key.is_some());
+            let steps = store.list_task_history(task).await.unwrap();
+            assert_eq!(steps[0].actor_name, format!("{HOUSEHOLD_ACTOR_PREFIX}{household}"));
         }
 
         // Again: nothing left to clear.
@@ -234,7 +263,9 @@ epigrid_testkit::store_contract_tests! {
         let detail: serde_json::Value = serde_json::from_str(&entries[1].detail).unwrap();
         assert_eq!(detail["deleted"]["task_notes"], 6);
         assert_eq!(detail["deleted"]["task_photos"], 2);
+        assert_eq!(detail["deleted"]["task_subjects"], 3);
         assert!(!entries[1].detail.contains("38.6"), "counts only, never contents");
+        assert!(!entries[1].detail.contains(&resident.to_string()));
     }
 
 }

@@ -168,7 +168,10 @@ async fn a_resident_scans_identifies_reports_a_fever_and_a_worker_sees_the_task_
     assert!(phone_page.contains(&reference), "the receipt's reference is on the page");
     // A fever follow-up holds health data: the page says how long its notes last.
     assert_eq!(detail["retention"], json!({ "kept": "while_open", "days": 28 }), "{detail}");
-    assert!(phone_page.contains("任务结束 28 天后，处理备注和照片将被删除"), "{phone_page}");
+    assert!(
+        phone_page.contains("任务结束 28 天后，处理备注和照片将被删除，所涉居民或住户将被隐去"),
+        "{phone_page}"
+    );
     // The step the resident took is theirs in words, not an internal id.
     assert!(phone_page.contains("居民自助") && !phone_page.contains("household:"), "{phone_page}");
     // The phone's list gives it in one line.
