@@ -192,7 +192,7 @@ impl RetentionStore for SqlStore {
             push_ended_health_tasks(&mut b, scope);
             let done = b.push(")").build().execute(&mut *tx).await.map_err(map_error)?;
             counts.task_notes = done.rows_affected();
-            counts.task_subjects = anonymise_ended_health_tasks(&mut *tx, scope).await?;
+            counts.task_subjects = anonymise_ended_health_tasks(&mut tx, scope).await?;
         }
         let mut entry = audit.clone();
         // Written by hand: the backends do not depend on serde_json, and
