@@ -989,12 +989,14 @@ mod tests {
     #[tokio::test]
     async fn a_served_connection_answered_503_is_read_again_only_after_the_pause() {
         let (_capped, _addr, mut client, mut served) = at_the_cap(0).await;
+        // Before the write, which starts the pause: so the bound below holds
+        // however long the write takes.
+        let started = Instant::now();
         served
             .write_all(b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\n\r\n")
             .await
             .unwrap();
         client.write_all(b"x").await.unwrap();
-        let started = Instant::now();
         let mut byte = [0u8; 1];
         served.read_exact(&mut byte).await.unwrap();
         assert!(started.elapsed() >= HELD_PAUSE, "read after {:?}", started.elapsed());
