@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use epigrid_domain::mask::mask_name;
-use epigrid_domain::tasks::{EventState, HOUSEHOLD_ACTOR_PREFIX, Source};
+use epigrid_domain::tasks::{EventState, Source};
 use epigrid_domain::{AreaKind, AreaPath, Role, Scope};
 use epigrid_store::{
     AreaQuery, AuditCount, HouseholdQuery, HouseholdRecord, ResidentQuery, ResidentRecord,
@@ -568,15 +568,9 @@ impl Service {
     }
 }
 
-/// The audit name of a self-service caller: the household, never a person.
-pub fn household_actor_name(household_id: Uuid) -> String {
-    format!("{HOUSEHOLD_ACTOR_PREFIX}{household_id}")
-}
-
-/// Whether a recorded actor name is a self-service caller's.
-pub fn is_household_actor_name(name: &str) -> bool {
-    name.starts_with(HOUSEHOLD_ACTOR_PREFIX)
-}
+/// The audit name of a self-service caller, and its test: the domain's,
+/// as the retention purge rewrites it.
+pub use epigrid_domain::tasks::{household_actor_name, is_household_actor_name};
 
 /// The actor a self-service call is audited as.
 pub fn resident_actor(household_id: Uuid, client_addr: Option<String>) -> Actor {

@@ -51,23 +51,28 @@ async fn count_purgeable_in(
         .map_err(map_error)?;
     counts.match_rows = as_count(get(&row, "n")?);
     if !scope.health_categories.is_empty() {
-        let mut b = QueryBuilder::<Db>::new(
-            "SELECT COUNT(*) AS n FROM task_history WHERE note IS NOT NULL AND task_id IN (",
-        );
-        push_ended_health_tasks(&mut b, scope);
-        let row = b.push(")").build().fetch_one(&mut *conn).await.map_err(map_error)?;
-        counts.task_notes = as_count(get(&row, "n")?);
-        let mut b = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n FROM task_photos WHERE task_id IN (");
-        push_ended_health_tasks(&mut b, scope);
-        let row = b.push(")").build().fetch_one(&mut *conn).await.map_err(map_error)?;
-        counts.task_photos = as_count(get(&row, "n")?);
-        let mut b = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n FROM tasks WHERE ");
-        b.push(NAMED_SUBJECT).push(" AND id IN (");
-        push_ended_health_tasks(&mut b, scope);
-        let row = b.push(")").build().fetch_one(&mut *conn).await.map_err(map_error)?;
-        counts.task_subjects = as_count(get(&row, "n")?);
+        let of_ended = "SELECT COUNT(*) AS n FROM task_history WHERE note IS NOT NULL AND task_id IN (";
+        counts.task_notes = count_of_ended_health_tasks(conn, of_ended, scope).await?;
+        let of_ended = "SELECT COUNT(*) AS n FROM task_photos WHERE task_id IN (";
+        counts.task_photos = count_of_ended_health_tasks(conn, of_ended, scope).await?;
+        let of_ended =
+            format!("SELECT COUNT(*) AS n FROM tasks WHERE {NAMED_SUBJECT} AND id IN (");
+        counts.task_subjects = count_of_ended_health_tasks(conn, &of_ended, scope).await?;
     }
     Ok(counts)
+}
+
+/// `select`, a count whose condition ends in `… IN (`, completed with the
+/// ended health tasks of the scope.
+async fn count_of_ended_health_tasks(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    select: &str,
+    scope: PurgeScope<'_>,
+) -> StoreResult<u64> {
+    let mut b = QueryBuilder::<Db>::new(select);
+    push_ended_health_tasks(&mut b, scope);
+    let row = b.push(")").build().fetch_one(&mut *conn).await.map_err(map_error)?;
+    Ok(as_count(get(&row, "n")?))
 }
 
 /// A task about a person: a resident, or a household (its members).
@@ -85,8 +90,8 @@ async fn anonymise_ended_health_tasks(
     tx: &mut <Db as sqlx::Database>::Connection,
     scope: PurgeScope<'_>,
 ) -> StoreResult<u64> {
-    use epigrid_domain::tasks::{HOUSEHOLD_ACTOR_PREFIX, Source};
-    let anonymous_household = format!("{HOUSEHOLD_ACTOR_PREFIX}{}", Uuid::nil());
+    use epigrid_domain::tasks::{HOUSEHOLD_ACTOR_PREFIX, Source, household_actor_name};
+    let anonymous_household = household_actor_name(Uuid::nil());
     let mut b = QueryBuilder::<Db>::new("UPDATE task_history SET actor_name = ");
     b.push_bind(anonymous_household.clone());
     // The prefix has no `%` or `_` of its own for LIKE to read.

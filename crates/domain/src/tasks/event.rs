@@ -42,6 +42,16 @@ impl Source {
 /// replaces the id with the nil UUID.
 pub const HOUSEHOLD_ACTOR_PREFIX: &str = "household:";
 
+/// The recorded name of a self-service caller: the household, never a person.
+pub fn household_actor_name(household_id: Uuid) -> String {
+    format!("{HOUSEHOLD_ACTOR_PREFIX}{household_id}")
+}
+
+/// Whether a recorded actor name is a self-service caller's.
+pub fn is_household_actor_name(name: &str) -> bool {
+    name.starts_with(HOUSEHOLD_ACTOR_PREFIX)
+}
+
 /// What an event concerns. Each id names a registry record or an area node;
 /// the service resolves it to a path, which gives the task's grid and scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -28,7 +28,10 @@ pub use dispatch::{
 };
 pub use escalation::{EscalationDeadlines, EscalationLevel, EscalationPolicy, SecondLevelDelay};
 pub use evaluation::{GroupBy, Metrics, Period, PeriodError, TaskSummary, evaluate};
-pub use event::{HOUSEHOLD_ACTOR_PREFIX, Priority, Source, Subject};
+pub use event::{
+    HOUSEHOLD_ACTOR_PREFIX, Priority, Source, Subject, household_actor_name,
+    is_household_actor_name,
+};
 pub use state::{
     Assignee, EvaluationScore, EventState, IllegalTransition, Party, Reason, ReasonError,
     ScoreError, Stage, Transition, TransitionForbidden, TransitionKind,

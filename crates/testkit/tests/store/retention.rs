@@ -7,7 +7,7 @@
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use epigrid_domain::tasks::{EventState, HOUSEHOLD_ACTOR_PREFIX, Source};
+use epigrid_domain::tasks::{EventState, Source, household_actor_name};
 use epigrid_store::{
     AuditQuery, AuditRecord, IntakeWrite, PurgeCounts, PurgeScope, ReportQuery, ReportRecord,
     ReportedResident, Store, TaskPhotoRecord, TaskWrite,
@@ -79,7 +79,7 @@ async fn task_with_notes(
     task.source_detail = format!(r#"{{"kind":"resident","resident_id":"{resident}"}}"#);
     task.idempotency_key = Some(format!("intake:{}:{resident}", Uuid::now_v7()));
     let mut reported = task_step(&task, "report", Some("JK-20261101-0001"), created);
-    reported.actor_name = format!("{HOUSEHOLD_ACTOR_PREFIX}{household}");
+    reported.actor_name = household_actor_name(household);
     store.insert_task(&task, &reported).await.unwrap();
     let later_steps = [("accept", None), ("report_handled", Some("体温 38.6 °C，已送发热门诊"))];
     for (version, (transition, note)) in (1..).zip(later_steps) {
@@ -239,7 +239,7 @@ epigrid_testkit::store_contract_tests! {
             assert_eq!(t.closed_at.is_some(), state != EventState::Rejected);
             let steps = store.list_task_history(task).await.unwrap();
             assert_eq!(steps.len(), 3);
-            assert_eq!(steps[0].actor_name, format!("{HOUSEHOLD_ACTOR_PREFIX}{}", Uuid::nil()));
+            assert_eq!(steps[0].actor_name, household_actor_name(Uuid::nil()));
             assert_eq!(steps[1].actor_name, "王网格", "staff stay named: their work is evaluated");
         }
         let kept = (vec![Some("JK-20261101-0001".to_owned()), None, Some("体温 38.6 °C，已送发热门诊".to_owned())], 1);
@@ -251,7 +251,7 @@ epigrid_testkit::store_contract_tests! {
             assert!(t.source_detail.contains(&resident.to_string()));
             assert!(t.idempotency_key.is_some());
             let steps = store.list_task_history(task).await.unwrap();
-            assert_eq!(steps[0].actor_name, format!("{HOUSEHOLD_ACTOR_PREFIX}{household}"));
+            assert_eq!(steps[0].actor_name, household_actor_name(household));
         }
 
         // Again: nothing left to clear.
