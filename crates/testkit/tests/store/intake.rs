@@ -371,6 +371,8 @@ fn back_to_migration_16(schema: Option<&str>) -> Vec<String> {
             "CREATE UNIQUE INDEX intake_reports_household_key ON {} (household_id, idempotency_key)",
             table("intake_reports")
         ),
+        // Migration 18 runs again too.
+        format!("DROP INDEX {}", table("tasks_subject_created")),
         format!("DELETE FROM {} WHERE version >= 17", table("_sqlx_migrations")),
     ]
 }

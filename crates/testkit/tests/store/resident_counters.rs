@@ -404,7 +404,7 @@ async fn fill_and_forget_counters(store: &dyn Store) -> (Areas, Model) {
 
 /// Takes the database back to before migration 12 (the counters), undoing
 /// the later migrations too, so that they all run again at the next open.
-const FORGET_COUNTERS: [&str; 10] = [
+const FORGET_COUNTERS: [&str; 11] = [
     "DROP TABLE grid_figures",
     "DROP TABLE grid_birth_years",
     "DROP TABLE grid_tag_counts",
@@ -414,6 +414,7 @@ const FORGET_COUNTERS: [&str; 10] = [
     "DROP INDEX intake_reports_key_household",
     "CREATE UNIQUE INDEX intake_reports_idempotency_key ON intake_reports (idempotency_key)",
     "CREATE INDEX intake_reports_household ON intake_reports (household_id, id)",
+    "DROP INDEX tasks_subject_created",
     "DELETE FROM _sqlx_migrations WHERE version >= 12",
 ];
 
