@@ -65,6 +65,10 @@ pub struct FileSettings {
     pub intake_batch_window_micros: Option<u64>,
     pub intake_batch_max: Option<usize>,
     pub intake_audit_interval_millis: Option<u64>,
+    /// Free space (MiB) kept ahead inside a SQLite database file, added
+    /// by the intake writer when idle, so that the checkpoints at a peak
+    /// write into blocks the file already has. 0 keeps none.
+    pub storage_room_mb: Option<u64>,
     /// A temperature at or above this (°C) becomes a fever follow-up task.
     pub intake_fever_celsius: Option<f64>,
     /// The plausible range of a temperature reading (°C).
@@ -328,6 +332,10 @@ impl Resolved {
     }
 }
 
+/// The room `epigrid serve` keeps by default: some twenty seconds of growth
+/// at the measured peak, and days of a sub-district's ordinary reporting.
+const DEFAULT_STORAGE_ROOM_MB: u64 = 64;
+
 impl Resolved {
     fn apply_intake(
         &self,
@@ -347,6 +355,8 @@ impl Resolved {
             let millis = positive("intake_audit_interval_millis", i64::try_from(millis)?)?;
             intake.audit_interval = std::time::Duration::from_millis(u64::try_from(millis)?);
         }
+        intake.room_bytes =
+            f.storage_room_mb.unwrap_or(DEFAULT_STORAGE_ROOM_MB).saturating_mul(1 << 20);
         let rules = &mut intake.rules;
         rules.fever_at = f.intake_fever_celsius.unwrap_or(rules.fever_at);
         rules.temperature_min = f.intake_temperature_min.unwrap_or(rules.temperature_min);

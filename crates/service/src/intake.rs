@@ -82,6 +82,11 @@ pub struct IntakeSettings {
     /// the phone within seconds; off, they wait in `reported` for the office
     /// to verify (a deployment that wants a person to look first).
     pub auto_dispatch: bool,
+    /// Free space the writer keeps ahead inside the database file, topped
+    /// up once it has been idle for `ROOM_IDLE` (`IntakeStore::keep_room`;
+    /// SQLite only). 0, the library's default, keeps none; `epigrid serve`
+    /// keeps 64 MiB unless configured.
+    pub room_bytes: u64,
 }
 
 /// Overload protection of the public (self-service) routes.
@@ -121,6 +126,7 @@ impl Default for IntakeSettings {
             identify_limits: IdentifyLimits::default(),
             public: PublicLimits::default(),
             auto_dispatch: true,
+            room_bytes: 0,
         }
     }
 }
@@ -1001,18 +1007,23 @@ async fn writer(
     let mut replies: Vec<Reply> = Vec::with_capacity(max);
     let mut today = ReportedToday::default();
     let mut audit = AuditKeeper::new(service.intake_engine().writer_id, settings.audit_interval);
+    let mut room = RoomKeeper::new(settings.room_bytes);
     loop {
         if receiver.is_empty() {
             // Nothing queued: give back what the store keeps between
             // back-to-back batches (other writes wait for it) before waiting.
             service.store().keep_intake_turn(false);
         }
-        let first = match audit.due() {
+        let first = match [audit.due(), room.due()].into_iter().flatten().min() {
             None => receiver.recv().await,
             Some(due) => match tokio::time::timeout_at(due.into(), receiver.recv()).await {
                 Ok(job) => job,
                 Err(_idle) => {
-                    append_pending(&service, &mut audit).await;
+                    if audit.due().is_some_and(|due| due <= std::time::Instant::now()) {
+                        append_pending(&service, &mut audit).await;
+                    } else {
+                        room.keep(&service).await;
+                    }
                     continue;
                 }
             },
@@ -1049,6 +1060,7 @@ async fn writer(
             today.strip(&mut writes);
             service.store().keep_intake_turn(true);
             commit(&service, &mut writes, &mut replies, &serving, &mut today, &mut audit).await;
+            room.used();
         }
         if !append_asked.is_empty() {
             if audit.due().is_some() {
@@ -1061,6 +1073,51 @@ async fn writer(
     }
     if audit.due().is_some() {
         append_pending(&service, &mut audit).await;
+    }
+}
+
+/// How long the writer must have had nothing to do before it adds room:
+/// never between the batches of a peak, whose gaps are milliseconds.
+const ROOM_IDLE: StdDuration = StdDuration::from_secs(1);
+
+/// The free space kept ahead in the database file (`IntakeSettings::
+/// room_bytes`): a slice at a time while the writer stays idle, looked at
+/// again once batches have used some.
+struct RoomKeeper {
+    target_bytes: u64,
+    wanted: bool,
+    idle_since: std::time::Instant,
+}
+
+impl RoomKeeper {
+    fn new(target_bytes: u64) -> Self {
+        Self { target_bytes, wanted: target_bytes > 0, idle_since: std::time::Instant::now() }
+    }
+
+    /// When to add the next slice, if room is wanted.
+    fn due(&self) -> Option<std::time::Instant> {
+        self.wanted.then(|| self.idle_since + ROOM_IDLE)
+    }
+
+    /// A batch was written: it may have used room, and the writer is busy.
+    fn used(&mut self) {
+        self.wanted = self.target_bytes > 0;
+        self.idle_since = std::time::Instant::now();
+    }
+
+    async fn keep(&mut self, service: &Service) {
+        // An ordinary write: the batches' kept turn at the lock is given
+        // back first, or it would wait for itself.
+        service.store().keep_intake_turn(false);
+        match service.store().keep_room(self.target_bytes).await {
+            Ok(0) => self.wanted = false,
+            // More at once while nothing is queued: `due` is still past.
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "free room in the database file not added; will retry");
+                self.idle_since = std::time::Instant::now();
+            }
+        }
     }
 }
 

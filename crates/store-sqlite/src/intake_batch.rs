@@ -141,10 +141,72 @@ pub(crate) fn keep_turn(store: &SqlStore, keep: bool) {
     }
 }
 
+/// The room `keep_room` adds in one call: a commit of about 10 ms on a slow
+/// virtual disk, so a submission that arrives meanwhile waits at most that.
+const ROOM_SLICE_BYTES: u64 = 1 << 20;
+
+/// See `IntakeStore::keep_room`. On the intake's own connection, with the
+/// turn at the write lock that a batch takes.
+pub(crate) async fn keep_room(store: &SqlStore, target_bytes: u64) -> StoreResult<u64> {
+    if target_bytes == 0 || !is_file(&store.path) {
+        return Ok(0);
+    }
+    let _turn = store.writer.acquire().await.map_err(map_error)?;
+    let mut slot = store.intake.lock().unwrap_or_else(PoisonError::into_inner);
+    let db = match &mut *slot {
+        Some(db) => db,
+        None => slot.insert(open_intake_connection(&store.path)?),
+    };
+    let added = add_room(db, target_bytes).map_err(sqlite_error);
+    if matches!(added, Err(StoreError::Unavailable(_))) {
+        *slot = None;
+    }
+    added
+}
+
+fn add_room(db: &Connection, target_bytes: u64) -> rusqlite::Result<u64> {
+    let bytes = |db: &Connection, sql: &str| -> rusqlite::Result<u64> {
+        db.query_row::<i64, _, _>(sql, [], |row| row.get(0))
+            .map(|bytes| u64::try_from(bytes).unwrap_or_default())
+    };
+    let filled = bytes(db, "SELECT coalesce(sum(length(filler)), 0) FROM storage_room")?;
+    let free_bytes = |db: &Connection| {
+        bytes(
+            db,
+            "SELECT f.freelist_count * p.page_size FROM pragma_freelist_count() f, pragma_page_size() p",
+        )
+    };
+    if filled == 0 && free_bytes(db)? >= target_bytes / 2 {
+        // Topped up only once half is used: a new filling first takes the
+        // free pages there are (new rows reuse them before the file grows),
+        // so each filling writes the whole room once.
+        return Ok(0);
+    }
+    if filled >= target_bytes {
+        // Every slice is in the file's pages (through the WAL, and into
+        // the file at the next checkpoint): free them all at once.
+        db.execute("DELETE FROM storage_room", [])?;
+        return Ok(filled);
+    }
+    // One slice of zeros a call, kept as a row until the room is filled,
+    // so that each call is one short commit. A crash between calls leaves
+    // the rows, and the next filling goes on from them.
+    let slice = ROOM_SLICE_BYTES.min(target_bytes - filled);
+    db.execute(
+        "INSERT INTO storage_room (filler) VALUES (zeroblob(?1))",
+        [i64::try_from(slice).unwrap_or_default()],
+    )?;
+    Ok(slice)
+}
+
+fn is_file(path: &Path) -> bool {
+    !(path.as_os_str().is_empty() || path == Path::new(":memory:"))
+}
+
 /// The intake's own connection, set up as sqlx sets up the others (the
 /// file is already in WAL mode: that is a property of the file).
 fn open_intake_connection(path: &Path) -> StoreResult<Connection> {
-    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+    if !is_file(path) {
         return Err(StoreError::Other("the intake needs the database in a file".into()));
     }
     let db = Connection::open_with_flags(

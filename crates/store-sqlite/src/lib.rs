@@ -149,6 +149,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "household key index", include_str!("../migrations/0016_household_key_index.sql")),
     (17, "key household index", include_str!("../migrations/0017_key_household_index.sql")),
     (18, "task subject index", include_str!("../migrations/0018_task_subject_index.sql")),
+    (19, "storage room", include_str!("../migrations/0019_storage_room.sql")),
 ];
 
 include!("../../store/shared/sql_store.rs");

@@ -86,6 +86,10 @@ impl IntakeStore for SqlStore {
         crate::intake_batch::keep_turn(self, keep);
     }
 
+    async fn keep_room(&self, target_bytes: u64) -> StoreResult<u64> {
+        crate::intake_batch::keep_room(self, target_bytes).await
+    }
+
     async fn append_pending_audit(&self, which: PendingAudit) -> StoreResult<u32> {
         let chosen = || {
             let mut b = QueryBuilder::<Db>::new(format!(

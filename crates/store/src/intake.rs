@@ -176,6 +176,22 @@ pub trait IntakeStore: Send + Sync {
     /// write of its own. Off until asked; the default holds nothing.
     fn keep_intake_turn(&self, _keep: bool) {}
 
+    /// Keeps free space ahead in the database file, for the intake writer
+    /// to call again and again while idle. Once less than half of
+    /// `target_bytes` is free inside the file, each call takes one short
+    /// step to fill it again (writes one slice of about a MiB, or frees the
+    /// slices written) and returns the bytes it wrote or freed; 0 when there
+    /// is nothing to do, or where the store keeps no room (PostgreSQL
+    /// extends its own files). On SQLite a database that
+    /// grows extends its file at every checkpoint, and the checkpoint's sync
+    /// then also commits the file system's journal for the new blocks, which
+    /// stalls the intake's commits behind it (docs/PERFORMANCE.md, session
+    /// 21). Pages written once and freed are reused by later writes, so the
+    /// checkpoints that follow write into blocks the file already has.
+    async fn keep_room(&self, _target_bytes: u64) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     /// Appends the chosen pending summaries to the audit chain, oldest
     /// first, and clears them, in one transaction. Returns how many.
     async fn append_pending_audit(&self, which: PendingAudit) -> StoreResult<u32>;

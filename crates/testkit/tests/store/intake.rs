@@ -446,3 +446,81 @@ async fn postgres_migration_17_strips_the_household_prefix_from_stored_keys() {
     drop(store);
     guard.cleanup().await;
 }
+
+/// The database file's pages in all and its free pages, read beside the
+/// store on a connection of the test's own.
+async fn sqlite_pages(path: &std::path::Path) -> (i64, i64) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
+    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pages: (i64, i64) = sqlx::query_as(
+        "SELECT c.page_count, f.freelist_count FROM pragma_page_count() c, pragma_freelist_count() f",
+    )
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    raw.close().await;
+    pages
+}
+
+/// Room kept ahead in a SQLite file (`keep_room`): filled a MiB a call,
+/// then freed in one; reports written afterwards take its free pages, so
+/// the file does not grow under them; filled again once half is used.
+#[tokio::test]
+async fn sqlite_keeps_room_ahead_that_later_writes_reuse() {
+    let (store, guard) = epigrid_testkit::fresh_sqlite().await;
+    let path = guard.dir().join("epigrid.db");
+    let chain = Chain::insert(&*store, "Room").await;
+    let h = household(&chain.unit, "301");
+    store.insert_household(&h).await.unwrap();
+    assert_eq!(store.keep_room(0).await.unwrap(), 0, "no room asked, none kept");
+
+    let target: u64 = 3 << 20;
+    let fill = |store: Arc<dyn Store>| async move {
+        let mut steps = Vec::new();
+        loop {
+            let bytes = store.keep_room(target).await.unwrap();
+            if bytes == 0 {
+                return steps;
+            }
+            steps.push(bytes);
+            assert!(steps.len() <= 4, "three slices and the freeing: {steps:?}");
+        }
+    };
+    assert_eq!(fill(store.clone()).await, vec![1 << 20, 1 << 20, 1 << 20, target]);
+    let (pages, free) = sqlite_pages(&path).await;
+    assert!(u64::try_from(free).unwrap() * 4096 >= target, "{free} free pages");
+
+    // Reports of 4 KiB take the free pages, not new ones.
+    let big = |n: usize| {
+        let mut report = write(&h, "health", &format!("room-{n:03}"), &[], 0);
+        report.report.payload =
+            format!(r#"{{"kind":"health","entries":[],"note":"{}"}}"#, "x".repeat(4000));
+        report
+    };
+    let batch: Vec<IntakeWrite> = (0..100).map(big).collect();
+    store.write_intake_batch(&batch, None).await.unwrap();
+    let (pages_after, free_after) = sqlite_pages(&path).await;
+    assert_eq!(pages_after, pages, "the reports took free pages");
+    assert!(free_after < free, "{free_after} free pages after the reports, {free} before");
+    assert!(fill(store.clone()).await.is_empty(), "more than half is still free");
+
+    // Once more than half is used, filled again.
+    let batch: Vec<IntakeWrite> = (100..400).map(big).collect();
+    store.write_intake_batch(&batch, None).await.unwrap();
+    let (_, low) = sqlite_pages(&path).await;
+    assert!(u64::try_from(low).unwrap() * 4096 < target / 2, "{low} free pages");
+    assert_eq!(fill(store.clone()).await, vec![1 << 20, 1 << 20, 1 << 20, target]);
+    let (_, refilled) = sqlite_pages(&path).await;
+    assert!(u64::try_from(refilled).unwrap() * 4096 >= target, "{refilled} free pages");
+}
+
+#[tokio::test]
+async fn postgres_keeps_no_room() {
+    let Some((store, guard)) = epigrid_testkit::fresh_postgres().await else {
+        eprintln!("skipped: EPIGRID_TEST_PG is not set");
+        return;
+    };
+    assert_eq!(store.keep_room(3 << 20).await.unwrap(), 0, "PostgreSQL extends its own files");
+    drop(store);
+    guard.cleanup().await;
+}
