@@ -462,6 +462,18 @@ mod tests {
     }
 
     #[test]
+    fn the_storage_room_is_64_mib_unless_configured() {
+        let missing = Path::new("/nonexistent/epigrid.toml");
+        let room = |pairs: &[(&str, &str)]| {
+            let file = FileSettings::load_from(missing, env(pairs)).unwrap();
+            Resolved::new(file, None, None, None).service_settings().unwrap().intake.room_bytes
+        };
+        assert_eq!(room(&[]), 64 << 20);
+        assert_eq!(room(&[("EPIGRID_STORAGE_ROOM_MB", "0")]), 0);
+        assert_eq!(room(&[("EPIGRID_STORAGE_ROOM_MB", "256")]), 256 << 20);
+    }
+
+    #[test]
     fn a_missing_file_means_defaults_and_a_bad_key_is_named() {
         let missing = Path::new("/nonexistent/epigrid.toml");
         let file =

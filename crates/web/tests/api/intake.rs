@@ -615,6 +615,53 @@ async fn a_batch_window_gathers_a_burst_into_few_commits() {
     assert!(batches <= 4, "20 submissions within a 200 ms window took {batches} commits");
 }
 
+/// An idle writer keeps room ahead in the SQLite file (`room_bytes`): a
+/// second after its last batch it writes the room's slices, which show on
+/// disk as that many more bytes in the database file and its WAL.
+#[tokio::test]
+async fn an_idle_writer_keeps_room_ahead_in_the_database_file() {
+    let room: u64 = 2 << 20;
+    let mut settings = Settings::default();
+    settings.intake.room_bytes = room;
+    let app = App::spawn_with(settings).await;
+    let dir = app.sqlite_dir().expect("a SQLite app").to_owned();
+    let on_disk = || {
+        ["epigrid.db", "epigrid.db-wal"]
+            .iter()
+            .map(|file| std::fs::metadata(dir.join(file)).map_or(0, |m| m.len()))
+            .sum::<u64>()
+    };
+    let pass = pass_b(&app).await;
+    let before = on_disk();
+    let response = post(
+        &app,
+        &pass,
+        "/api/v1/public/health-reports",
+        health(&app, "room-key-0001", json!(36.6)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while on_disk() < before + room {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} bytes on disk, {before} before the report",
+            on_disk()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And the writer still answers at once afterwards.
+    let response = post(
+        &app,
+        &pass,
+        "/api/v1/public/health-reports",
+        health(&app, "room-key-0002", json!(36.6)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(reports(&app).await, 2);
+}
+
 /// A figure of `/metrics` (the first sample line starting with `name`).
 fn figure(text: &str, name: &str) -> f64 {
     text.lines()
