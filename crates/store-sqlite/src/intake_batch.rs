@@ -141,8 +141,10 @@ pub(crate) fn keep_turn(store: &SqlStore, keep: bool) {
     }
 }
 
-/// The room `keep_room` adds in one call: a commit of about 10 ms on a slow
-/// virtual disk, so a submission that arrives meanwhile waits at most that.
+/// The room `keep_room` adds in one call: a MiB written to the WAL and
+/// synced, a few milliseconds even on session 21's slow virtual disk (250
+/// pages synced in 1.5–4.4 ms there, docs/PERFORMANCE.md), which is what a
+/// submission arriving meanwhile waits.
 const ROOM_SLICE_BYTES: u64 = 1 << 20;
 
 /// See `IntakeStore::keep_room`. On the intake's own connection, with the

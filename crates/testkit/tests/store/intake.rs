@@ -361,7 +361,10 @@ epigrid_testkit::store_contract_tests! {
 /// household prefix, in the index that led with the household.
 fn back_to_migration_16(schema: Option<&str>) -> Vec<String> {
     let table = |name: &str| schema.map_or(name.to_owned(), |s| format!("{s}.{name}"));
-    vec![
+    // SQLite's migration 19 (the storage room) runs again too; PostgreSQL
+    // has no such migration.
+    let sqlite_only = schema.is_none().then(|| "DROP TABLE storage_room".to_owned());
+    let mut statements = vec![
         format!("DROP INDEX {}", table("intake_reports_key_household")),
         format!(
             "UPDATE {} SET idempotency_key = '{PREFIX_HOUSEHOLD}:' || idempotency_key",
@@ -374,7 +377,9 @@ fn back_to_migration_16(schema: Option<&str>) -> Vec<String> {
         // Migration 18 runs again too.
         format!("DROP INDEX {}", table("tasks_subject_created")),
         format!("DELETE FROM {} WHERE version >= 17", table("_sqlx_migrations")),
-    ]
+    ];
+    statements.extend(sqlite_only);
+    statements
 }
 
 /// The household of the migration test, fixed so that its prefix can be
