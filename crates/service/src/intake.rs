@@ -1114,8 +1114,10 @@ impl RoomKeeper {
             // More at once while nothing is queued: `due` is still past.
             Ok(_) => {}
             Err(error) => {
-                tracing::warn!(%error, "free room in the database file not added; will retry");
-                self.idle_since = std::time::Instant::now();
+                // Tried again after the next batch, not every idle second
+                // (a full disk would fail the same way).
+                tracing::warn!(%error, "free room in the database file not added");
+                self.wanted = false;
             }
         }
     }
