@@ -113,17 +113,7 @@ pub(crate) async fn write(
             HeldTurn { _writer: writer, since: Instant::now() }
         }
     };
-    let mut slot = store.intake.lock().unwrap_or_else(PoisonError::into_inner);
-    let db = match &mut *slot {
-        Some(db) => db,
-        None => slot.insert(open_intake_connection(&store.path)?),
-    };
-    let written = write_batch(db, writes, audit);
-    if matches!(written, Err(StoreError::Unavailable(_))) {
-        // A disk or lock failure: open afresh next time.
-        *slot = None;
-    }
-    drop(slot);
+    let written = on_intake_connection(store, |db| write_batch(db, writes, audit));
     let mut kept = store.intake_turn.lock().unwrap_or_else(PoisonError::into_inner);
     if kept.keep {
         kept.held = Some(turn);
@@ -154,16 +144,25 @@ pub(crate) async fn keep_room(store: &SqlStore, target_bytes: u64) -> StoreResul
         return Ok(0);
     }
     let _turn = store.writer.acquire().await.map_err(map_error)?;
+    on_intake_connection(store, |db| add_room(db, target_bytes).map_err(sqlite_error))
+}
+
+/// Runs `work` on the intake's own connection, opened at first use. A disk
+/// or lock failure drops it, so the next call opens it afresh.
+fn on_intake_connection<T>(
+    store: &SqlStore,
+    work: impl FnOnce(&mut Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
     let mut slot = store.intake.lock().unwrap_or_else(PoisonError::into_inner);
     let db = match &mut *slot {
         Some(db) => db,
         None => slot.insert(open_intake_connection(&store.path)?),
     };
-    let added = add_room(db, target_bytes).map_err(sqlite_error);
-    if matches!(added, Err(StoreError::Unavailable(_))) {
+    let done = work(db);
+    if matches!(done, Err(StoreError::Unavailable(_))) {
         *slot = None;
     }
-    added
+    done
 }
 
 fn add_room(db: &Connection, target_bytes: u64) -> rusqlite::Result<u64> {
