@@ -16,6 +16,7 @@
 # EPIGRID_BENCH_TLS=1 serves both over TLS (`tls_cert`, `tls_key`: a
 # self-signed certificate made with openssl) and drives them over https; the
 # line then also gives the storm's connections made (handshakes) a second.
+# EPIGRID_BENCH_STORM=N sends N connections in the storm instead of 2,560.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1; B=$2; rounds=${3:-3}; shift $(( $# < 3 ? $# : 3 ))
@@ -36,6 +37,7 @@ if [ -n "${EPIGRID_BENCH_TLS:-}" ]; then
   ca=(--ca "$work/cert.pem")
 fi
 url="$scheme://127.0.0.1:$port"
+storm=${EPIGRID_BENCH_STORM:-2560}
 field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 one() { # label binary [loadgen flags…]
@@ -59,7 +61,7 @@ one() { # label binary [loadgen flags…]
   local peak steady highest out
   peak=$(load 256 3 | field ok_rps)
   steady=$(rss "$pid"); highest=$steady
-  load 2560 5 "$@" > "$work/storm" & local generator=$!
+  load "$storm" 5 "$@" > "$work/storm" & local generator=$!
   while kill -0 "$generator" 2>/dev/null; do
     local now; now=$(rss "$pid"); [ "$now" -gt "$highest" ] && highest=$now; sleep 0.2
   done

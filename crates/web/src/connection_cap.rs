@@ -50,12 +50,15 @@ use crate::error::ApiError;
 use crate::i18n::Lang;
 use crate::refusal_pause::PausedAfterRefusal;
 
-/// Open connections at most, by default: three times the 256 that saturate
-/// a two-core server, at some 25 KB each. At 1,024 a storm of 2,560 took
-/// the memory to 1.97× its steady level, too near the 2× bound; at 768,
-/// 1.6–1.8× (docs/PERFORMANCE.md). More cores and memory, or a proxy in
-/// front, call for another figure (`max_connections`).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 768;
+/// Open connections at most, by default: half again the 256 that saturate
+/// a two-core server. More served at once add no rate, only requests in
+/// flight, and each holds its buffers, parsed body and future while its
+/// batch commits: at 768 a submission cost the connection thread 16.8 µs
+/// against 11.4 at 256 (caches), so a storm that filled 768 places kept less
+/// of the peak (71 % against 78–81 % at 384, side by side) and took more
+/// memory (1.6× against 1.3×; docs/PERFORMANCE.md, session 22). More cores,
+/// or a proxy in front, call for another figure (`max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 384;
 
 /// A connection with nothing read or written for this long is closed: as
 /// nginx's default keep-alive, and well beyond the request timeout, so a
@@ -70,8 +73,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 pub const HELD_PAUSE: Duration = Duration::from_millis(250);
 
 /// Held connections at most, as a multiple of the cap: each holds a file
-/// descriptor (OPERATIONS.md sizes `LimitNOFILE` for it).
-pub const HELD_PER_SERVED: usize = 3;
+/// descriptor (OPERATIONS.md sizes `LimitNOFILE` for it). With the default
+/// cap, 2,304 held: a storm of 2,560 connections (10× the saturating load)
+/// is served or held, none closed to connect again at once.
+pub const HELD_PER_SERVED: usize = 6;
 
 /// Longest request head read before a refusal.
 const HEAD_LIMIT: usize = 16 * 1024;
@@ -1088,7 +1093,7 @@ mod tests {
         let (stream, _) = capped.listener.accept().await.unwrap();
         let held = HeldSlot::new(&capped.room.held);
         let task = hold(capped.room.clone(), stream, addr, held, Vec::new(), true);
-        // Each of up to 3 × 768 held connections is this task (and the
+        // Each of up to 6 × 384 held connections is this task (and the
         // kernel's socket): the storm's memory bound counts on it.
         let size = std::mem::size_of_val(&task);
         assert!(size < 1024, "a held connection's task is {size} bytes");
