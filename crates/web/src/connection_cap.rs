@@ -54,10 +54,11 @@ use crate::refusal_pause::PausedAfterRefusal;
 /// a two-core server. More served at once add no rate, only requests in
 /// flight, and each holds its buffers, parsed body and future while its
 /// batch commits: at 768 a submission cost the connection thread 16.8 µs
-/// against 11.4 at 256 (caches), so a storm that filled 768 places kept less
-/// of the peak (71 % against 78–81 % at 384, side by side) and took more
-/// memory (1.6× against 1.3×; docs/PERFORMANCE.md, session 22). More cores,
-/// or a proxy in front, call for another figure (`max_connections`).
+/// against 11.4 at 256 (caches; hello-world's 8.2 against 7.6). Side by
+/// side, a storm that filled 768 places served a tenth less than one that
+/// filled 384, and took the memory to 1.6× its steady level against 1.3×
+/// (docs/PERFORMANCE.md, session 22). More cores, or a proxy in front, call
+/// for another figure (`max_connections`).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 384;
 
 /// A connection with nothing read or written for this long is closed: as

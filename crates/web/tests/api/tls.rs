@@ -79,9 +79,16 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     let (cert_path, key_path) = (cert.clone(), key.clone());
     let capped_state = state.clone();
     tokio::spawn(async move {
-        epigrid_web::serve_tls(listener, state, &cert_path, &key_path, 768, std::future::pending())
-            .await
-            .unwrap();
+        epigrid_web::serve_tls(
+            listener,
+            state,
+            &cert_path,
+            &key_path,
+            epigrid_web::connection_cap::DEFAULT_MAX_CONNECTIONS,
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
     });
 
     let curl = |args: &[&str]| {
