@@ -230,13 +230,13 @@ async fn serve_speaks_https_and_marks_cookies_secure() {
     assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
     drop(held);
 
-    // Beyond three held connections for each one served, a connection is
-    // refused and closed. The holder takes the place again and three
-    // connections are held (connected, no handshake yet).
+    // Beyond `HELD_PER_SERVED` held connections for each one served, a
+    // connection is refused and closed. The holder takes the place again
+    // and that many connections are held (connected, no handshake yet).
     let holder = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let mut held = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..epigrid_web::connection_cap::HELD_PER_SERVED {
         held.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap());
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
