@@ -55,7 +55,7 @@ use crate::refusal_pause::PausedAfterRefusal;
 /// flight, and each holds its buffers, parsed body and future while its
 /// batch commits: at 768 a submission cost the connection thread 16.8 µs
 /// against 11.4 at 256 (caches; hello-world's 8.2 against 7.6). Side by
-/// side, a storm that filled 768 places served a tenth less than one that
+/// side, a storm that filled 768 places served 7–10 % less than one that
 /// filled 384, and took the memory to 1.6× its steady level against 1.3×
 /// (docs/PERFORMANCE.md, session 22). More cores, or a proxy in front, call
 /// for another figure (`max_connections`).
