@@ -10,7 +10,8 @@
 # synchronous=FULL, counters, audit), each request a new submission. Then an
 # overload run: 10x the connections of the saturating run (2560), with RSS
 # sampled, its useful rate printed as a share of the peak (the median rate
-# at 256 connections), and a 64-connection run straight after to see
+# at 256 connections, and a 3 s run at 256 just before each storm, on a
+# host that drifts), and a 64-connection run straight after to see
 # recovery.
 # EPIGRID_BENCH_BIN=DIR takes the binaries from DIR (e.g. an older build,
 # to compare before and after on the same machine).
@@ -115,11 +116,15 @@ rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 overload() { # [loadgen flags…], e.g. --honour-retry-after
   # One storm per round, like the pairs above: a single 5 s storm moved by
   # a fifth from one run to the next on a noisy host.
-  local shares=() refused=() hellos=() growths=()
+  local shares=() near_shares=() refused=() hellos=() growths=()
   # The steady level once, before the first storm: memory a storm leaves
   # behind must not become the next storm's baseline.
   steady=$(rss "$epi_pid")
   for round in $(seq 1 "$rounds"); do
+    # The peak again just before this storm, on the same server: the host
+    # drifts, and the 256-connection median above is minutes old (3 s, as
+    # bench/overload-ab.sh takes it).
+    rate_before=$(load "$epi_port" 256 3 | field ok_rps)
     peak=$steady
     load "$epi_port" 2560 "$seconds" "$@" > "$work/over.txt" & lg=$!
     while kill -0 "$lg" 2>/dev/null; do r=$(rss "$epi_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
@@ -134,17 +139,19 @@ overload() { # [loadgen flags…], e.g. --honour-retry-after
     after=$(load "$epi_port" 64 5)
     useful=$(echo "$o" | field ok_rps)
     share() { awk -v a="$useful" -v b="$1" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
-    echo "overload${1:+ ($1)} c=2560 epigrid useful rps=$useful ($(share "$epi_median_256") of the peak at c=256, $(share "$epi_median_64") of c=64) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
+    echo "overload${1:+ ($1)} c=2560 epigrid useful rps=$useful ($(share "$epi_median_256") of the peak at c=256, $(share "$rate_before") of the $rate_before rps just before, $(share "$epi_median_64") of c=64) 503=$(echo "$o" | field s503) of $(echo "$o" | field requests)" \
          "refused p99=$(echo "$o" | field refused_p99_ms) ms, all p99=$(echo "$o" | field p99_ms) ms, errors=$(echo "$o" | field errors)" \
          "| hello p99=$(echo "$h" | field p99_ms) ms, RSS ${hello_steady}->${hello_peak} kB | RSS steady=${steady} kB peak=${peak} kB" \
          "| next 5 s at c=64: rps=$(echo "$after" | field ok_rps) p99=$(echo "$after" | field p99_ms) ms$([ "$rounds" -gt 1 ] && echo " (round $round)")"
     shares+=("$(awk -v a="$useful" -v b="$epi_median_256" 'BEGIN { print 100 * a / b }')")
+    near_shares+=("$(awk -v a="$useful" -v b="$rate_before" 'BEGIN { print 100 * a / b }')")
     refused+=("$(echo "$o" | field refused_p99_ms)"); hellos+=("$(echo "$h" | field p99_ms)")
     growths+=("$(awk -v a="$peak" -v b="$steady" 'BEGIN { print a / b }')")
   done
   if [ "$rounds" -gt 1 ]; then
-    printf 'overload%s medians of %s storms: useful %.0f%% of the peak at c=256, refused p99=%s ms (hello p99=%s ms), RSS peak/steady=%.2f\n' \
-      "${1:+ ($1)}" "$rounds" "$(printf '%s\n' "${shares[@]}" | median)" "$(printf '%s\n' "${refused[@]}" | median)" \
+    printf 'overload%s medians of %s storms: useful %.0f%% of the peak at c=256 (%.0f%% of the peak just before each), refused p99=%s ms (hello p99=%s ms), RSS peak/steady=%.2f\n' \
+      "${1:+ ($1)}" "$rounds" "$(printf '%s\n' "${shares[@]}" | median)" "$(printf '%s\n' "${near_shares[@]}" | median)" \
+      "$(printf '%s\n' "${refused[@]}" | median)" \
       "$(printf '%s\n' "${hellos[@]}" | median)" "$(printf '%s\n' "${growths[@]}" | median)"
   fi
 }
