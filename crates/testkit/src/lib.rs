@@ -223,6 +223,22 @@ macro_rules! store_contract_tests {
     };
 }
 
+/// The SQLite file's pages in all and its free pages (4 KiB each, SQLite's
+/// default), read beside the store on a read-only connection of the
+/// caller's own: what the room kept ahead (`keep_room`) leaves in the file.
+pub async fn sqlite_pages(path: &Path) -> (i64, i64) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
+    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pages: (i64, i64) = sqlx::query_as(
+        "SELECT c.page_count, f.freelist_count FROM pragma_page_count() c, pragma_freelist_count() f",
+    )
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    raw.close().await;
+    pages
+}
+
 // ---- builders ---------------------------------------------------------------
 
 /// Now, to the microsecond: PostgreSQL keeps no more, so records built with

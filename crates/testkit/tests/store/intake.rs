@@ -452,21 +452,6 @@ async fn postgres_migration_17_strips_the_household_prefix_from_stored_keys() {
     guard.cleanup().await;
 }
 
-/// The database file's pages in all and its free pages, read beside the
-/// store on a connection of the test's own.
-async fn sqlite_pages(path: &std::path::Path) -> (i64, i64) {
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
-    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let pages: (i64, i64) = sqlx::query_as(
-        "SELECT c.page_count, f.freelist_count FROM pragma_page_count() c, pragma_freelist_count() f",
-    )
-    .fetch_one(&raw)
-    .await
-    .unwrap();
-    raw.close().await;
-    pages
-}
-
 /// Room kept ahead in a SQLite file (`keep_room`): filled a MiB a call,
 /// then freed in one; reports written afterwards take its free pages, so
 /// the file does not grow under them; filled again once half is used.
@@ -492,7 +477,7 @@ async fn sqlite_keeps_room_ahead_that_later_writes_reuse() {
         }
     };
     assert_eq!(fill(store.clone()).await, vec![1 << 20, 1 << 20, 1 << 20, target]);
-    let (pages, free) = sqlite_pages(&path).await;
+    let (pages, free) = epigrid_testkit::sqlite_pages(&path).await;
     assert!(u64::try_from(free).unwrap() * 4096 >= target, "{free} free pages");
 
     // Reports of 4 KiB take the free pages, not new ones.
@@ -504,7 +489,7 @@ async fn sqlite_keeps_room_ahead_that_later_writes_reuse() {
     };
     let batch: Vec<IntakeWrite> = (0..100).map(big).collect();
     store.write_intake_batch(&batch, None).await.unwrap();
-    let (pages_after, free_after) = sqlite_pages(&path).await;
+    let (pages_after, free_after) = epigrid_testkit::sqlite_pages(&path).await;
     assert_eq!(pages_after, pages, "the reports took free pages");
     assert!(free_after < free, "{free_after} free pages after the reports, {free} before");
     assert!(fill(store.clone()).await.is_empty(), "more than half is still free");
@@ -512,10 +497,10 @@ async fn sqlite_keeps_room_ahead_that_later_writes_reuse() {
     // Once more than half is used, filled again.
     let batch: Vec<IntakeWrite> = (100..400).map(big).collect();
     store.write_intake_batch(&batch, None).await.unwrap();
-    let (_, low) = sqlite_pages(&path).await;
+    let (_, low) = epigrid_testkit::sqlite_pages(&path).await;
     assert!(u64::try_from(low).unwrap() * 4096 < target / 2, "{low} free pages");
     assert_eq!(fill(store.clone()).await, vec![1 << 20, 1 << 20, 1 << 20, target]);
-    let (_, refilled) = sqlite_pages(&path).await;
+    let (_, refilled) = epigrid_testkit::sqlite_pages(&path).await;
     assert!(u64::try_from(refilled).unwrap() * 4096 >= target, "{refilled} free pages");
 }
 

@@ -625,16 +625,9 @@ async fn an_idle_writer_keeps_room_ahead_in_the_database_file() {
     settings.intake.room_bytes = room;
     let app = App::spawn_with(settings).await;
     let file = app.sqlite_dir().expect("a SQLite app").join("epigrid.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&file).read_only(true);
-    let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
     let free_bytes = || async {
-        let bytes: i64 = sqlx::query_scalar(
-            "SELECT f.freelist_count * p.page_size FROM pragma_freelist_count() f, pragma_page_size() p",
-        )
-        .fetch_one(&raw)
-        .await
-        .unwrap();
-        u64::try_from(bytes).unwrap()
+        let (_, free_pages) = epigrid_testkit::sqlite_pages(&file).await;
+        u64::try_from(free_pages).unwrap() * 4096
     };
     let pass = pass_b(&app).await;
     let report = |key: &'static str| {
@@ -649,7 +642,6 @@ async fn an_idle_writer_keeps_room_ahead_in_the_database_file() {
     // And the writer still takes reports afterwards.
     assert_eq!(report("room-key-0002").await.status(), StatusCode::CREATED);
     assert_eq!(reports(&app).await, 2);
-    raw.close().await;
 }
 
 /// A figure of `/metrics` (the first sample line starting with `name`).
