@@ -30,6 +30,7 @@
 # key space instead (a client generating random keys).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 seconds="${1:-10}"
 postgres="${2:-}"
 [ -n "${EPIGRID_BENCH_NO_BUILD:-}" ] || cargo build --release -q -p epigrid -p epigrid-bench
@@ -44,7 +45,6 @@ epi_port=18091
 path=/api/v1/public/health-reports
 
 wait_up() { for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$1$2" >/dev/null && return 0; sleep 0.05; done; echo "server on $1 did not start" >&2; exit 1; }
-field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
 
 "$bin/hello" "127.0.0.1:$hello_port" 2>/dev/null & hello_pid=$!
 pids+=($hello_pid)
@@ -83,7 +83,6 @@ load() { # port connections seconds [loadgen flags…]
       --vars "$work/vars" ${EPIGRID_BENCH_LOADGEN:-} "$@"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 run_pair() { # label
   for c in 64 256; do

@@ -9,3 +9,9 @@ mint_pass() {
       "$2/epigrid.db" "$2.pass.db"
   "$1/bench-pass" "sqlite://$2.pass.db" "$(cat "$2/secret.key")" "${3:-1}"
 }
+
+# field NAME: the value of NAME=… in a loadgen line read on stdin.
+field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
+
+# median: the median of the numbers read on stdin, one a line.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }

@@ -38,7 +38,6 @@ if [ -n "${EPIGRID_BENCH_TLS:-}" ]; then
 fi
 url="$scheme://127.0.0.1:$port"
 storm=${EPIGRID_BENCH_STORM:-2560}
-field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 one() { # label binary [loadgen flags…]
   local label=$1 exe=$2; shift 2

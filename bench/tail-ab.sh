@@ -22,8 +22,6 @@ pids=()
 cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 . bench/lib.sh
-field() { tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 start() { # binary port dir
   "$1" demo --no-serve --residents 2000 --data-dir "$3" >/dev/null 2>&1
   EPIGRID_PUBLIC_RATE_PER_CLIENT=0 EPIGRID_LOG=warn "$1" serve --data-dir "$3" \
@@ -33,17 +31,20 @@ start() { # binary port dir
   echo "no server on $2" >&2; exit 1
 }
 start "$A" 18591 "$work/a"; start "$B" 18592 "$work/b"
+declare -A body pass
+for side in a b; do
+  read -r pass[$side] _ resident < <(mint_pass "$bin" "$work/$side")
+  body[$side]="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
+done
 sleep "$pause"
 declare -A rps p99
 lower=0
 for r in $(seq 1 "$rounds"); do
   for side in a b; do
     port=$([ "$side" = a ] && echo 18591 || echo 18592)
-    read -r pass _ resident < <(mint_pass "$bin" "$work/$side")
-    body="{\"idempotency_key\":\"{key}\",\"entries\":[{\"resident_id\":\"$resident\",\"temperature\":36.6,\"symptoms\":[],\"whereabouts\":\"at_home\"}]}"
     out=$("$bin/loadgen" --url "http://127.0.0.1:$port/api/v1/public/health-reports" \
-        --connections "$conns" --seconds "$secs" --max-requests 20000000 --body "$body" \
-        --header "Authorization: Bearer $pass")
+        --connections "$conns" --seconds "$secs" --max-requests 20000000 --body "${body[$side]}" \
+        --header "Authorization: Bearer ${pass[$side]}")
     rps[$side$r]=$(echo "$out" | field ok_rps); p99[$side$r]=$(echo "$out" | field p99_ms)
     printf '%s c=%-4s round %s: rps=%-7s p50=%-6s p99=%s ms\n' "${side^^}" "$conns" "$r" \
         "${rps[$side$r]}" "$(echo "$out" | field p50_ms)" "${p99[$side$r]}"
