@@ -275,6 +275,16 @@ pub struct UnreportedPage {
     pub reported_share: f64,
 }
 
+/// A household as the grid worker sees it at the door
+/// (`Service::household_at_the_door`).
+#[derive(Debug, Clone)]
+pub struct HouseholdAtTheDoor {
+    pub household: crate::views::HouseholdView,
+    pub members: Vec<crate::views::ResidentView>,
+    /// The members with a report today.
+    pub reported_today: Vec<Uuid>,
+}
+
 /// Today's reporting of one grid, for dashboards and maps.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, ToSchema)]
 pub struct GridReporting {
@@ -909,18 +919,25 @@ impl Service {
             .collect())
     }
 
-    /// Which of `members` have a health entry today, for a household in the
-    /// actor's scope: the marks on the worker's door-to-door page. Only the
-    /// household's grid is asked, so ids from elsewhere come back unmarked.
-    pub async fn household_reported_today(
+    /// The door-to-door page's household: the household, its members and
+    /// which of them have a health entry today (the page's marks), with one
+    /// lookup of the household, and one check that the actor may see it,
+    /// for all three.
+    pub async fn household_at_the_door(
         &self,
         actor: &Actor,
         household_id: Uuid,
-        members: &[Uuid],
-    ) -> ServiceResult<Vec<Uuid>> {
+    ) -> ServiceResult<HouseholdAtTheDoor> {
         let household = self.visible_household(actor, household_id).await?;
-        let Some(grid) = household.path.grid else { return Ok(Vec::new()) };
-        Ok(self.store().reported_among(grid, self.today(), members).await?)
+        let members = self.members_of(household_id).await?;
+        let reported_today = match household.path.grid {
+            Some(grid) => {
+                let ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
+                self.store().reported_among(grid, self.today(), &ids).await?
+            }
+            None => Vec::new(),
+        };
+        Ok(HouseholdAtTheDoor { household: (&household).into(), members, reported_today })
     }
 
     /// A household's submissions, for staff in scope (newest last). It

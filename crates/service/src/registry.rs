@@ -443,6 +443,12 @@ impl Service {
         household_id: Uuid,
     ) -> ServiceResult<Vec<ResidentView>> {
         self.visible_household(actor, household_id).await?;
+        self.members_of(household_id).await
+    }
+
+    /// A household's members, for a caller that has checked the actor may
+    /// see the household.
+    pub(crate) async fn members_of(&self, household_id: Uuid) -> ServiceResult<Vec<ResidentView>> {
         let rows = self
             .store()
             .search_residents(&ResidentQuery {

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use epigrid_domain::AreaKind;
 use epigrid_domain::intake::{Symptom, Whereabouts};
-use epigrid_service::intake::{HealthEntryForm, StaffHealthForm};
+use epigrid_service::intake::{HealthEntryForm, HouseholdAtTheDoor, StaffHealthForm};
 use uuid::Uuid;
 
 use super::mobile::PhoneChrome;
@@ -91,8 +91,8 @@ async fn page_for(
     let lang = page.lang;
     let service = &state.service;
     let actor = &page.actor;
-    let household = or_error_page(lang, service.get_household(actor, id).await)?;
-    let members = or_error_page(lang, service.household_members(actor, id).await)?;
+    let HouseholdAtTheDoor { household, members, reported_today: reported } =
+        or_error_page(lang, service.household_at_the_door(actor, id).await)?;
     let trail = match household.unit_id {
         Some(unit) => or_error_page(lang, service.area_trail(actor, unit).await)?,
         None => Vec::new(),
@@ -103,8 +103,6 @@ async fn page_for(
         .map(|a| a.name.clone())
         .collect();
     label.push(household.room.clone());
-    let ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
-    let reported = or_error_page(lang, service.household_reported_today(actor, id, &ids).await)?;
     let phone = PhoneChrome { chrome: page.chrome("mobile"), username: actor.username.clone() };
     let tr = phone.chrome.tr;
     Ok(HouseholdPage {
