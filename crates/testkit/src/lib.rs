@@ -223,20 +223,39 @@ macro_rules! store_contract_tests {
     };
 }
 
-/// The SQLite file's pages in all and its free pages (4 KiB each, SQLite's
-/// default), read beside the store on a read-only connection of the
-/// caller's own: what the room kept ahead (`keep_room`) leaves in the file.
-pub async fn sqlite_pages(path: &Path) -> (i64, i64) {
+/// A SQLite file's pages, as `sqlite_pages` reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlitePages {
+    /// Pages in the file, free or not.
+    pub pages: i64,
+    /// Free pages inside the file.
+    pub free: i64,
+    /// Bytes a page.
+    pub page_size: i64,
+}
+
+impl SqlitePages {
+    /// The free pages' bytes.
+    pub fn free_bytes(&self) -> u64 {
+        u64::try_from(self.free * self.page_size).unwrap()
+    }
+}
+
+/// The SQLite file's pages, read beside the store on a read-only connection
+/// of the caller's own: what the room kept ahead (`keep_room`) leaves in
+/// the file.
+pub async fn sqlite_pages(path: &Path) -> SqlitePages {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
     let raw = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let pages: (i64, i64) = sqlx::query_as(
-        "SELECT c.page_count, f.freelist_count FROM pragma_page_count() c, pragma_freelist_count() f",
+    let (pages, free, page_size): (i64, i64, i64) = sqlx::query_as(
+        "SELECT c.page_count, f.freelist_count, s.page_size \
+         FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s",
     )
     .fetch_one(&raw)
     .await
     .unwrap();
     raw.close().await;
-    pages
+    SqlitePages { pages, free, page_size }
 }
 
 // ---- builders ---------------------------------------------------------------

@@ -477,8 +477,9 @@ async fn sqlite_keeps_room_ahead_that_later_writes_reuse() {
         }
     };
     assert_eq!(fill(store.clone()).await, vec![1 << 20, 1 << 20, 1 << 20, target]);
-    let (pages, free) = epigrid_testkit::sqlite_pages(&path).await;
-    assert!(u64::try_from(free).unwrap() * 4096 >= target, "{free} free pages");
+    let filled = epigrid_testkit::sqlite_pages(&path).await;
+    let (pages, free) = (filled.pages, filled.free);
+    assert!(filled.free_bytes() >= target, "{free} free pages");
 
     // Reports of 4 KiB take the free pages, not new ones.
     let big = |n: usize| {
@@ -489,7 +490,8 @@ async fn sqlite_keeps_room_ahead_that_later_writes_reuse() {
     };
     let batch: Vec<IntakeWrite> = (0..100).map(big).collect();
     store.write_intake_batch(&batch, None).await.unwrap();
-    let (pages_after, free_after) = epigrid_testkit::sqlite_pages(&path).await;
+    let epigrid_testkit::SqlitePages { pages: pages_after, free: free_after, .. } =
+        epigrid_testkit::sqlite_pages(&path).await;
     assert_eq!(pages_after, pages, "the reports took free pages");
     assert!(free_after < free, "{free_after} free pages after the reports, {free} before");
     assert!(fill(store.clone()).await.is_empty(), "more than half is still free");
@@ -497,11 +499,11 @@ async fn sqlite_keeps_room_ahead_that_later_writes_reuse() {
     // Once more than half is used, filled again.
     let batch: Vec<IntakeWrite> = (100..400).map(big).collect();
     store.write_intake_batch(&batch, None).await.unwrap();
-    let (_, low) = epigrid_testkit::sqlite_pages(&path).await;
-    assert!(u64::try_from(low).unwrap() * 4096 < target / 2, "{low} free pages");
+    let low = epigrid_testkit::sqlite_pages(&path).await;
+    assert!(low.free_bytes() < target / 2, "{} free pages", low.free);
     assert_eq!(fill(store.clone()).await, vec![1 << 20, 1 << 20, 1 << 20, target]);
-    let (_, refilled) = epigrid_testkit::sqlite_pages(&path).await;
-    assert!(u64::try_from(refilled).unwrap() * 4096 >= target, "{refilled} free pages");
+    let refilled = epigrid_testkit::sqlite_pages(&path).await;
+    assert!(refilled.free_bytes() >= target, "{} free pages", refilled.free);
 }
 
 #[tokio::test]

@@ -625,10 +625,7 @@ async fn an_idle_writer_keeps_room_ahead_in_the_database_file() {
     settings.intake.room_bytes = room;
     let app = App::spawn_with(settings).await;
     let file = app.sqlite_dir().expect("a SQLite app").join("epigrid.db");
-    let free_bytes = || async {
-        let (_, free_pages) = epigrid_testkit::sqlite_pages(&file).await;
-        u64::try_from(free_pages).unwrap() * 4096
-    };
+    let free_bytes = || async { epigrid_testkit::sqlite_pages(&file).await.free_bytes() };
     let pass = pass_b(&app).await;
     let report = |key: &'static str| {
         post(&app, &pass, "/api/v1/public/health-reports", health(&app, key, json!(36.6)))
