@@ -187,60 +187,60 @@ struct Answer {
 }
 
 /// Reads one response. Handles `Content-Length` bodies (what axum sends for
-/// JSON and text).
+/// JSON and text). The load generator shares the machine's cores with the
+/// server it measures, so it reads into the buffer's spare room (no buffer
+/// zeroed per response) and parses the head in one pass: a head of 400
+/// bytes (epigrid's security headers) cost it 9,000 more instructions a
+/// response than hello-world's 100 when it scanned the lines three times
+/// (docs/PERFORMANCE.md, session 24).
 async fn read_response(stream: &mut Conn, buf: &mut Vec<u8>) -> std::io::Result<Answer> {
     buf.clear();
-    let mut chunk = [0u8; 8192];
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..end])
-                .map_err(|_| Error::new(ErrorKind::InvalidData, "head"))?;
-            let status: u16 = head
-                .split(' ')
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| Error::new(ErrorKind::InvalidData, "status"))?;
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            let retry_after: u64 = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("retry-after").then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            let closes = head.lines().any(|l| {
-                l.split_once(':').is_some_and(|(k, v)| {
-                    k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close")
-                })
-            });
-            let total = end + 4 + length;
+        let mut headers = [httparse::EMPTY_HEADER; 24];
+        let mut response = httparse::Response::new(&mut headers);
+        let parsed = response.parse(buf).map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
+        if let httparse::Status::Complete(head_len) = parsed {
+            let status =
+                response.code.ok_or_else(|| Error::new(ErrorKind::InvalidData, "status"))?;
+            fn number<T: std::str::FromStr + Default>(value: &[u8]) -> T {
+                std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_default()
+            }
+            let (mut length, mut retry_after, mut closes) = (0usize, 0u64, false);
+            for header in response.headers.iter() {
+                if header.name.eq_ignore_ascii_case("content-length") {
+                    length = number(header.value);
+                } else if header.name.eq_ignore_ascii_case("retry-after") {
+                    retry_after = number(header.value);
+                } else if header.name.eq_ignore_ascii_case("connection") {
+                    closes = header.value.trim_ascii().eq_ignore_ascii_case(b"close");
+                }
+            }
+            let total = head_len + length;
             while buf.len() < total {
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
+                if stream.read_buf(buf).await? == 0 {
                     return Err(Error::new(ErrorKind::UnexpectedEof, "closed"));
                 }
-                buf.extend_from_slice(&chunk[..n]);
             }
             return Ok(Answer { status, retry_after, closes });
         }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
+        if stream.read_buf(buf).await? == 0 {
             return Err(Error::new(ErrorKind::UnexpectedEof, "closed"));
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
-/// A connection's headers and body, with its line of `--vars` put in.
+/// A connection's request, with its line of `--vars` put in, split where
+/// each request's key goes: built once, so a request costs a copy of its
+/// parts and the key, not a format and a search of the body.
 struct Template {
-    headers: Vec<String>,
-    body: Option<String>,
+    /// The request line and headers, up to the value of `Content-Length`
+    /// (or the whole head, for a GET).
+    head: Vec<u8>,
+    /// The body around each `{key}`; empty for a GET.
+    body_parts: Vec<Vec<u8>>,
 }
 
 impl Template {
@@ -254,32 +254,40 @@ impl Template {
                 .fold(text.to_owned(), |t, (i, v)| t.replace(&format!("{{{}}}", i + 1), v)),
             None => text.to_owned(),
         };
-        Self {
-            headers: args.headers.iter().map(|h| fill(h)).collect(),
-            body: args.body.as_deref().map(fill),
+        let body = args.body.as_deref().map(fill);
+        let method = if body.is_some() { "POST" } else { "GET" };
+        let mut head = format!("{method} {} HTTP/1.1\r\nHost: {}\r\n", args.path, args.host);
+        for h in &args.headers {
+            head.push_str(&fill(h));
+            head.push_str("\r\n");
         }
+        let body_parts = match body {
+            Some(body) => {
+                head.push_str("Content-Type: application/json\r\nContent-Length: ");
+                body.split("{key}").map(|part| part.as_bytes().to_vec()).collect()
+            }
+            None => {
+                head.push_str("\r\n");
+                Vec::new()
+            }
+        };
+        Self { head: head.into_bytes(), body_parts }
     }
-}
 
-fn request(args: &Args, template: &Template, key: &str) -> Vec<u8> {
-    let mut text = String::new();
-    let method = if template.body.is_some() { "POST" } else { "GET" };
-    text.push_str(&format!("{method} {} HTTP/1.1\r\nHost: {}\r\n", args.path, args.host));
-    for h in &template.headers {
-        text.push_str(h);
-        text.push_str("\r\n");
-    }
-    match &template.body {
-        Some(body) => {
-            let body = body.replace("{key}", key);
-            text.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ));
+    /// The request for `key`, written into `out`.
+    fn request(&self, key: &str, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&self.head);
+        let Some((first, rest)) = self.body_parts.split_first() else { return };
+        let length = self.body_parts.iter().map(Vec::len).sum::<usize>() + key.len() * rest.len();
+        out.extend_from_slice(length.to_string().as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(first);
+        for part in rest {
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(part);
         }
-        None => text.push_str("\r\n"),
     }
-    text.into_bytes()
 }
 
 async fn connection(
@@ -293,6 +301,7 @@ async fn connection(
     let mut tally = Tally::default();
     let template = Template::for_connection(&args, id);
     let mut buf = Vec::with_capacity(8192);
+    let mut bytes = Vec::with_capacity(1024);
     let mut stream = None;
     let mut seq = 0u64;
     while Instant::now() < deadline {
@@ -324,7 +333,7 @@ async fn connection(
                 .map_or(0, |d| d.as_millis());
             format!("{:012x}7{:04x}{:015x}", millis & 0xffff_ffff_ffff, id, seq)
         };
-        let bytes = request(&args, &template, &key);
+        template.request(&key, &mut bytes);
         let start = Instant::now();
         let result = async {
             s.write_all(&bytes).await?;
@@ -440,4 +449,86 @@ async fn main() {
         percentile(&total.refused, 0.99),
         total.connects,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(body: Option<&str>, vars: Vec<Vec<String>>) -> Args {
+        Args {
+            addr: "127.0.0.1:9".parse().expect("an address"),
+            host: "127.0.0.1:9".into(),
+            path: "/api/v1/public/health-reports".into(),
+            connections: 1,
+            seconds: 1,
+            max_requests: 1,
+            body: body.map(str::to_owned),
+            headers: vec!["Authorization: Bearer {1}".into()],
+            honour_retry_after: false,
+            spread_keys: false,
+            vars,
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn a_request_carries_its_key_and_the_length_of_its_body() {
+        let args =
+            args(Some(r#"{"k":"{key}","again":"{key}","r":"{1}"}"#), vec![vec!["p1".into()]]);
+        let mut out = Vec::new();
+        Template::for_connection(&args, 0).request("abc", &mut out);
+        let text = String::from_utf8(out).expect("text");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+        assert_eq!(body, r#"{"k":"abc","again":"abc","r":"p1"}"#);
+        assert!(
+            head.starts_with(
+                "POST /api/v1/public/health-reports HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"
+            )
+        );
+        assert!(head.contains("Authorization: Bearer p1\r\n"), "{head}");
+        assert!(head.ends_with(&format!("Content-Length: {}", body.len())), "{head}");
+    }
+
+    #[test]
+    fn a_get_has_no_body() {
+        let mut out = Vec::new();
+        Template::for_connection(&args(None, Vec::new()), 0).request("abc", &mut out);
+        let text = String::from_utf8(out).expect("text");
+        assert!(text.starts_with("GET /api/v1/public/health-reports HTTP/1.1\r\n"));
+        assert!(text.ends_with("Bearer {1}\r\n\r\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_response_split_across_reads_is_read_whole_with_its_headers() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("an address");
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let first = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 2\r\nConnec";
+            let rest = b"tion: close\r\ncontent-length: 5\r\n\r\nbu";
+            for part in [&first[..], &rest[..], b"sy", b"!"] {
+                socket.write_all(part).await.expect("write");
+                socket.flush().await.expect("flush");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // The next answer only once it is asked for, as in a run.
+            let mut ask = [0u8; 1];
+            socket.read_exact(&mut ask).await.expect("the next request");
+            socket
+                .write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
+                .await
+                .expect("write");
+        });
+        let mut stream: Conn = Either::Left(TcpStream::connect(addr).await.expect("connect"));
+        let mut buf = Vec::with_capacity(8192);
+        let first = read_response(&mut stream, &mut buf).await.expect("the first response");
+        assert_eq!((first.status, first.retry_after, first.closes), (503, 2, true));
+        assert!(buf.ends_with(b"\r\n\r\nbusy!"), "{:?}", String::from_utf8_lossy(&buf));
+        stream.write_all(b"?").await.expect("ask for the next");
+        let second = read_response(&mut stream, &mut buf).await.expect("the second response");
+        assert_eq!((second.status, second.retry_after, second.closes), (201, 0, false));
+        assert!(buf.ends_with(b"{}"));
+        server.await.expect("the server");
+    }
 }
