@@ -28,6 +28,11 @@
 # Idempotency keys are time-ordered, like the UUIDv7 keys of epigrid's own
 # pages; EPIGRID_BENCH_LOADGEN=--spread-keys sends keys scattered across the
 # key space instead (a client generating random keys).
+# The load generator runs at SCHED_BATCH, for hello-world and epigrid alike,
+# so that its threads, woken by the answers, never preempt the server's (a
+# client on another machine takes none of the server's cores at all);
+# EPIGRID_BENCH_LOADGEN=--compete keeps it at the normal policy, as before
+# session 24 (docs/PERFORMANCE.md, session 24).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -68,17 +73,10 @@ rounds=${EPIGRID_BENCH_ROUNDS:-1}
 body='{"idempotency_key":"{key}","entries":[{"resident_id":"{2}","temperature":36.6,"symptoms":[],"whereabouts":"at_home"}]}'
 
 
-# EPIGRID_BENCH_LOADGEN_SCHED=batch runs the load generator at SCHED_BATCH
-# (`chrt -b 0`), for hello-world and epigrid alike: its threads then never
-# preempt the server's when a response wakes them (docs/PERFORMANCE.md,
-# session 9: a co-located client's wake-ups, which a remote one would not
-# cause). Not the headline figure; it shows how much of the gap is that.
-sched=()
-[ "${EPIGRID_BENCH_LOADGEN_SCHED:-}" = batch ] && sched=(chrt -b 0)
 load() { # port connections seconds [loadgen flags…]
   local port=$1 connections=$2 secs=$3
   shift 3
-  "${sched[@]}" "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$connections" --seconds "$secs" \
+  "$bin/loadgen" --url "http://127.0.0.1:$port$path" --connections "$connections" --seconds "$secs" \
       --max-requests 20000000 --body "$body" --header "Authorization: Bearer {1}" \
       --vars "$work/vars" ${EPIGRID_BENCH_LOADGEN:-} "$@"
 }
@@ -155,7 +153,7 @@ overload() { # [loadgen flags…], e.g. --honour-retry-after
   fi
 }
 
-echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run, $households household(s), $rounds round(s)${sched:+, load generator at SCHED_BATCH}"
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${seconds}s per run, $households household(s), $rounds round(s)$(case " ${EPIGRID_BENCH_LOADGEN:-} " in *" --compete "*) echo ", load generator at the normal policy";; *) echo ", load generator at SCHED_BATCH";; esac)"
 start_epigrid ""
 # A short warm-up so both servers have their connections and caches.
 load "$hello_port" 64 1 >/dev/null; load "$epi_port" 64 1 >/dev/null
