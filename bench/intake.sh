@@ -72,7 +72,6 @@ households=${EPIGRID_BENCH_HOUSEHOLDS:-1}
 rounds=${EPIGRID_BENCH_ROUNDS:-1}
 body='{"idempotency_key":"{key}","entries":[{"resident_id":"{2}","temperature":36.6,"symptoms":[],"whereabouts":"at_home"}]}'
 
-
 load() { # port connections seconds [loadgen flags…]
   local port=$1 connections=$2 secs=$3
   shift 3
