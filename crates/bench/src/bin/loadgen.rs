@@ -196,6 +196,11 @@ struct Answer {
     closes: bool,
 }
 
+/// A header's value as a number; 0 when it is not one.
+fn header_number<T: std::str::FromStr + Default>(value: &[u8]) -> T {
+    std::str::from_utf8(value).ok().and_then(|v| v.trim().parse().ok()).unwrap_or_default()
+}
+
 /// Reads one response. Handles `Content-Length` bodies (what axum sends for
 /// JSON and text). The load generator shares the machine's cores with the
 /// server it measures, so it reads into the buffer's spare room (no buffer
@@ -212,18 +217,12 @@ async fn read_response(stream: &mut Conn, buf: &mut Vec<u8>) -> std::io::Result<
         if let httparse::Status::Complete(head_len) = parsed {
             let status =
                 response.code.ok_or_else(|| Error::new(ErrorKind::InvalidData, "status"))?;
-            fn number<T: std::str::FromStr + Default>(value: &[u8]) -> T {
-                std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or_default()
-            }
             let (mut length, mut retry_after, mut closes) = (0usize, 0u64, false);
             for header in response.headers.iter() {
                 if header.name.eq_ignore_ascii_case("content-length") {
-                    length = number(header.value);
+                    length = header_number(header.value);
                 } else if header.name.eq_ignore_ascii_case("retry-after") {
-                    retry_after = number(header.value);
+                    retry_after = header_number(header.value);
                 } else if header.name.eq_ignore_ascii_case("connection") {
                     closes = header.value.trim_ascii().eq_ignore_ascii_case(b"close");
                 }
